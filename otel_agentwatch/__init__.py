@@ -1,0 +1,32 @@
+"""otel-agentwatch: flags looping, drifting and stalled agent runs in the span stream.
+
+Quick start: ``import otel_agentwatch.auto``, or ``otel_agentwatch.init()``, or add
+:class:`AgentWatchSpanProcessor` to your own ``TracerProvider``.
+
+Importing this package loads OpenTelemetry only: no agent framework, SDK or numpy.
+"""
+
+from __future__ import annotations
+
+from ._setup import AgentWatchHandle, init
+from .callbacks import on_detection, remove_on_detection
+from .config import Config, ConfigError
+from .detectors import Detection, Severity
+from .processor import AgentWatchSpanProcessor
+from .steps import Step, StepKind
+from .version import __version__
+
+__all__ = [
+    "AgentWatchHandle",
+    "AgentWatchSpanProcessor",
+    "Config",
+    "ConfigError",
+    "Detection",
+    "Severity",
+    "Step",
+    "StepKind",
+    "__version__",
+    "init",
+    "on_detection",
+    "remove_on_detection",
+]

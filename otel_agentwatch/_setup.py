@@ -1,0 +1,121 @@
+"""``init()``: attach the processor to the application's tracing, or set tracing up."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from .config import Config
+from .processor import AgentWatchSpanProcessor
+
+__all__ = ["AgentWatchHandle", "init"]
+
+logger = logging.getLogger("otel_agentwatch")
+
+_lock = threading.Lock()
+_current: AgentWatchHandle | None = None
+
+
+class AgentWatchHandle:
+    """What :func:`init` set up; :meth:`shutdown` undoes it (idempotent).
+
+    Attributes:
+        processor: the processor in the pipeline, or None when disabled by configuration.
+        tracer_provider: the provider it is attached to.
+        owns_provider: True when ``init`` created the provider (then shutting down the
+            handle flushes and shuts down that provider and its exporter).
+    """
+
+    def __init__(self, processor: AgentWatchSpanProcessor | None,
+                 tracer_provider: TracerProvider | None, owns_provider: bool) -> None:
+        self.processor = processor
+        self.tracer_provider = tracer_provider
+        self.owns_provider = owns_provider
+        self._closed = False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export what is buffered; False if the timeout passed first."""
+        if self.owns_provider and self.tracer_provider is not None:
+            return self.tracer_provider.force_flush(timeout_millis)
+        if self.processor is not None:
+            return self.processor.force_flush(timeout_millis)
+        return True
+
+    def shutdown(self) -> None:
+        """Flush and stop. Afterwards spans pass through untouched."""
+        global _current
+        with _lock:
+            if self._closed:
+                return
+            self._closed = True
+            if _current is self:
+                _current = None
+        if self.owns_provider and self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        elif self.processor is not None:
+            self.processor.shutdown()
+
+
+def init(*, config: Config | None = None, tracer_provider: TracerProvider | None = None,
+         span_exporter: SpanExporter | None = None) -> AgentWatchHandle:
+    """Set up otel-agentwatch; what ``import otel_agentwatch.auto`` calls.
+
+    * With no SDK ``TracerProvider`` set, creates one (resource from ``OTEL_SERVICE_NAME``
+      and ``OTEL_RESOURCE_ATTRIBUTES``; exporter from ``OTEL_TRACES_EXPORTER`` and the
+      ``OTEL_EXPORTER_OTLP_*`` variables), with the processor wrapping a
+      ``BatchSpanProcessor``, and makes it the global provider.
+    * With one already set (or passed as ``tracer_provider``), adds the processor to
+      it. Its exporters were added before us, so they export spans without the per-span
+      flags; the run's open agent or root span is still marked, and the metric and
+      callbacks work. Pass ``span_exporter`` (or add
+      ``AgentWatchSpanProcessor(BatchSpanProcessor(exporter))`` yourself) to export
+      flagged spans with their flags.
+
+    Calling ``init`` again returns the first handle until that one is shut down.
+    Raises :class:`~otel_agentwatch.config.ConfigError` on bad configuration.
+    """
+    global _current
+    config = config if config is not None else Config.from_env()
+    with _lock:
+        if _current is not None:
+            return _current
+        if not config.enabled:
+            return AgentWatchHandle(None, None, owns_provider=False)
+        provider = tracer_provider or trace.get_tracer_provider()
+        owns = not isinstance(provider, TracerProvider)
+        exporter = span_exporter
+        if exporter is None and owns:
+            exporter = _exporter_from(config)
+        processor = AgentWatchSpanProcessor(
+            BatchSpanProcessor(exporter) if exporter is not None else None, config=config
+        )
+        if owns:
+            provider = TracerProvider(resource=Resource.create())
+            provider.add_span_processor(processor)
+            trace.set_tracer_provider(provider)
+        else:
+            provider.add_span_processor(processor)
+        _current = AgentWatchHandle(processor, provider, owns_provider=owns)
+        return _current
+
+
+def _exporter_from(config: Config) -> SpanExporter | None:
+    if config.traces_exporter == "none":
+        return None
+    if config.traces_exporter == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    # The exporters read OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, _HEADERS, _TIMEOUT themselves.
+    if config.otlp_protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[assignment]  # same interface, other transport
+            OTLPSpanExporter,
+        )
+    return OTLPSpanExporter()

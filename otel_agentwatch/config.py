@@ -1,0 +1,279 @@
+"""Configuration: one table of settings, read from the environment in one place.
+
+Every setting is a row of :data:`SETTINGS`: its environment variable, the
+:class:`Config` field it fills, its parser, its default and a sentence of
+documentation. The README's table is checked against this table by a test, and
+``agentwatch config`` prints it, so the three cannot drift apart.
+
+Bad configuration fails loudly at start: :meth:`Config.from_env` raises
+:class:`ConfigError`, which names the variable, the value it had and what is
+accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SETTINGS", "Config", "ConfigError", "Setting"]
+
+
+class ConfigError(ValueError):
+    """A configuration value was rejected.
+
+    Attributes:
+        variable: the environment variable (or settings) that held the value.
+        value: the rejected value, as given.
+        accepted: what would have been accepted.
+    """
+
+    def __init__(self, variable: str, value: object, accepted: str) -> None:
+        self.variable = variable
+        self.value = value
+        self.accepted = accepted
+        super().__init__(f"{variable}={value!r} is not valid: expected {accepted}")
+
+
+# --- value kinds: one parser per type -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Kind:
+    accepted: str
+    parse: Callable[[str], Any]
+    check: Callable[[Any], bool] = lambda _value: True
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _boolean() -> _Kind:
+    return _Kind("true or false (also 1/0, yes/no, on/off)", _parse_bool,
+                 lambda v: isinstance(v, bool))
+
+
+def _integer(minimum: int) -> _Kind:
+    return _Kind(
+        f"an integer >= {minimum}",
+        lambda text: int(text.strip()),
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+    )
+
+
+def _number(minimum: float) -> _Kind:
+    def check(value: Any) -> bool:
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= minimum
+        )
+
+    return _Kind(f"a number >= {minimum:g}", lambda text: float(text.strip()), check)
+
+
+def _choice(*values: str) -> _Kind:
+    return _Kind(
+        "one of " + ", ".join(values),
+        lambda text: text.strip().lower(),
+        lambda v: v in values,
+    )
+
+
+def _parse_names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.replace(" ", ",").split(",") if part.strip())
+    if not names:
+        raise ValueError(text)
+    return names
+
+
+def _detector_selection() -> _Kind:
+    # Validated against the registry in Config.__post_init__, where the ids are known.
+    return _Kind(
+        "'all', or a comma-separated list of detector ids or families "
+        "(e.g. 'loop'), each optionally prefixed with '-' to drop it",
+        _parse_names,
+        lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v),
+    )
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table."""
+
+    env: str
+    field: str
+    kind: _Kind
+    default: Any
+    doc: str
+    standard: bool = False  # an OpenTelemetry variable that we also honour
+
+    @property
+    def accepted(self) -> str:
+        return self.kind.accepted
+
+    def default_text(self) -> str:
+        """The default as a user would write it in the environment."""
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        if isinstance(self.default, tuple):
+            return ",".join(self.default)
+        if isinstance(self.default, float) and self.default.is_integer():
+            return str(int(self.default))
+        return str(self.default)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("AGENTWATCH_ENABLED", "enabled", _boolean(), True,
+            "Turns the whole package on or off; when off, spans pass through untouched."),
+    Setting("AGENTWATCH_DETECTORS", "detectors", _detector_selection(), ("all",),
+            "Which detectors run: `all`, a list of ids or families, `-id` to drop one."),
+    Setting("AGENTWATCH_PROFILE", "profile", _choice("default"), "default",
+            "Named parameter set for the detectors."),
+    Setting("AGENTWATCH_LOOP_REPEAT_THRESHOLD", "loop_repeat_threshold", _integer(2), 3,
+            "`loop.repeated_call`: identical consecutive tool calls that raise a warning."),
+    Setting("AGENTWATCH_LOOP_REPEAT_CRITICAL", "loop_repeat_critical", _integer(2), 5,
+            "`loop.repeated_call`: identical consecutive tool calls that make it critical."),
+    Setting("AGENTWATCH_LOOP_OUTCOME_THRESHOLD", "loop_outcome_threshold", _integer(2), 3,
+            "`loop.repeated_outcome`: same call with the same result, within the window, "
+            "that raises a warning."),
+    Setting("AGENTWATCH_LOOP_OUTCOME_CRITICAL", "loop_outcome_critical", _integer(2), 5,
+            "`loop.repeated_outcome`: same call with the same result that makes it critical."),
+    Setting("AGENTWATCH_LOOP_WINDOW", "loop_window", _integer(2), 30,
+            "How many of a run's most recent tool calls `loop.repeated_outcome` looks back over."),
+    Setting("AGENTWATCH_MAX_RUNS", "max_runs", _integer(1), 10_000,
+            "Most runs tracked at once; the least recently active is dropped beyond it."),
+    Setting("AGENTWATCH_RUN_TTL_SECONDS", "run_ttl_seconds", _number(1), 900.0,
+            "A run with no span for this long is forgotten."),
+    Setting("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "capture_content", _boolean(),
+            False,
+            "Export prompts, tool arguments and results. Off: detectors still see them "
+            "in-process, nothing leaves it.",
+            standard=True),
+    Setting("OTEL_TRACES_EXPORTER", "traces_exporter", _choice("otlp", "console", "none"), "otlp",
+            "Exporter for the TracerProvider that `init()` creates (ignored when the "
+            "application already set one).", standard=True),
+    Setting("OTEL_EXPORTER_OTLP_PROTOCOL", "otlp_protocol", _choice("grpc", "http/protobuf"),
+            "grpc",
+            "OTLP transport, as in `opentelemetry-instrument`; "
+            "`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` takes precedence.", standard=True),
+)
+
+_BY_FIELD = {setting.field: setting for setting in SETTINGS}
+_PROTOCOL_TRACES_ENV = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings. Build it with :meth:`from_env` or with keyword arguments.
+
+    Every field is validated on construction, so a ``Config`` that exists is usable.
+    """
+
+    enabled: bool = True
+    detectors: tuple[str, ...] = ("all",)
+    profile: str = "default"
+    loop_repeat_threshold: int = 3
+    loop_repeat_critical: int = 5
+    loop_outcome_threshold: int = 3
+    loop_outcome_critical: int = 5
+    loop_window: int = 30
+    max_runs: int = 10_000
+    run_ttl_seconds: float = 900.0
+    capture_content: bool = False
+    traces_exporter: str = "otlp"
+    otlp_protocol: str = "grpc"
+    # Derived from `detectors`; not a setting of its own.
+    enabled_detectors: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for setting in SETTINGS:
+            value = getattr(self, setting.field)
+            if not setting.kind.check(value):
+                raise ConfigError(setting.env, value, setting.accepted)
+        _check_stages("AGENTWATCH_LOOP_REPEAT", self.loop_repeat_threshold,
+                      self.loop_repeat_critical)
+        _check_stages("AGENTWATCH_LOOP_OUTCOME", self.loop_outcome_threshold,
+                      self.loop_outcome_critical)
+        object.__setattr__(self, "enabled_detectors", _resolve_selection(self.detectors))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Read every setting from ``environ`` (default ``os.environ``).
+
+        Unset or empty variables keep their defaults. Raises :class:`ConfigError`.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            name = setting.env
+            if setting.field == "otlp_protocol" and env.get(_PROTOCOL_TRACES_ENV, "").strip():
+                name = _PROTOCOL_TRACES_ENV
+            raw = env.get(name, "")
+            if not raw.strip():
+                continue
+            try:
+                values[setting.field] = setting.kind.parse(raw)
+            except ValueError:
+                raise ConfigError(name, raw, setting.accepted) from None
+            if not setting.kind.check(values[setting.field]):
+                raise ConfigError(name, raw, setting.accepted)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed (validated like a new one)."""
+        return dataclasses.replace(self, **changes)
+
+    def items(self) -> Iterable[tuple[Setting, Any]]:
+        """Each setting with its value in this configuration."""
+        for setting in SETTINGS:
+            yield setting, getattr(self, setting.field)
+
+
+def _check_stages(prefix: str, warning: int, critical: int) -> None:
+    if critical < warning:
+        raise ConfigError(
+            f"{prefix}_CRITICAL",
+            critical,
+            f"an integer >= {prefix}_THRESHOLD ({warning})",
+        )
+
+
+def _resolve_selection(tokens: tuple[str, ...]) -> frozenset[str]:
+    from .detectors import DETECTOR_IDS  # the registry is static data; no heavy imports
+
+    setting = _BY_FIELD["detectors"]
+    shown = ",".join(tokens)
+
+    def expand(name: str) -> set[str]:
+        matched = {i for i in DETECTOR_IDS if i == name or i.split(".", 1)[0] == name}
+        if not matched:
+            raise ConfigError(
+                setting.env, shown,
+                f"{setting.accepted}; known detectors: {', '.join(DETECTOR_IDS)}",
+            )
+        return matched
+
+    positive = [t for t in tokens if not t.startswith("-")]
+    selected: set[str] = set() if positive else set(DETECTOR_IDS)
+    for token in tokens:
+        if token.lower() == "all":
+            selected |= set(DETECTOR_IDS)
+        elif token.startswith("-"):
+            selected -= expand(token[1:])
+        else:
+            selected |= expand(token)
+    return frozenset(selected)

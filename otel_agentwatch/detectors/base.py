@@ -1,0 +1,137 @@
+"""What every detector shares: the :class:`Detector` contract, :class:`Detection`, stages."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from opentelemetry.util.types import AttributeValue
+
+from ..steps import RunKey, Step
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["Detection", "Detector", "Severity", "StageLatch", "span_hex"]
+
+
+class Severity(str, enum.Enum):
+    """How bad a detection is. Ordered: ``WARNING < CRITICAL``."""
+
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return 1 if self is Severity.WARNING else 2
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One verdict of one detector about one step.
+
+    Attributes:
+        detector: the detector's stable id, e.g. ``"loop.repeated_call"``.
+        failure_mode: what went wrong, e.g. ``"step_repetition"``.
+        severity: warning or critical.
+        score: how far past the threshold, in (0, 1]; 1 means at or past critical.
+        message: one sentence for a person; never contains prompt or tool content.
+        mast_codes: MAST taxonomy codes (Cemri et al., arXiv 2503.13657), e.g. ``("FM-1.3",)``.
+        span_id, trace_id, run_key: the step that triggered it and the run it belongs to.
+        evidence: counts and the span ids (hex) of the earlier steps involved.
+        new: True for the first detection of a streak at this severity. Only new
+            detections become events on the run's span, metric points and callbacks,
+            so a long loop does not produce a storm of them.
+    """
+
+    detector: str
+    failure_mode: str
+    severity: Severity
+    score: float
+    message: str
+    mast_codes: tuple[str, ...]
+    span_id: int
+    trace_id: int
+    run_key: RunKey
+    evidence: Mapping[str, AttributeValue] = field(default_factory=dict)
+    new: bool = True
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A streaming detector over the steps of one run.
+
+    One detector object serves every run; what it remembers about a run lives in the
+    state object that :meth:`new_state` returns and the processor keeps per run.
+
+    Contract for :meth:`observe`: it is called once per step, in the order the spans
+    end, on the thread that ended the span, while the processor holds the run table's
+    lock (so the state needs no lock of its own). It must take O(1) amortized time,
+    keep the state bounded, never block and never do I/O. If it raises, the processor
+    logs once and disables this detector for the rest of the process; spans keep
+    flowing.
+    """
+
+    id: ClassVar[str]
+    failure_mode: ClassVar[str]
+    mast_codes: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def from_config(cls, config: Config) -> Detector:
+        """The detector with the thresholds of ``config``."""
+        ...
+
+    def new_state(self) -> Any:
+        """Fresh per-run state."""
+        ...
+
+    def observe(self, step: Step, state: Any) -> Detection | None:
+        """The detection this step completes, if any."""
+        ...
+
+
+class StageLatch:
+    """Remembers the highest stage already announced in the current streak.
+
+    ``announce(severity)`` is True the first time a streak reaches a stage; a streak
+    that stays at that stage, or drops back to a lower one, is not announced again.
+    """
+
+    __slots__ = ("_rank",)
+
+    def __init__(self) -> None:
+        self._rank = 0
+
+    def announce(self, severity: Severity) -> bool:
+        if severity.rank > self._rank:
+            self._rank = severity.rank
+            return True
+        return False
+
+    def reset(self) -> None:
+        self._rank = 0
+
+
+def stage(count: int, warning_at: int, critical_at: int) -> Severity | None:
+    """The stage a count has reached, given the two thresholds."""
+    if count >= critical_at:
+        return Severity.CRITICAL
+    if count >= warning_at:
+        return Severity.WARNING
+    return None
+
+
+def score(count: int, warning_at: int, critical_at: int) -> float:
+    """0.5 at the warning threshold rising linearly to 1.0 at the critical one."""
+    if count >= critical_at:
+        return 1.0
+    if critical_at <= warning_at:
+        return 1.0
+    return round(0.5 + 0.5 * (count - warning_at) / (critical_at - warning_at), 3)
+
+
+def span_hex(span_ids: Iterable[int]) -> tuple[str, ...]:
+    """Span ids as the 16-digit hex that trace UIs show."""
+    return tuple(format(span_id, "016x") for span_id in span_ids)

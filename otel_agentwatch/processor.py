@@ -1,0 +1,223 @@
+"""The span processor: spans in, verdicts on spans out.
+
+``on_start`` registers the span in its run; ``on_end`` normalizes it into a step, feeds
+the run's detectors, and hands the next processor either the same span (nothing found)
+or a rebuilt copy carrying the ``agentwatch.*`` attributes and events. This module only
+orchestrates; the work lives in :mod:`.normalize`, :mod:`.runs`, :mod:`.detectors`,
+:mod:`.enrich` and :mod:`.callbacks`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Sequence
+
+from opentelemetry import metrics
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import SpanContext
+
+from ._guard import internal_error
+from .callbacks import DetectionSink, is_suppressed
+from .config import Config
+from .detectors import Detection, Detector, build_detectors
+from .enrich import (
+    detection_events,
+    flag_attributes,
+    mark_open_anchor,
+    rebuild,
+    run_attributes,
+)
+from .normalize import is_agent_span, normalize
+from .runs import RunState, RunTable
+from .steps import RunKey, Step
+
+__all__ = ["AgentWatchSpanProcessor"]
+
+logger = logging.getLogger("otel_agentwatch")
+
+
+def _local_parent_id(parent: SpanContext | None) -> int | None:
+    # A remote parent lives in another process: locally, this span starts a run.
+    if parent is None or parent.is_remote:
+        return None
+    return parent.span_id
+
+
+class AgentWatchSpanProcessor(SpanProcessor):
+    """Runs the agent failure-mode detectors over every span and flags what they find.
+
+    Args:
+        next_processor: where spans go next, usually a ``BatchSpanProcessor`` around an
+            exporter. Flagged spans reach it with the ``agentwatch.*`` attributes and
+            ``agentwatch.detection`` events added; other spans reach it unchanged (the
+            same object). Without one, this processor still marks the runs' open agent
+            or root spans, counts the metric and calls the ``on_detection`` callbacks.
+        config: settings; by default read from the environment (``AGENTWATCH_*``).
+        meter_provider: for the ``agentwatch.detections`` counter; default the global one.
+
+    Thread-safe. Never raises into the application: an internal error is logged once
+    and the span goes on; a detector that raises is disabled with one log line.
+    """
+
+    def __init__(self, next_processor: SpanProcessor | None = None, *,
+                 config: Config | None = None,
+                 meter_provider: metrics.MeterProvider | None = None) -> None:
+        self._config = config if config is not None else Config.from_env()
+        self._next = next_processor
+        self._enabled = self._config.enabled
+        self._detectors: tuple[Detector, ...] = build_detectors(self._config)
+        self._disabled: frozenset[int] = frozenset()
+        self._lock = threading.Lock()
+        self._table: RunTable[RunState] = RunTable(
+            self._new_run,
+            max_runs=self._config.max_runs,
+            ttl_seconds=self._config.run_ttl_seconds,
+        )
+        self._sink = DetectionSink(meter_provider)
+        self._is_shutdown = False
+        _reinit_after_fork(self)
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def detectors(self) -> tuple[Detector, ...]:
+        """The detectors still running (a detector that raised is no longer listed)."""
+        return tuple(d for i, d in enumerate(self._detectors) if i not in self._disabled)
+
+    @property
+    def active_runs(self) -> int:
+        """How many runs have state right now (bounded by ``AGENTWATCH_MAX_RUNS``)."""
+        return len(self._table)
+
+    @property
+    def live_spans(self) -> int:
+        """How many started, not yet ended spans are registered (bounded)."""
+        return self._table.live_spans
+
+    # --- SpanProcessor -------------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if self._enabled and not self._is_shutdown:
+            try:
+                context = span.get_span_context()
+                is_agent = is_agent_span(span.name, span.attributes)
+                with self._lock:
+                    self._table.span_started(context.trace_id, context.span_id,
+                                             _local_parent_id(span.parent), is_agent, span)
+            except Exception as error:
+                internal_error("AgentWatchSpanProcessor.on_start", error)
+        if self._next is not None:
+            self._next.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        out: ReadableSpan = span
+        new: Sequence[Detection] = ()
+        if self._enabled and not self._is_shutdown and not is_suppressed():
+            try:
+                out, new = self._process(span)
+            except Exception as error:
+                internal_error("AgentWatchSpanProcessor.on_end", error)
+        if self._next is not None:
+            self._next.on_end(out)
+        if new:
+            try:
+                self._sink.emit(new)
+            except Exception as error:
+                internal_error("AgentWatchSpanProcessor.emit", error)
+
+    def shutdown(self) -> None:
+        if self._is_shutdown:
+            return
+        self._is_shutdown = True
+        with self._lock:
+            self._table.clear()
+        if self._next is not None:
+            self._next.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if self._next is None:
+            return True
+        return self._next.force_flush(timeout_millis)
+
+    # --- the work ------------------------------------------------------------------------------
+
+    def _new_run(self, key: RunKey) -> RunState:
+        return RunState(key, [detector.new_state() for detector in self._detectors])
+
+    def _process(self, span: ReadableSpan) -> tuple[ReadableSpan, Sequence[Detection]]:
+        context = span.context
+        if context is None:
+            return span, ()
+        trace_id, span_id = context.trace_id, context.span_id
+        with self._lock:
+            run_key, is_anchor = self._table.span_ended(trace_id, span_id,
+                                                        _local_parent_id(span.parent))
+        # Parsing arguments and results is the costly part: outside the lock.
+        step = normalize(span, run_key)
+
+        detections: list[Detection] = []
+        finished: RunState | None = None
+        with self._lock:
+            # An anchor's own span is not a step of the run it anchors (a root agent span).
+            if step is not None and run_key[1] != span_id:
+                run = self._table.state(run_key)
+                run.count(step)
+                detections = self._observe(step, run)
+                if detections:
+                    anchor = self._table.live_span(run_key[1])
+                    for detection in detections:
+                        run.record(detection)
+                        if detection.new and not mark_open_anchor(anchor, detection, run):
+                            run.unmarked.append(detection)
+            if is_anchor:
+                finished = self._table.pop((trace_id, span_id))
+
+        attributes = flag_attributes(detections) if detections else {}
+        events = detection_events(detections, span.end_time)
+        if finished is not None and finished.flagged:
+            attributes.update(run_attributes(finished, final=True))
+            events.extend(detection_events(finished.unmarked, span.end_time))
+        out = rebuild(span, attributes, events) if attributes else span
+        return out, [d for d in detections if d.new]
+
+    def _observe(self, step: Step, run: RunState) -> list[Detection]:
+        found: list[Detection] = []
+        disabled = self._disabled
+        for index, detector in enumerate(self._detectors):
+            if index in disabled:
+                continue
+            try:
+                detection = detector.observe(step, run.detector_states[index])
+            except Exception as error:
+                self._disabled = self._disabled | {index}
+                internal_error(f"detector {detector.id}", error,
+                               f"detector {detector.id} is disabled; spans keep flowing")
+                continue
+            if detection is not None:
+                found.append(detection)
+        return found
+
+    def _at_fork_reinit(self) -> None:
+        # The parent's lock may have been held by another thread at fork time, and its
+        # runs are the parent's: the child starts clean.
+        self._lock = threading.Lock()
+        self._table.clear()
+
+
+def _reinit_after_fork(processor: AgentWatchSpanProcessor) -> None:
+    if not hasattr(os, "register_at_fork"):
+        return
+    method = weakref.WeakMethod(processor._at_fork_reinit)
+
+    def reinit() -> None:
+        bound = method()
+        if bound is not None:
+            bound()
+
+    os.register_at_fork(after_in_child=reinit)

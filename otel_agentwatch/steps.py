@@ -1,0 +1,80 @@
+"""The step: one unit of an agent's trajectory, whatever instrumentation made the span.
+
+A :class:`Step` is what the detectors see. It is built once per ended span by
+:mod:`otel_agentwatch.normalize` and never changes afterwards.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["RunKey", "Step", "StepKind"]
+
+RunKey = tuple[int, int]
+"""``(trace_id, anchor_span_id)``: the nearest agent span, or else the local trace root."""
+
+
+class StepKind(str, enum.Enum):
+    """What a step did."""
+
+    TOOL = "tool"
+    LLM = "llm"
+    AGENT = "agent"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One normalized span of an agent run.
+
+    Content fields (``args``, ``result``, ``output_text``) hold what the span carried
+    in-process, whether or not content capture is on; detectors keep only digests of
+    them, and nothing here is exported.
+
+    Attributes:
+        kind: tool call, model call, agent invocation, or something else we understood.
+        name: tool name for tools, model name for model calls, agent name for agents.
+        span_id, trace_id, parent_span_id: the span's identity.
+        run_key: the run this step belongs to.
+        args: canonical tool arguments (JSON with sorted keys, volatile ids removed).
+        result: canonical tool result.
+        error: error type when the step failed, else None.
+        error_message: the error's message, when the span recorded one.
+        input_tokens, output_tokens, reasoning_tokens: model usage, when reported.
+        output_text: the model's text output, when the span carried it.
+        agent_name: the agent that ran the step, when known.
+        start_time, end_time: nanoseconds since the epoch.
+    """
+
+    kind: StepKind
+    name: str
+    span_id: int
+    trace_id: int
+    run_key: RunKey
+    parent_span_id: int | None = None
+    args: str | None = None
+    result: str | None = None
+    error: str | None = None
+    error_message: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    output_text: str | None = None
+    agent_name: str | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+
+    @property
+    def call_key(self) -> tuple[str, str] | None:
+        """``(tool name, canonical args)`` for tool steps, else None."""
+        if self.kind is not StepKind.TOOL:
+            return None
+        return (self.name, self.args or "")
+
+    @property
+    def outcome_key(self) -> tuple[str | None, str | None]:
+        """What came back: the error type, or else the canonical result."""
+        if self.error is not None:
+            return ("error", self.error)
+        return (None, self.result)

@@ -1,0 +1,59 @@
+"""Shared fixtures: a real SDK pipeline with our processor in front of an in-memory exporter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_agentwatch import AgentWatchSpanProcessor, Config, _guard
+from otel_agentwatch.config import SETTINGS
+
+
+@pytest.fixture(autouse=True)
+def _strict_guard() -> Iterator[None]:
+    """Internal errors fail our tests instead of disappearing into a log line."""
+    _guard.raise_internal_errors(True)
+    yield
+    _guard.raise_internal_errors(False)
+
+
+@pytest.fixture
+def lenient_guard() -> Iterator[None]:
+    """For tests of the guard itself: internal errors are logged, as for users."""
+    _guard.raise_internal_errors(False)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No setting leaks in from the machine running the tests."""
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.env, raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", raising=False)
+
+
+class Pipeline:
+    """Provider -> AgentWatchSpanProcessor -> SimpleSpanProcessor -> InMemorySpanExporter."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.processor = AgentWatchSpanProcessor(
+            SimpleSpanProcessor(self.exporter), config=config or Config()
+        )
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(self.processor)
+        self.tracer = self.provider.get_tracer("tests")
+
+    def spans(self, name_prefix: str = ""):
+        return [s for s in self.exporter.get_finished_spans() if s.name.startswith(name_prefix)]
+
+
+@pytest.fixture
+def pipeline() -> Iterator[Pipeline]:
+    built = Pipeline()
+    yield built
+    built.provider.shutdown()
