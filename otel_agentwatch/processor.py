@@ -103,7 +103,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
     # --- SpanProcessor -------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if self._enabled and not self._is_shutdown:
+        if self._enabled and not self._is_shutdown and not is_suppressed():
             try:
                 context = span.get_span_context()
                 is_agent = is_agent_span(span.name, span.attributes)

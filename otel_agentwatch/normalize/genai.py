@@ -82,7 +82,8 @@ def output_text(value: Any) -> str | None:
     for message in messages if isinstance(messages, list) else [messages]:
         if not isinstance(message, Mapping):
             continue
-        for part in message.get("parts") or ():
+        parts = message.get("parts")
+        for part in parts if isinstance(parts, list) else ():
             if isinstance(part, Mapping) and part.get("type") in ("text", "reasoning"):
                 content = part.get("content")
                 if isinstance(content, str):

@@ -1,0 +1,153 @@
+"""The host application comes first: our failures stay ours, bad data never fails."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import pytest
+
+from otel_agentwatch import on_detection, remove_on_detection
+from otel_agentwatch.detectors.loop import RepeatedCallDetector
+from tests.dialects import GenAI
+
+ARGS = {"q": "same"}
+
+
+class ExplodingDetector(RepeatedCallDetector):
+    id = "test.exploding"
+
+    def observe(self, step, state):
+        raise RuntimeError("detector bug")
+
+
+def test_raising_detector_is_disabled_and_spans_flow(pipeline, lenient_guard, caplog):
+    """A broken detector logs once, is switched off, and the others keep flagging."""
+    processor = pipeline.processor
+    processor._detectors = (ExplodingDetector(), *processor._detectors)
+    processor._table.clear()
+    with caplog.at_level(logging.WARNING, logger="otel_agentwatch"), GenAI.agent(pipeline.tracer):
+        for _ in range(5):
+            GenAI.tool(pipeline.tracer, "search", ARGS)
+    tools = pipeline.spans("execute_tool")
+    assert len(tools) == 5
+    assert tools[4].attributes["agentwatch.severity"] == "critical"
+    assert "test.exploding" not in [d.id for d in processor.detectors]
+    warnings = [r for r in caplog.records if "test.exploding" in r.getMessage()]
+    assert len(warnings) == 1 and "disabled" in warnings[0].getMessage()
+
+
+def test_internal_error_passes_the_span_through_unchanged(pipeline, lenient_guard, monkeypatch,
+                                                         caplog):
+    """If the processor itself fails, the exporter still gets every span, as it was."""
+    def broken(*_args):
+        raise ValueError("normalizer bug")
+
+    monkeypatch.setattr("otel_agentwatch.processor.normalize", broken)
+    with caplog.at_level(logging.WARNING, logger="otel_agentwatch"), GenAI.agent(pipeline.tracer):
+        for _ in range(3):
+            GenAI.tool(pipeline.tracer, "search", ARGS)
+    assert len(pipeline.spans()) == 4
+    assert not any("agentwatch.flagged" in s.attributes for s in pipeline.spans())
+    logged = [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert len(logged) == 1, "logged once per site, not once per span"
+    assert "application is unaffected" in logged[0].getMessage()
+
+
+def test_raising_callback_does_not_reach_the_application(pipeline, lenient_guard, caplog):
+    calls = []
+
+    def bad_callback(detection):
+        calls.append(detection)
+        raise RuntimeError("user callback bug")
+
+    on_detection(bad_callback)
+    try:
+        with caplog.at_level(logging.WARNING, logger="otel_agentwatch"), \
+                GenAI.agent(pipeline.tracer):
+            for _ in range(5):
+                GenAI.tool(pipeline.tracer, "search", ARGS)
+    finally:
+        remove_on_detection(bad_callback)
+    assert calls, "the callback was called"
+    assert len([r for r in caplog.records if "bad_callback" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("attributes", [
+    {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.arguments": "{" * 5000},
+    {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.arguments": "[" * 50 + "]" * 50},
+    {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.arguments": "(" + "1," * 5000 + ")"},
+    {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": 42},
+    {"gen_ai.operation.name": 7, "gen_ai.usage.input_tokens": "lots"},
+    {"gen_ai.operation.name": "chat", "gen_ai.output.messages": "[{\"parts\": 5}]"},
+    {"gen_ai.operation.name": "chat", "gen_ai.output.messages": "not json"},
+    {"openinference.span.kind": "TOOL", "input.value": "\x00\ud800", "output.value": "{\"lc\": 1}"},
+    {"openinference.span.kind": ("TOOL",), "llm.token_count.prompt": True},
+    {"traceloop.span.kind": "tool", "traceloop.entity.input": "{\"input_str\": 5, \"inputs\": []}"},
+    {"traceloop.span.kind": "tool",
+     "traceloop.entity.output": "{\"output\": {\"output\": {\"output\": {\"output\": 1}}}}"},
+])
+def test_malformed_span_data_never_fails(pipeline, attributes):
+    """Even with internal errors raised (our test mode), junk attributes are handled."""
+    with GenAI.agent(pipeline.tracer):
+        for _ in range(3):
+            with pipeline.tracer.start_as_current_span("junk", attributes=attributes):
+                pass
+    assert len(pipeline.spans()) == 4
+
+
+def test_threads_keep_separate_runs(pipeline):
+    """Two agents in two threads calling the same tool in lockstep are not one loop."""
+    barrier = threading.Barrier(4)
+
+    def agent():
+        with GenAI.agent(pipeline.tracer):
+            for _ in range(2):
+                barrier.wait()
+                GenAI.tool(pipeline.tracer, "search", ARGS)
+
+    threads = [threading.Thread(target=agent) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(pipeline.spans("execute_tool")) == 8
+    assert not any("agentwatch.flagged" in s.attributes for s in pipeline.spans())
+
+
+def test_asyncio_tasks_keep_separate_runs(pipeline):
+    """Interleaved asyncio tasks each have their own run through the context."""
+    async def agent():
+        with GenAI.agent(pipeline.tracer):
+            for _ in range(2):
+                await asyncio.sleep(0)
+                GenAI.tool(pipeline.tracer, "search", ARGS)
+
+    async def main():
+        await asyncio.gather(*(agent() for _ in range(5)))
+
+    asyncio.run(main())
+    assert len(pipeline.spans("execute_tool")) == 10
+    assert not any("agentwatch.flagged" in s.attributes for s in pipeline.spans())
+
+
+def test_spans_made_inside_a_callback_are_not_fed_back(pipeline):
+    """A callback that traces its own work does not produce detections of its own."""
+    seen = []
+
+    def traced_callback(detection):
+        seen.append(detection.detector)
+        for _ in range(5):
+            GenAI.tool(pipeline.tracer, "alert", {"to": "oncall"})
+
+    on_detection(traced_callback)
+    try:
+        with GenAI.agent(pipeline.tracer):
+            for _ in range(3):
+                GenAI.tool(pipeline.tracer, "search", ARGS)
+    finally:
+        remove_on_detection(traced_callback)
+    assert seen
+    alerts = [s for s in pipeline.spans() if "alert" in s.name]
+    assert alerts and not any("agentwatch.flagged" in s.attributes for s in alerts)

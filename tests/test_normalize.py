@@ -1,0 +1,194 @@
+"""Spans of each dialect become the steps a user would expect; identical calls compare equal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import SpanContext, Status, StatusCode
+
+from otel_agentwatch import StepKind, semconv
+from otel_agentwatch.normalize import is_agent_span, normalize
+from otel_agentwatch.normalize._args import canonical_args, canonical_result, to_int
+
+RUN = (1, 2)
+
+
+def span(name: str, attributes: dict, *, status: Status | None = None,
+         events: tuple = ()) -> ReadableSpan:
+    return ReadableSpan(
+        name=name,
+        context=SpanContext(trace_id=1, span_id=7, is_remote=False),
+        parent=SpanContext(trace_id=1, span_id=2, is_remote=False),
+        attributes=attributes,
+        events=events,
+        status=status or Status(StatusCode.UNSET),
+        start_time=10, end_time=20,
+    )
+
+
+class TestCanonicalArgs:
+    def test_key_order_and_whitespace_do_not_matter(self):
+        """Two JSON encodings of the same arguments are the same call."""
+        assert canonical_args('{"b": 1, "a": [1, 2]}') == canonical_args('{"a":[1,2],"b":1}')
+
+    def test_python_literal_equals_json(self):
+        """LangChain hands tools str(dict); it must match the JSON form of the same dict."""
+        assert canonical_args("{'q': 'x', 'n': 2}") == canonical_args('{"n": 2, "q": "x"}')
+
+    def test_volatile_ids_are_removed(self):
+        """Call ids and LangGraph checkpoint ids differ between otherwise identical calls."""
+        first = canonical_args({"q": "x", "tool_call_id": "a", "langgraph_step": 1})
+        second = canonical_args({"q": "x", "tool_call_id": "b", "langgraph_step": 2})
+        assert first == second == '{"q":"x"}'
+
+    def test_openllmetry_callback_envelope_is_opened(self):
+        """Only the tool's own inputs count, not the tags and per-step metadata around them."""
+        payload = {"input_str": "{'q': 'x'}", "tags": [], "inputs": {"q": "x"},
+                   "metadata": {"checkpoint_ns": "tools:123"}, "kwargs": {"tool_call_id": "c"}}
+        assert canonical_args(json.dumps(payload)) == '{"q":"x"}'
+
+    def test_openllmetry_envelope_without_inputs_uses_input_str(self):
+        payload = {"input_str": "{'q': 'x'}", "tags": [], "metadata": {}, "inputs": None}
+        assert canonical_args(json.dumps(payload)) == '{"q":"x"}'
+
+    def test_smolagents_envelope_is_opened(self):
+        """smolagents wraps arguments as {args, kwargs, sanitize_inputs_outputs}."""
+        wrapped = '{"args": [], "sanitize_inputs_outputs": true, "kwargs": {"query": "x"}}'
+        assert canonical_args(wrapped) == '{"query":"x"}'
+        positional = '{"args": ["final"], "sanitize_inputs_outputs": false, "kwargs": {}}'
+        assert canonical_args(positional) == '{"args":["final"]}'
+
+    def test_plain_text_is_kept_but_trimmed(self):
+        assert canonical_args("  ls -la\n") == "ls -la"
+
+    def test_doubly_encoded_json_is_decoded(self):
+        assert canonical_args(json.dumps(json.dumps({"b": 1, "a": 2}))) == '{"a":2,"b":1}'
+
+    def test_huge_text_is_compared_as_is(self):
+        """Arguments beyond the parse limit are not parsed (cost) but still compare equal."""
+        big = json.dumps({"blob": "x" * 100_000})
+        assert canonical_args(big) == big
+
+    def test_broken_json_is_text(self):
+        assert canonical_args('{"unterminated": ') == '{"unterminated":'
+
+    def test_none_stays_unknown(self):
+        assert canonical_args(None) is None
+
+
+class TestCanonicalResult:
+    def test_tool_message_content_only(self):
+        """Two answers to two calls say the same thing even though their message ids differ."""
+        first = json.dumps({"content": "sunny", "type": "tool", "tool_call_id": "a", "id": "1"})
+        second = json.dumps({"content": "sunny", "type": "tool", "tool_call_id": "b", "id": "2"})
+        assert canonical_result(first) == canonical_result(second) == "sunny"
+
+    def test_langchain_serialized_and_openllmetry_envelope(self):
+        message = {"lc": 1, "type": "constructor", "id": ["ToolMessage"],
+                   "kwargs": {"content": "sunny", "tool_call_id": "a", "type": "tool"}}
+        assert canonical_result(json.dumps({"output": message, "kwargs": {}})) == "sunny"
+
+    def test_error_status_is_kept(self):
+        failed = json.dumps({"content": "boom", "tool_call_id": "a", "status": "error"})
+        assert canonical_result(failed) != canonical_result(
+            json.dumps({"content": "boom", "tool_call_id": "a", "status": "success"}))
+
+
+def test_to_int_accepts_numeric_strings_and_rejects_junk():
+    assert to_int("951") == 951
+    assert to_int(12.0) == 12
+    assert to_int(True) is None
+    assert to_int("many") is None
+    assert to_int(float("nan")) is None
+
+
+class TestDialects:
+    def test_genai_tool(self):
+        step = normalize(span("execute_tool search", {
+            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
+            "gen_ai.tool.call.arguments": '{"q": "x"}', "gen_ai.tool.call.result": "r",
+        }), RUN)
+        assert (step.kind, step.name, step.args, step.result) == (StepKind.TOOL, "search",
+                                                                  '{"q":"x"}', "r")
+        assert step.run_key == RUN and step.span_id == 7 and step.parent_span_id == 2
+
+    def test_genai_tool_name_from_span_name(self):
+        step = normalize(span("execute_tool lookup", {"gen_ai.operation.name": "execute_tool"}),
+                         RUN)
+        assert step.name == "lookup" and step.args is None
+
+    def test_genai_chat_usage_with_deprecated_names(self):
+        step = normalize(span("chat gpt-4o", {
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.prompt_tokens": 10, "gen_ai.usage.completion_tokens": 3,
+            "gen_ai.usage.reasoning.output_tokens": 2,
+            "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+                {"type": "text", "content": "hello"}]}]),
+        }), RUN)
+        assert (step.kind, step.name) == (StepKind.LLM, "gpt-4o")
+        assert (step.input_tokens, step.output_tokens, step.reasoning_tokens) == (10, 3, 2)
+        assert step.output_text == "hello"
+
+    def test_genai_agent(self):
+        step = normalize(span("invoke_agent planner", {
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"}), RUN)
+        assert (step.kind, step.name, step.agent_name) == (StepKind.AGENT, "planner", "planner")
+
+    def test_openinference_llm_with_string_counts(self):
+        """Token counts arrive as strings in some exports; they are still counts."""
+        step = normalize(span("LiteLLMModel.__call__", {
+            "openinference.span.kind": "LLM", "llm.model_name": "o3-mini",
+            "llm.token_count.prompt": "422", "llm.token_count.completion": "987"}), RUN)
+        assert (step.kind, step.name, step.input_tokens, step.output_tokens) == (
+            StepKind.LLM, "o3-mini", 422, 987)
+
+    def test_openinference_chain_is_other(self):
+        step = normalize(span("Step 1", {"openinference.span.kind": "CHAIN"}), RUN)
+        assert step.kind is StepKind.OTHER
+
+    def test_openllmetry_llm_without_span_kind(self):
+        step = normalize(span("ChatOpenAI.chat", {
+            "llm.request.type": "chat", "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 1}), RUN)
+        assert (step.kind, step.name, step.input_tokens) == (StepKind.LLM, "gpt-4o", 5)
+
+    def test_unknown_span_is_not_a_step(self):
+        assert normalize(span("GET /v1/chat", {"http.request.method": "GET"}), RUN) is None
+        assert normalize(span("work", {}), RUN) is None
+
+    def test_error_from_status_and_exception_event(self):
+        failed = span("execute_tool search", {"gen_ai.operation.name": "execute_tool"},
+                      status=Status(StatusCode.ERROR, "timed out"),
+                      events=(Event("exception", {"exception.type": "TimeoutError",
+                                                  "exception.message": "timed out"}),))
+        step = normalize(failed, RUN)
+        assert (step.error, step.error_message) == ("TimeoutError", "timed out")
+        assert step.outcome_key == ("error", "TimeoutError")
+
+    def test_error_type_attribute_alone_is_an_error(self):
+        step = normalize(span("execute_tool x", {"gen_ai.operation.name": "execute_tool",
+                                                 "error.type": "ToolException"}), RUN)
+        assert step.error == "ToolException"
+
+
+@pytest.mark.parametrize(("name", "attributes", "expected"), [
+    ("invoke_agent research", {}, True),
+    ("agent", {"gen_ai.operation.name": "invoke_agent"}, True),
+    ("CodeAgent.run", {"openinference.span.kind": "AGENT"}, True),
+    ("crew.agent", {"traceloop.span.kind": "agent"}, True),
+    ("LangGraph.workflow", {"traceloop.span.kind": "workflow"}, False),
+    ("execute_tool search", {"gen_ai.operation.name": "execute_tool"}, False),
+    ("anything", None, False),
+])
+def test_is_agent_span(name, attributes, expected):
+    assert is_agent_span(name, attributes) is expected
+
+
+def test_genai_names_match_the_semantic_conventions_package():
+    """Our spelled-out names are the ones the installed semconv package defines."""
+    gen_ai = pytest.importorskip("opentelemetry.semconv._incubating.attributes.gen_ai_attributes")
+    for constant in dir(semconv):
+        if constant.startswith("GEN_AI_") and hasattr(gen_ai, constant):
+            assert getattr(semconv, constant) == getattr(gen_ai, constant), constant
