@@ -49,7 +49,8 @@ class GenAI:
                 "gen_ai.operation.name": "execute_tool",
                 "gen_ai.tool.name": name,
                 "gen_ai.tool.call.id": f"call_{uuid.uuid4().hex[:12]}",
-                "gen_ai.tool.call.arguments": json.dumps(_shuffled(args), indent=next(_counter) % 3),
+                "gen_ai.tool.call.arguments": json.dumps(_shuffled(args),
+                                                         indent=next(_counter) % 3),
             },
         ) as span:
             if error:

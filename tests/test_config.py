@@ -65,7 +65,7 @@ def test_bad_value_names_variable_value_and_what_is_accepted(variable, value, ac
 
 
 def test_critical_below_warning_is_rejected():
-    with pytest.raises(ConfigError, match="AGENTWATCH_LOOP_REPEAT_CRITICAL=2.*THRESHOLD \\(4\\)"):
+    with pytest.raises(ConfigError, match=r"AGENTWATCH_LOOP_REPEAT_CRITICAL=2.*THRESHOLD \(4\)"):
         Config.from_env({"AGENTWATCH_LOOP_REPEAT_THRESHOLD": "4",
                          "AGENTWATCH_LOOP_REPEAT_CRITICAL": "2"})
 
@@ -97,7 +97,7 @@ class TestDetectorSelection:
         assert Config.from_env({"AGENTWATCH_DETECTORS": value}).enabled_detectors == expected
 
     def test_unknown_detector_lists_the_known_ones(self):
-        with pytest.raises(ConfigError, match="known detectors: loop.repeated_call"):
+        with pytest.raises(ConfigError, match=r"known detectors: loop\.repeated_call"):
             Config.from_env({"AGENTWATCH_DETECTORS": "loop.repeated_cal"})
 
     def test_processor_runs_only_the_selected_detectors(self):

@@ -77,7 +77,8 @@ def test_raising_callback_does_not_reach_the_application(pipeline, lenient_guard
 @pytest.mark.parametrize("attributes", [
     {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.arguments": "{" * 5000},
     {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.arguments": "[" * 50 + "]" * 50},
-    {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.arguments": "(" + "1," * 5000 + ")"},
+    {"gen_ai.operation.name": "execute_tool",
+     "gen_ai.tool.call.arguments": "(" + "1," * 5000 + ")"},
     {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": 42},
     {"gen_ai.operation.name": 7, "gen_ai.usage.input_tokens": "lots"},
     {"gen_ai.operation.name": "chat", "gen_ai.output.messages": "[{\"parts\": 5}]"},

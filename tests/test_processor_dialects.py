@@ -20,7 +20,7 @@ def _agentwatch(span):
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
 class TestRepeatedToolCalls:
     def test_third_and_fourth_are_warnings_fifth_is_critical(self, pipeline, dialect):
-        """Identical calls (keys reordered, ids varying) are flagged from the 3rd; the 5th is critical."""
+        """Identical calls (keys reordered, ids varying) flag from the 3rd; the 5th is critical."""
         with dialect.agent(pipeline.tracer):
             for _ in range(5):
                 dialect.tool(pipeline.tracer, "search", SEARCH_ARGS, result="sunny, 21C")

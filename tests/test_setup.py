@@ -1,0 +1,143 @@
+"""`init()` and `import otel_agentwatch.auto`, run as a user runs them: in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.otlp_receiver import GrpcReceiver, HttpReceiver
+
+LOOPING_APP = """
+import json
+from opentelemetry import trace
+tracer = trace.get_tracer("app")
+with tracer.start_as_current_span("invoke_agent support",
+        attributes={"gen_ai.operation.name": "invoke_agent"}):
+    for i in range(5):
+        with tracer.start_as_current_span("execute_tool lookup_order", attributes={
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order",
+                "gen_ai.tool.call.id": f"call_{i}",
+                "gen_ai.tool.call.arguments": json.dumps({"order_id": 42})}):
+            pass
+"""
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(("AGENTWATCH_", "OTEL_"))}
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def parse_console_spans(text: str) -> list[dict]:
+    """The span objects the ConsoleSpanExporter printed, one JSON document after another."""
+    decoder, spans, position = json.JSONDecoder(), [], 0
+    while (position := text.find("{", position)) != -1:
+        span, position = decoder.raw_decode(text, position)
+        spans.append(span)
+    return spans
+
+
+def test_import_leaves_frameworks_and_numpy_unimported():
+    result = run_python("""
+        import sys
+        import otel_agentwatch, otel_agentwatch.auto
+        heavy = ("numpy", "langchain_core", "langchain", "langgraph", "openai", "anthropic")
+        print(sorted(m for m in heavy if m in sys.modules))
+    """, OTEL_TRACES_EXPORTER="none")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_auto_creates_a_provider_and_exports_flags_to_the_console():
+    result = run_python("import otel_agentwatch.auto\n" + LOOPING_APP,
+                        OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="support-bot")
+    assert result.returncode == 0, result.stderr
+    spans = parse_console_spans(result.stdout)
+    tools = [s for s in spans if s["name"] == "execute_tool lookup_order"]
+    assert [s["attributes"].get("agentwatch.severity") for s in tools] == [
+        None, None, "warning", "warning", "critical"]
+    assert all(s["resource"]["attributes"]["service.name"] == "support-bot" for s in spans)
+
+
+def test_auto_attaches_to_an_existing_provider():
+    setup = textwrap.dedent("""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        import otel_agentwatch.auto as auto
+        assert auto.handle.tracer_provider is provider and not auto.handle.owns_provider
+    """)
+    check = textwrap.dedent("""
+        (agent,) = [s for s in exporter.get_finished_spans() if s.parent is None]
+        print(agent.attributes["agentwatch.run.severity"])
+    """)
+    result = run_python(setup + LOOPING_APP + check)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "critical"
+
+
+def test_init_twice_returns_the_same_handle_and_shutdown_is_idempotent():
+    result = run_python("""
+        import otel_agentwatch
+        first = otel_agentwatch.init()
+        assert otel_agentwatch.init() is first
+        first.shutdown(); first.shutdown()
+        print(type(first.processor).__name__, first.owns_provider)
+    """, OTEL_TRACES_EXPORTER="none")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "AgentWatchSpanProcessor True"
+
+
+def test_disabled_by_environment_sets_nothing_up():
+    result = run_python("""
+        from opentelemetry import trace
+        import otel_agentwatch.auto as auto
+        print(auto.handle.processor, type(trace.get_tracer_provider()).__name__)
+    """, AGENTWATCH_ENABLED="false")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "None ProxyTracerProvider"
+
+
+@pytest.mark.parametrize(("protocol", "receiver_type"), [
+    ("http/protobuf", HttpReceiver),
+    ("grpc", GrpcReceiver),
+])
+def test_otlp_export_from_the_standard_variables(protocol, receiver_type):
+    """What Jaeger or Honeycomb would receive: the flags and events in the OTLP payload."""
+    receiver = receiver_type()
+    try:
+        result = run_python("import otel_agentwatch.auto\n" + LOOPING_APP,
+                            OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+                            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                            OTEL_SERVICE_NAME="support-bot")
+        assert result.returncode == 0, result.stderr
+        assert receiver.received.arrived.wait(30)
+    finally:
+        receiver.close()
+    spans = receiver.received.spans
+    assert {"service.name": "support-bot"}.items() <= receiver.received.resources[0].items()
+    tools = [s for s in spans if s["name"] == "execute_tool lookup_order"]
+    assert [s["attributes"].get("agentwatch.severity") for s in tools] == [
+        None, None, "warning", "warning", "critical"]
+    fifth = tools[4]
+    assert fifth["attributes"]["agentwatch.flagged"] is True
+    assert "loop.repeated_call" in fifth["attributes"]["agentwatch.detections"]
+    assert fifth["attributes"]["agentwatch.mast_codes"] == ("FM-1.3",)
+    event = next(e for e in fifth["events"] if e["name"] == "agentwatch.detection")
+    assert event["attributes"]["agentwatch.severity"] == "critical"
+    assert event["attributes"]["agentwatch.failure_mode"] == "step_repetition"
+    (agent,) = [s for s in spans if s["name"] == "invoke_agent support"]
+    assert agent["attributes"]["agentwatch.run.flagged"] is True
+    assert agent["attributes"]["agentwatch.run.tool_calls"] == 5
