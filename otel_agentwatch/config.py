@@ -127,13 +127,7 @@ class Setting:
 
     def default_text(self) -> str:
         """The default as a user would write it in the environment."""
-        if isinstance(self.default, bool):
-            return "true" if self.default else "false"
-        if isinstance(self.default, tuple):
-            return ",".join(self.default)
-        if isinstance(self.default, float) and self.default.is_integer():
-            return str(int(self.default))
-        return str(self.default)
+        return format_value(self.default)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -171,6 +165,17 @@ SETTINGS: tuple[Setting, ...] = (
             "OTLP transport, as in `opentelemetry-instrument`; "
             "`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` takes precedence.", standard=True),
 )
+
+def format_value(value: Any) -> str:
+    """A setting's value as a user would write it in the environment."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
 
 _BY_FIELD = {setting.field: setting for setting in SETTINGS}
 _PROTOCOL_TRACES_ENV = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanContext
 
 from ._guard import internal_error
-from .callbacks import DetectionSink, is_suppressed
+from .callbacks import DetectionSink, in_side_effect
 from .config import Config
 from .detectors import Detection, Detector, build_detectors
 from .enrich import (
@@ -33,18 +32,11 @@ from .enrich import (
 )
 from .normalize import is_agent_span, normalize
 from .runs import RunState, RunTable
-from .steps import RunKey, Step
+from .steps import RunKey, Step, StepKind
 
 __all__ = ["AgentWatchSpanProcessor"]
 
 logger = logging.getLogger("otel_agentwatch")
-
-
-def _local_parent_id(parent: SpanContext | None) -> int | None:
-    # A remote parent lives in another process: locally, this span starts a run.
-    if parent is None or parent.is_remote:
-        return None
-    return parent.span_id
 
 
 class AgentWatchSpanProcessor(SpanProcessor):
@@ -57,6 +49,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
             same object). Without one, this processor still marks the runs' open agent
             or root spans, counts the metric and calls the ``on_detection`` callbacks.
         config: settings; by default read from the environment (``AGENTWATCH_*``).
+        extra_detectors: your own detectors (see :class:`~otel_agentwatch.detectors.Detector`),
+            run after the built-in ones that ``config`` selects.
         meter_provider: for the ``agentwatch.detections`` counter; default the global one.
 
     Thread-safe. Never raises into the application: an internal error is logged once
@@ -65,12 +59,16 @@ class AgentWatchSpanProcessor(SpanProcessor):
 
     def __init__(self, next_processor: SpanProcessor | None = None, *,
                  config: Config | None = None,
+                 extra_detectors: Sequence[Detector] = (),
                  meter_provider: metrics.MeterProvider | None = None) -> None:
         self._config = config if config is not None else Config.from_env()
         self._next = next_processor
-        self._enabled = self._config.enabled
-        self._detectors: tuple[Detector, ...] = build_detectors(self._config)
+        # Checked first on every span: False when disabled by configuration or shut down.
+        self._active = self._config.enabled
+        self._detectors: tuple[Detector, ...] = (*build_detectors(self._config),
+                                                 *extra_detectors)
         self._disabled: frozenset[int] = frozenset()
+        self._by_kind = self._index_by_kind()
         self._lock = threading.Lock()
         self._table: RunTable[RunState] = RunTable(
             self._new_run,
@@ -103,13 +101,16 @@ class AgentWatchSpanProcessor(SpanProcessor):
     # --- SpanProcessor -------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if self._enabled and not self._is_shutdown and not is_suppressed():
+        if self._active and not in_side_effect.get():
             try:
                 context = span.get_span_context()
-                is_agent = is_agent_span(span.name, span.attributes)
-                with self._lock:
-                    self._table.span_started(context.trace_id, context.span_id,
-                                             _local_parent_id(span.parent), is_agent, span)
+                parent = span.parent
+                # The live-span registry needs no lock: see RunTable.
+                self._table.span_started(
+                    context.trace_id, context.span_id,
+                    None if parent is None or parent.is_remote else parent.span_id,
+                    is_agent_span(span), span,
+                )
             except Exception as error:
                 internal_error("AgentWatchSpanProcessor.on_start", error)
         if self._next is not None:
@@ -118,7 +119,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         out: ReadableSpan = span
         new: Sequence[Detection] = ()
-        if self._enabled and not self._is_shutdown and not is_suppressed():
+        if self._active and not in_side_effect.get():
             try:
                 out, new = self._process(span)
             except Exception as error:
@@ -135,6 +136,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         if self._is_shutdown:
             return
         self._is_shutdown = True
+        self._active = False
         with self._lock:
             self._table.clear()
         if self._next is not None:
@@ -155,17 +157,19 @@ class AgentWatchSpanProcessor(SpanProcessor):
         if context is None:
             return span, ()
         trace_id, span_id = context.trace_id, context.span_id
-        with self._lock:
-            run_key, is_anchor = self._table.span_ended(trace_id, span_id,
-                                                        _local_parent_id(span.parent))
+        parent = span.parent
+        run_key, is_anchor = self._table.span_ended(
+            trace_id, span_id, None if parent is None or parent.is_remote else parent.span_id)
+        # An anchor's own span is not a step of the run it anchors (a root agent span).
         # Parsing arguments and results is the costly part: outside the lock.
-        step = normalize(span, run_key)
+        step = normalize(span, run_key) if run_key[1] != span_id else None
+        if step is None and not is_anchor:
+            return span, ()
 
         detections: list[Detection] = []
         finished: RunState | None = None
         with self._lock:
-            # An anchor's own span is not a step of the run it anchors (a root agent span).
-            if step is not None and run_key[1] != span_id:
+            if step is not None:
                 run = self._table.state(run_key)
                 run.count(step)
                 detections = self._observe(step, run)
@@ -177,25 +181,34 @@ class AgentWatchSpanProcessor(SpanProcessor):
                             run.unmarked.append(detection)
             if is_anchor:
                 finished = self._table.pop((trace_id, span_id))
+        if not detections and (finished is None or not finished.flagged):
+            return span, ()
 
         attributes = flag_attributes(detections) if detections else {}
         events = detection_events(detections, span.end_time)
         if finished is not None and finished.flagged:
             attributes.update(run_attributes(finished, final=True))
             events.extend(detection_events(finished.unmarked, span.end_time))
-        out = rebuild(span, attributes, events) if attributes else span
-        return out, [d for d in detections if d.new]
+        return rebuild(span, attributes, events), [d for d in detections if d.new]
+
+    def _index_by_kind(self) -> dict[StepKind, tuple[tuple[int, Detector], ...]]:
+        """For each kind of step, the running detectors that want it (with their index)."""
+        return {
+            kind: tuple((index, detector) for index, detector in enumerate(self._detectors)
+                        if index not in self._disabled and kind in detector.kinds)
+            for kind in StepKind
+        }
 
     def _observe(self, step: Step, run: RunState) -> list[Detection]:
         found: list[Detection] = []
-        disabled = self._disabled
-        for index, detector in enumerate(self._detectors):
-            if index in disabled:
-                continue
+        states = run.detector_states
+        for index, detector in self._by_kind[step.kind]:
             try:
-                detection = detector.observe(step, run.detector_states[index])
+                detection = detector.observe(step, states[index])
             except Exception as error:
+                # Copy-on-write: other threads keep iterating the tuple they already hold.
                 self._disabled = self._disabled | {index}
+                self._by_kind = self._index_by_kind()
                 internal_error(f"detector {detector.id}", error,
                                f"detector {detector.id} is disabled; spans keep flowing")
                 continue

@@ -7,13 +7,17 @@ entry in the live-span registry, so every lookup is O(1) and needs no attributes
 arrive only at the end.
 
 :class:`RunTable` is a plain data structure: it knows nothing about detectors (the
-processor gives it a factory for per-run state) and is not thread-safe (the processor
-holds one lock around it). Everything in it is bounded: live spans by a cap, runs by a
-cap and an idle timeout, both evicting the least recently active first.
+processor gives it a factory for per-run state). Its live-span registry is safe to use
+from several threads without a lock, because each of its methods makes single
+``OrderedDict`` operations, which are atomic; the run methods (``state``, ``pop``) are
+not, and the processor holds its lock around them. Everything in it is bounded: live
+spans by a cap, runs by a cap and an idle timeout, both evicting the least recently
+active first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -27,17 +31,14 @@ if TYPE_CHECKING:
 __all__ = ["RunState", "RunTable"]
 
 _UNMARKED_LIMIT = 32
+_SWEEP_INTERVAL = 1.0  # seconds between sweeps for idle runs
 
 State = TypeVar("State")
 
 
-class _LiveSpan:
-    __slots__ = ("children_run", "span", "step_run")
-
-    def __init__(self, children_run: RunKey, step_run: RunKey, span: object) -> None:
-        self.children_run = children_run  # the run of the spans started under this one
-        self.step_run = step_run  # the run this span itself is a step of
-        self.span = span  # the live span object, for marking an open run anchor
+# A live span's entry: (run of the spans started under it, run it is itself a step of,
+# the span object, kept to mark an open run anchor). A tuple: one is made per span.
+_LiveSpan = tuple[RunKey, RunKey, object]
 
 
 class RunTable(Generic[State]):
@@ -52,7 +53,10 @@ class RunTable(Generic[State]):
         self.max_live_spans = max_live_spans or max(4096, 16 * max_runs)
         self._clock = clock
         self._live: OrderedDict[int, _LiveSpan] = OrderedDict()
-        self._runs: OrderedDict[RunKey, tuple[float, State]] = OrderedDict()
+        # run key -> [last active, state], least recently active first
+        self._runs: OrderedDict[RunKey, list[Any]] = OrderedDict()
+        self._newest: RunKey | None = None
+        self._next_sweep = clock() + _SWEEP_INTERVAL
         self.evicted = 0  # runs dropped by cap or timeout, for diagnostics
 
     def __len__(self) -> int:
@@ -67,19 +71,20 @@ class RunTable(Generic[State]):
     def span_started(self, trace_id: int, span_id: int, parent_id: int | None,
                      is_agent: bool, span: object) -> RunKey:
         """Register a started span; returns the run its children will belong to."""
-        parent = self._live.get(parent_id) if parent_id is not None else None
-        own = (trace_id, span_id)
-        if parent is None:  # a local root: a new run anchored here
-            entry = _LiveSpan(own, own, span)
-        elif is_agent:  # a new run for its children; the invocation is a step of the parent's
-            entry = _LiveSpan(own, parent.children_run, span)
-        else:
-            entry = _LiveSpan(parent.children_run, parent.children_run, span)
         live = self._live
+        parent = live.get(parent_id) if parent_id is not None else None
+        if parent is None:  # a local root: a new run anchored here
+            own = (trace_id, span_id)
+            entry = (own, own, span)
+        elif is_agent:  # a new run for its children; the invocation is a step of the parent's
+            entry = ((trace_id, span_id), parent[0], span)
+        else:
+            entry = (parent[0], parent[0], span)
         live[span_id] = entry
         if len(live) > self.max_live_spans:
-            live.popitem(last=False)
-        return entry.children_run
+            with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
+                live.popitem(last=False)
+        return entry[0]
 
     def span_ended(self, trace_id: int, span_id: int, parent_id: int | None) -> tuple[RunKey, bool]:
         """Forget an ended span. Returns ``(run of this step, whether it anchored a run)``.
@@ -87,19 +92,18 @@ class RunTable(Generic[State]):
         A span we did not see start (the processor was added late, or spans are replayed
         from a file) is placed under its nearest registered parent, or anchors its own run.
         """
-        own = (trace_id, span_id)
         entry = self._live.pop(span_id, None)
         if entry is not None:
-            return entry.step_run, entry.children_run == own
+            return entry[1], entry[0][1] == span_id
         if parent_id is None:
-            return own, True
+            return (trace_id, span_id), True
         parent = self._live.get(parent_id)
-        return (parent.children_run if parent is not None else (trace_id, parent_id)), False
+        return (parent[0] if parent is not None else (trace_id, parent_id)), False
 
     def live_span(self, span_id: int) -> object | None:
         """The live span object registered under ``span_id``, if it has not ended."""
         entry = self._live.get(span_id)
-        return entry.span if entry is not None else None
+        return entry[2] if entry is not None else None
 
     # --- runs --------------------------------------------------------------------------------
 
@@ -107,25 +111,31 @@ class RunTable(Generic[State]):
         """The run's state, created on first use; marks the run as active now."""
         now = self._clock()
         runs = self._runs
-        found = runs.get(key)
-        if found is None:
-            state = self._make_state(key)
-            runs[key] = (now, state)
+        entry = runs.get(key)
+        if entry is None:
+            entry = runs[key] = [now, self._make_state(key)]
+            if len(runs) > self.max_runs:
+                self._evict(now)
+        else:
+            entry[0] = now
+            if key != self._newest:  # consecutive steps of one run skip the reordering
+                runs.move_to_end(key)
+        self._newest = key
+        if now >= self._next_sweep:
             self._evict(now)
-            return state
-        runs[key] = (now, found[1])
-        runs.move_to_end(key)
-        self._evict(now)
-        return found[1]
+        return entry[1]
 
     def pop(self, key: RunKey) -> State | None:
         """Remove and return a run's state (at run end)."""
-        found = self._runs.pop(key, None)
-        return found[1] if found is not None else None
+        entry = self._runs.pop(key, None)
+        if key == self._newest:
+            self._newest = None
+        return entry[1] if entry is not None else None
 
     def clear(self) -> None:
         self._live.clear()
         self._runs.clear()
+        self._newest = None
 
     def _evict(self, now: float) -> None:
         runs = self._runs
@@ -139,6 +149,7 @@ class RunTable(Generic[State]):
                 break
             del runs[key]
             self.evicted += 1
+        self._next_sweep = now + min(_SWEEP_INTERVAL, self.ttl_seconds)
 
 
 class RunState:

@@ -7,7 +7,7 @@ A :class:`Step` is what the detectors see. It is built once per ended span by
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["RunKey", "Step", "StepKind"]
 
@@ -24,9 +24,11 @@ class StepKind(str, enum.Enum):
     OTHER = "other"
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One normalized span of an agent run.
+class Step(NamedTuple):
+    """One normalized span of an agent run; immutable.
+
+    A ``NamedTuple`` rather than a frozen dataclass: one is built for every ended span,
+    on the application's thread, and a frozen dataclass costs five times as much to build.
 
     Content fields (``args``, ``result``, ``output_text``) hold what the span carried
     in-process, whether or not content capture is on; detectors keep only digests of

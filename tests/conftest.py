@@ -39,10 +39,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 class Pipeline:
     """Provider -> AgentWatchSpanProcessor -> SimpleSpanProcessor -> InMemorySpanExporter."""
 
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(self, config: Config | None = None, **options) -> None:
         self.exporter = InMemorySpanExporter()
         self.processor = AgentWatchSpanProcessor(
-            SimpleSpanProcessor(self.exporter), config=config or Config()
+            SimpleSpanProcessor(self.exporter), config=config or Config(), **options
         )
         self.provider = TracerProvider()
         self.provider.add_span_processor(self.processor)

@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
-from otel_agentwatch import on_detection, remove_on_detection
+from otel_agentwatch import Config, on_detection, remove_on_detection
 from otel_agentwatch.detectors.loop import RepeatedCallDetector
+from tests.conftest import Pipeline
 from tests.dialects import GenAI
 
 ARGS = {"q": "same"}
@@ -22,11 +23,10 @@ class ExplodingDetector(RepeatedCallDetector):
         raise RuntimeError("detector bug")
 
 
-def test_raising_detector_is_disabled_and_spans_flow(pipeline, lenient_guard, caplog):
+def test_raising_detector_is_disabled_and_spans_flow(lenient_guard, caplog):
     """A broken detector logs once, is switched off, and the others keep flagging."""
+    pipeline = Pipeline(Config(), extra_detectors=[ExplodingDetector()])
     processor = pipeline.processor
-    processor._detectors = (ExplodingDetector(), *processor._detectors)
-    processor._table.clear()
     with caplog.at_level(logging.WARNING, logger="otel_agentwatch"), GenAI.agent(pipeline.tracer):
         for _ in range(5):
             GenAI.tool(pipeline.tracer, "search", ARGS)

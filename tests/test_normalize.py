@@ -183,7 +183,7 @@ class TestDialects:
     ("anything", None, False),
 ])
 def test_is_agent_span(name, attributes, expected):
-    assert is_agent_span(name, attributes) is expected
+    assert is_agent_span(span(name, attributes or {})) is expected
 
 
 def test_genai_names_match_the_semantic_conventions_package():

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from opentelemetry.util.types import AttributeValue
 
-from ..steps import RunKey, Step
+from ..steps import RunKey, Step, StepKind
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -77,6 +77,8 @@ class Detector(Protocol):
     id: ClassVar[str]
     failure_mode: ClassVar[str]
     mast_codes: ClassVar[tuple[str, ...]]
+    kinds: ClassVar[frozenset[StepKind]]
+    """The kinds of step :meth:`observe` wants; it is not called for the others."""
 
     @classmethod
     def from_config(cls, config: Config) -> Detector:
@@ -112,15 +114,6 @@ class StageLatch:
 
     def reset(self) -> None:
         self._rank = 0
-
-
-def stage(count: int, warning_at: int, critical_at: int) -> Severity | None:
-    """The stage a count has reached, given the two thresholds."""
-    if count >= critical_at:
-        return Severity.CRITICAL
-    if count >= warning_at:
-        return Severity.WARNING
-    return None
 
 
 def score(count: int, warning_at: int, critical_at: int) -> float:

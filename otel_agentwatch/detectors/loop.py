@@ -11,11 +11,11 @@ instrumentation) are never "the same": unknown is not identical.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
 from ..steps import Step, StepKind
-from .base import Detection, Severity, StageLatch, score, span_hex, stage
+from .base import Detection, Severity, StageLatch, score, span_hex
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -25,6 +25,7 @@ __all__ = ["RepeatedCallDetector", "RepeatedOutcomeDetector"]
 _EVIDENCE_SPANS = 8  # earlier span ids kept as evidence per streak
 _STEP_REPETITION = "step_repetition"
 _MAST_STEP_REPETITION = ("FM-1.3",)
+_TOOL_STEPS = frozenset({StepKind.TOOL})
 
 
 def _detection(detector: type, step: Step, severity: Severity, count: int, warning_at: int,
@@ -64,6 +65,7 @@ class RepeatedCallDetector:
     id: ClassVar[str] = "loop.repeated_call"
     failure_mode: ClassVar[str] = _STEP_REPETITION
     mast_codes: ClassVar[tuple[str, ...]] = _MAST_STEP_REPETITION
+    kinds: ClassVar[frozenset[StepKind]] = _TOOL_STEPS
 
     def __init__(self, warning_at: int = 3, critical_at: int = 5) -> None:
         self.warning_at = warning_at
@@ -77,8 +79,6 @@ class RepeatedCallDetector:
         return _StreakState()
 
     def observe(self, step: Step, state: _StreakState) -> Detection | None:
-        if step.kind is not StepKind.TOOL:
-            return None
         if step.args is None:  # arguments unknown: cannot be the same call
             state.key, state.count = None, 0
             return None
@@ -88,11 +88,11 @@ class RepeatedCallDetector:
             state.span_ids.clear()
             state.latch.reset()
         state.count += 1
-        earlier = tuple(state.span_ids)
         state.span_ids.append(step.span_id)
-        severity = stage(state.count, self.warning_at, self.critical_at)
-        if severity is None:
+        if state.count < self.warning_at:
             return None
+        severity = Severity.CRITICAL if state.count >= self.critical_at else Severity.WARNING
+        earlier = tuple(state.span_ids)[:-1]
         return _detection(
             type(self), step, severity, state.count, self.warning_at, self.critical_at,
             f"{step.name} called {state.count} times in a row with identical arguments",
@@ -101,13 +101,13 @@ class RepeatedCallDetector:
 
 
 class _OutcomeState:
-    __slots__ = ("counts", "latches", "recent", "span_ids")
+    __slots__ = ("counts", "latches", "recent")
 
     def __init__(self, window: int) -> None:
-        self.recent: deque[int | None] = deque(maxlen=window)
-        self.counts: Counter[int] = Counter()
-        self.span_ids: dict[int, deque[int]] = {}
-        self.latches: dict[int, StageLatch] = {}
+        # (outcome key or None, span id) of the most recent tool calls, oldest first.
+        self.recent: deque[tuple[int | None, int]] = deque(maxlen=window)
+        self.counts: dict[int, int] = {}
+        self.latches: dict[int, StageLatch] = {}  # only for keys that reached a stage
 
 
 class RepeatedOutcomeDetector:
@@ -118,6 +118,7 @@ class RepeatedOutcomeDetector:
     id: ClassVar[str] = "loop.repeated_outcome"
     failure_mode: ClassVar[str] = _STEP_REPETITION
     mast_codes: ClassVar[tuple[str, ...]] = _MAST_STEP_REPETITION
+    kinds: ClassVar[frozenset[StepKind]] = _TOOL_STEPS
 
     def __init__(self, warning_at: int = 3, critical_at: int = 5, window: int = 30) -> None:
         self.warning_at = warning_at
@@ -133,38 +134,33 @@ class RepeatedOutcomeDetector:
         return _OutcomeState(self.window)
 
     def observe(self, step: Step, state: _OutcomeState) -> Detection | None:
-        if step.kind is not StepKind.TOOL:
-            return None
+        recent, counts = state.recent, state.counts
+        if len(recent) == recent.maxlen:  # the oldest call leaves the window
+            oldest = recent[0][0]
+            if oldest is not None:
+                left = counts[oldest] - 1
+                if left:
+                    counts[oldest] = left
+                else:
+                    del counts[oldest]
+                    state.latches.pop(oldest, None)
         known = step.args is not None and (step.result is not None or step.error is not None)
-        key = hash((step.name, step.args, step.outcome_key)) if known else None
-        if len(state.recent) == state.recent.maxlen:
-            self._forget(state, state.recent[0])
-        state.recent.append(key)
+        key = hash((step.name, step.args, step.error, step.result)) if known else None
+        recent.append((key, step.span_id))
         if key is None:
             return None
-        state.counts[key] += 1
-        count = state.counts[key]
-        span_ids = state.span_ids.setdefault(key, deque(maxlen=_EVIDENCE_SPANS))
-        earlier = tuple(span_ids)
-        span_ids.append(step.span_id)
-        severity = stage(count, self.warning_at, self.critical_at)
-        if severity is None:
+        count = counts[key] = counts.get(key, 0) + 1
+        if count < self.warning_at:
             return None
-        latch = state.latches.setdefault(key, StageLatch())
+        severity = Severity.CRITICAL if count >= self.critical_at else Severity.WARNING
+        latch = state.latches.get(key)
+        if latch is None:
+            latch = state.latches[key] = StageLatch()
+        # Evidence is gathered only when a stage is reached: a scan of the window.
+        earlier = tuple(span_id for k, span_id in recent if k == key)[-_EVIDENCE_SPANS - 1:-1]
         return _detection(
             type(self), step, severity, count, self.warning_at, self.critical_at,
             f"{step.name} returned the same result to the same call {count} times "
-            f"in the last {len(state.recent)} tool calls",
-            earlier, latch.announce(severity), window=len(state.recent),
+            f"in the last {len(recent)} tool calls",
+            earlier, latch.announce(severity), window=len(recent),
         )
-
-    @staticmethod
-    def _forget(state: _OutcomeState, key: int | None) -> None:
-        # The oldest call is about to leave the window (deque.append drops it).
-        if key is None:
-            return
-        state.counts[key] -= 1
-        if state.counts[key] <= 0:
-            del state.counts[key]
-            state.span_ids.pop(key, None)
-            state.latches.pop(key, None)

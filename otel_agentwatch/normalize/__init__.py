@@ -7,6 +7,9 @@ spans): those pass through the processor untouched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv
@@ -16,39 +19,64 @@ from . import genai, openinference, openllmetry
 __all__ = ["is_agent_span", "normalize"]
 
 
+# Keys that say which dialect a span speaks, in order of precedence: OpenLLMetry also
+# sets gen_ai.operation.name, and its own kind says more.
+_DIALECTS = (
+    (semconv.TL_SPAN_KIND, openllmetry.to_step),
+    (semconv.GEN_AI_OPERATION_NAME, genai.to_step),
+    (semconv.OI_SPAN_KIND, openinference.to_step),
+    (semconv.TL_REQUEST_TYPE, openllmetry.to_step),
+)
+_MARKERS = frozenset(key for key, _ in _DIALECTS)
+_READS = genai.READS | openinference.READS | openllmetry.READS
+_AGENT_MARKERS = frozenset({semconv.GEN_AI_OPERATION_NAME, semconv.OI_SPAN_KIND,
+                            semconv.TL_SPAN_KIND})
+# GenAI spans are named after their operation; these operations never invoke an agent.
+_NOT_AGENT_NAMES = tuple(f"{operation} " for operation in (
+    semconv.OP_CHAT, semconv.OP_EXECUTE_TOOL, semconv.OP_TEXT_COMPLETION,
+    semconv.OP_GENERATE_CONTENT, "embeddings",
+))
+
+
 def normalize(span: ReadableSpan, run_key: RunKey) -> Step | None:
     """The step a span describes, or None when it is not an agent, model or tool span."""
     attributes = span.attributes
     if not attributes:
         return None
-    # OpenLLMetry also sets gen_ai.operation.name; its own kind says more, so check it first.
-    if semconv.TL_SPAN_KIND in attributes:
-        return openllmetry.to_step(span, attributes, run_key)
-    if semconv.GEN_AI_OPERATION_NAME in attributes:
-        return genai.to_step(span, attributes, run_key)
-    if semconv.OI_SPAN_KIND in attributes:
-        return openinference.to_step(span, attributes, run_key)
-    if semconv.TL_REQUEST_TYPE in attributes:
-        return openllmetry.to_step(span, attributes, run_key)
-    return None
+    # This runs for every span the application ends. Iterating the keys is cheap (one
+    # pass, in C); looking up a key the SDK's mapping lacks raises and catches KeyError,
+    # and each lookup is a Python call. So: one pass to find the keys we read, then one
+    # lookup for each of those.
+    present = _READS.intersection(attributes)
+    if present.isdisjoint(_MARKERS):
+        return None
+    plain = {key: attributes[key] for key in present}
+    for key, to_step in _DIALECTS:
+        if key in plain:
+            return to_step(span, plain, run_key)
+    return None  # unreachable: a marker was present
 
 
-def is_agent_span(name: str, attributes: object) -> bool:
+def is_agent_span(span: Any) -> bool:
     """Whether a span (as seen when it starts) invokes an agent, in any dialect.
 
     Some instrumentations (OpenInference's LangChain one) set attributes only at the
     end; their agent spans are then not recognised at start, and their steps group by
     the trace root instead.
     """
+    # Runs for every span the application starts: decide from the name when it can.
+    name = span.name
     if name.startswith(semconv.OP_INVOKE_AGENT):
         return True
-    if not attributes:
+    if name.startswith(_NOT_AGENT_NAMES):
         return False
-    get = getattr(attributes, "get", None)
-    if get is None:
+    attributes: Mapping[str, Any] | None = span.attributes
+    if not attributes or not isinstance(attributes, Mapping):
         return False
-    return (
-        get(semconv.GEN_AI_OPERATION_NAME) == semconv.OP_INVOKE_AGENT
-        or str(get(semconv.OI_SPAN_KIND, "")).upper() == "AGENT"
-        or str(get(semconv.TL_SPAN_KIND, "")).lower() == "agent"
-    )
+    if _AGENT_MARKERS.isdisjoint(attributes):
+        return False
+    for key in _AGENT_MARKERS.intersection(attributes):
+        value = str(attributes[key])
+        if value == semconv.OP_INVOKE_AGENT or value.upper() == "AGENT":
+            return True
+    return False

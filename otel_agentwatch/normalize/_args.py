@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import json
+import json.scanner
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +28,14 @@ _VOLATILE_KEYS = frozenset({
     "run_manager",
 })
 _VOLATILE_PREFIXES = ("langgraph_",)
+# Walking a parsed value in Python costs more than parsing it; most arguments hold no
+# volatile key at all, which one scan of the text tells.
+_MAY_HOLD_VOLATILE = re.compile("[\"'](?:" + "|".join(sorted(_VOLATILE_KEYS)) + "|langgraph_)")
+# The C scanner behind json.loads, called directly: json.loads wraps it in two Python
+# calls and a regex that together cost more than the scan, on every tool span.
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            default=str)
 _SMOLAGENTS_ENVELOPE = frozenset({"args", "kwargs", "sanitize_inputs_outputs"})
 # Beyond this size a value is compared as given instead of parsed: parsing is not free
 # and a repeated multi-megabyte argument is equal byte for byte anyway.
@@ -40,7 +50,10 @@ def canonical_args(value: Any) -> str | None:
     parsed = _parse(value)
     if isinstance(parsed, str):
         return parsed.strip()
-    return _dump(_strip_volatile(_open_argument_envelope(parsed), 0))
+    opened = _open_argument_envelope(parsed)
+    if isinstance(value, str) and _MAY_HOLD_VOLATILE.search(value) is None:
+        return _dump(opened)
+    return _dump(_strip_volatile(opened, 0))
 
 
 def canonical_result(value: Any) -> str | None:
@@ -83,8 +96,10 @@ def _parse(value: Any) -> Any:
     if not text or len(text) > _PARSE_LIMIT or text[0] not in "{[(\"":
         return text
     try:
-        parsed = json.loads(text)
-    except ValueError:
+        parsed, end = _scan_json(text, 0)
+        if end != len(text):  # text after the value: not one JSON document
+            raise ValueError(text)
+    except (ValueError, StopIteration):
         try:
             # LangChain passes str(dict) as the tool input string: a Python literal.
             parsed = ast.literal_eval(text)
@@ -154,7 +169,6 @@ def _dump(value: Any) -> str:
     if isinstance(value, str):
         return value.strip()
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          default=str)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError):  # e.g. keys that cannot be sorted against each other
         return repr(value)

@@ -17,56 +17,70 @@ from ..steps import RunKey, Step, StepKind
 from ._args import canonical_args, canonical_result, to_int, to_str
 from ._span import make_step, name_after
 
+# Every attribute this module reads (normalize copies only these out of the span).
+READS = frozenset({
+    semconv.GEN_AI_OPERATION_NAME, semconv.GEN_AI_AGENT_NAME, semconv.GEN_AI_TOOL_NAME,
+    semconv.GEN_AI_TOOL_CALL_ARGUMENTS, semconv.GEN_AI_TOOL_CALL_RESULT,
+    semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_OUTPUT_MESSAGES,
+    semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_PROMPT_TOKENS,
+    semconv.GEN_AI_USAGE_OUTPUT_TOKENS, semconv.GEN_AI_USAGE_COMPLETION_TOKENS,
+    semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, semconv.ERROR_TYPE,
+})
 _MODEL_OPERATIONS = frozenset({
     semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION, semconv.OP_GENERATE_CONTENT,
 })
 
 
 def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) -> Step:
-    operation = to_str(attributes.get(semconv.GEN_AI_OPERATION_NAME)) or ""
-    agent_name = to_str(attributes.get(semconv.GEN_AI_AGENT_NAME))
+    get = attributes.get
+    operation = get(semconv.GEN_AI_OPERATION_NAME)
+    agent_name = to_str(get(semconv.GEN_AI_AGENT_NAME))
     if operation == semconv.OP_EXECUTE_TOOL:
         return make_step(
-            span, run_key, StepKind.TOOL,
-            to_str(attributes.get(semconv.GEN_AI_TOOL_NAME))
+            span, attributes, run_key, StepKind.TOOL,
+            to_str(get(semconv.GEN_AI_TOOL_NAME))
             or name_after(span.name, semconv.OP_EXECUTE_TOOL),
             args=canonical_args(attributes.get(semconv.GEN_AI_TOOL_CALL_ARGUMENTS)),
             result=canonical_result(attributes.get(semconv.GEN_AI_TOOL_CALL_RESULT)),
             agent_name=agent_name,
         )
     if operation in _MODEL_OPERATIONS:
+        input_tokens, output_tokens, reasoning_tokens = usage(attributes)
+        messages = get(semconv.GEN_AI_OUTPUT_MESSAGES)
         return make_step(
-            span, run_key, StepKind.LLM,
-            to_str(attributes.get(semconv.GEN_AI_RESPONSE_MODEL))
-            or to_str(attributes.get(semconv.GEN_AI_REQUEST_MODEL))
+            span, attributes, run_key, StepKind.LLM,
+            to_str(get(semconv.GEN_AI_RESPONSE_MODEL))
+            or to_str(get(semconv.GEN_AI_REQUEST_MODEL))
             or name_after(span.name, operation),
-            output_text=output_text(attributes.get(semconv.GEN_AI_OUTPUT_MESSAGES)),
+            input_tokens=input_tokens, output_tokens=output_tokens,
+            reasoning_tokens=reasoning_tokens,
+            output_text=output_text(messages) if messages is not None else None,
             agent_name=agent_name,
-            **usage(attributes),
         )
+    operation = to_str(operation) or ""
     if operation == semconv.OP_INVOKE_AGENT:
         return make_step(
-            span, run_key, StepKind.AGENT,
+            span, attributes, run_key, StepKind.AGENT,
             agent_name or name_after(span.name, semconv.OP_INVOKE_AGENT),
             agent_name=agent_name,
         )
-    return make_step(span, run_key, StepKind.OTHER, operation or span.name,
+    return make_step(span, attributes, run_key, StepKind.OTHER, operation or span.name,
                      agent_name=agent_name)
 
 
-def usage(attributes: Mapping[str, Any]) -> dict[str, int | None]:
-    """Token counts under the current names, falling back to the deprecated ones."""
-    input_tokens = to_int(attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
-    if input_tokens is None:
-        input_tokens = to_int(attributes.get(semconv.GEN_AI_USAGE_PROMPT_TOKENS))
-    output_tokens = to_int(attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
-    if output_tokens is None:
-        output_tokens = to_int(attributes.get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS))
-    return {
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "reasoning_tokens": to_int(attributes.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
-    }
+def usage(attributes: Mapping[str, Any]) -> tuple[int | None, int | None, int | None]:
+    """``(input, output, reasoning)`` tokens, falling back to the deprecated names."""
+    get = attributes.get
+    input_tokens = get(semconv.GEN_AI_USAGE_INPUT_TOKENS, get(semconv.GEN_AI_USAGE_PROMPT_TOKENS))
+    output_tokens = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+                        get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS))
+    reasoning_tokens = get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
+    # Counts are ints almost always; to_int handles the strings and floats some exports carry.
+    return (
+        input_tokens if type(input_tokens) is int else to_int(input_tokens),
+        output_tokens if type(output_tokens) is int else to_int(output_tokens),
+        reasoning_tokens if type(reasoning_tokens) is int else to_int(reasoning_tokens),
+    )
 
 
 def output_text(value: Any) -> str | None:

@@ -12,13 +12,21 @@ from ..steps import RunKey, Step, StepKind
 from ._args import canonical_args, canonical_result, to_int, to_str
 from ._span import make_step
 
+# Every attribute this module reads (normalize copies only these out of the span).
+READS = frozenset({
+    semconv.OI_SPAN_KIND, semconv.OI_AGENT_NAME, semconv.OI_TOOL_NAME, semconv.OI_INPUT_VALUE,
+    semconv.OI_OUTPUT_VALUE, semconv.OI_MODEL_NAME, semconv.OI_TOKENS_PROMPT,
+    semconv.OI_TOKENS_COMPLETION, semconv.OI_TOKENS_REASONING,
+    semconv.OI_OUTPUT_MESSAGE_CONTENT, semconv.ERROR_TYPE,
+})
+
 
 def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) -> Step:
     kind = (to_str(attributes.get(semconv.OI_SPAN_KIND)) or "").upper()
     agent_name = to_str(attributes.get(semconv.OI_AGENT_NAME))
     if kind == "TOOL":
         return make_step(
-            span, run_key, StepKind.TOOL,
+            span, attributes, run_key, StepKind.TOOL,
             to_str(attributes.get(semconv.OI_TOOL_NAME)) or span.name,
             args=canonical_args(attributes.get(semconv.OI_INPUT_VALUE)),
             result=canonical_result(attributes.get(semconv.OI_OUTPUT_VALUE)),
@@ -26,7 +34,7 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
         )
     if kind == "LLM":
         return make_step(
-            span, run_key, StepKind.LLM,
+            span, attributes, run_key, StepKind.LLM,
             to_str(attributes.get(semconv.OI_MODEL_NAME)) or span.name,
             input_tokens=to_int(attributes.get(semconv.OI_TOKENS_PROMPT)),
             output_tokens=to_int(attributes.get(semconv.OI_TOKENS_COMPLETION)),
@@ -35,6 +43,6 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
             agent_name=agent_name,
         )
     if kind == "AGENT":
-        return make_step(span, run_key, StepKind.AGENT, agent_name or span.name,
+        return make_step(span, attributes, run_key, StepKind.AGENT, agent_name or span.name,
                          agent_name=agent_name)
-    return make_step(span, run_key, StepKind.OTHER, span.name, agent_name=agent_name)
+    return make_step(span, attributes, run_key, StepKind.OTHER, span.name, agent_name=agent_name)

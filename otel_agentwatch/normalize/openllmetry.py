@@ -14,11 +14,17 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv
 from ..steps import RunKey, Step, StepKind
+from . import genai
 from ._args import canonical_args, canonical_result, to_str
 from ._span import make_step, name_after
 from .genai import usage
 
 _MODEL_REQUEST_TYPES = frozenset({"chat", "completion"})
+# Every attribute this module reads (normalize copies only these out of the span).
+READS = genai.READS | {
+    semconv.TL_SPAN_KIND, semconv.TL_ENTITY_NAME, semconv.TL_ENTITY_INPUT,
+    semconv.TL_ENTITY_OUTPUT, semconv.TL_REQUEST_TYPE,
+}
 
 
 def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) -> Step:
@@ -32,23 +38,25 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
         if result is None:
             result = attributes.get(semconv.GEN_AI_TOOL_CALL_RESULT)
         return make_step(
-            span, run_key, StepKind.TOOL,
+            span, attributes, run_key, StepKind.TOOL,
             to_str(attributes.get(semconv.GEN_AI_TOOL_NAME)) or entity
             or _strip_suffix(name_after(span.name, semconv.OP_EXECUTE_TOOL), ".tool"),
             args=canonical_args(arguments),
             result=canonical_result(result),
         )
     if kind == "agent":
-        return make_step(span, run_key, StepKind.AGENT,
+        return make_step(span, attributes, run_key, StepKind.AGENT,
                          entity or _strip_suffix(span.name, ".agent"), agent_name=entity)
     if to_str(attributes.get(semconv.TL_REQUEST_TYPE)) in _MODEL_REQUEST_TYPES:
+        input_tokens, output_tokens, reasoning_tokens = usage(attributes)
         return make_step(
-            span, run_key, StepKind.LLM,
+            span, attributes, run_key, StepKind.LLM,
             to_str(attributes.get(semconv.GEN_AI_RESPONSE_MODEL))
             or to_str(attributes.get(semconv.GEN_AI_REQUEST_MODEL)) or span.name,
-            **usage(attributes),
+            input_tokens=input_tokens, output_tokens=output_tokens,
+            reasoning_tokens=reasoning_tokens,
         )
-    return make_step(span, run_key, StepKind.OTHER, entity or span.name)
+    return make_step(span, attributes, run_key, StepKind.OTHER, entity or span.name)
 
 
 def _strip_suffix(name: str, suffix: str) -> str:

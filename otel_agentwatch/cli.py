@@ -1,0 +1,64 @@
+"""The ``agentwatch`` command: ``demo``, ``config``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .config import Config, ConfigError, format_value
+from .version import __version__
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``agentwatch`` console script; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="agentwatch",
+        description="Flag looping, drifting and stalled agent runs in OpenTelemetry spans.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo", help="run a scripted looping agent offline and print its flagged span tree")
+    demo.add_argument("--no-color", action="store_true", help="plain text output")
+    commands.add_parser(
+        "config", help="validate the AGENTWATCH_* environment and print the settings in effect")
+    args = parser.parse_args(argv)
+
+    try:
+        config = Config.from_env()
+    except ConfigError as error:
+        print(f"agentwatch: configuration error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "demo":
+        return _demo(config, color=not args.no_color and sys.stdout.isatty())
+    return _config(config)
+
+
+def _demo(config: Config, *, color: bool) -> int:
+    from .demo import run_demo
+    from .tree import format_span_tree
+
+    spans = run_demo(config)
+    flagged = [s for s in spans if (s.attributes or {}).get("agentwatch.flagged")]
+    print("A scripted support agent keeps looking up the same order. Its spans, as exported:\n")
+    print(format_span_tree(spans, color=color))
+    print(f"\n{len(flagged)} of {len(spans)} spans flagged. In Jaeger, search the tag "
+          "agentwatch.flagged=true; in Honeycomb, WHERE agentwatch.flagged = true.")
+    return 0
+
+
+def _config(config: Config) -> int:
+    rows = [(setting.env, format_value(value), setting.default_text())
+            for setting, value in config.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    print(f"{'variable'.ljust(widths[0])}  {'value'.ljust(widths[1])}  default")
+    for env, value, default in rows:
+        print(f"{env.ljust(widths[0])}  {value.ljust(widths[1])}  {default}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
