@@ -15,6 +15,13 @@ machine is shared and single runs vary by up to 20%.
 
 Also printed: the detectors' own cost per step (no SDK around them) and the memory a
 run in flight costs the processor.
+
+    python benchmarks/overhead.py --instructions
+
+counts CPU instructions instead of seconds (under valgrind's callgrind, which must be
+installed): the same workload through a SimpleSpanProcessor, once per pipeline, minus a
+run that only sets up. Instruction counts do not depend on what else the machine is
+doing, so this ratio repeats exactly; it leaves out the batch processor's thread.
 """
 
 from __future__ import annotations
@@ -23,13 +30,22 @@ import argparse
 import gc
 import json
 import random
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.trace import SpanContext, SpanKind
 
 from otel_agentwatch import AgentWatchSpanProcessor, Config
@@ -213,11 +229,62 @@ def measure_memory(runs: int) -> float:
     return grown / runs
 
 
+INSTRUCTION_RUNS = 100
+
+
+def drive_once(pipeline: str, setup_only: bool) -> None:
+    """One process's work for --instructions: set up, warm up, then (maybe) the workload."""
+    exporter = DropExporter()
+    provider = TracerProvider()
+    simple = SimpleSpanProcessor(exporter)
+    provider.add_span_processor(
+        AgentWatchSpanProcessor(simple, config=Config()) if pipeline == "ours" else simple
+    )
+    plans = _workload(seed=7, runs=INSTRUCTION_RUNS)
+    _drive(provider, plans[:10])
+    if not setup_only:
+        _drive(provider, plans)
+
+
+def measure_instructions() -> dict[str, float]:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+
+    def count(*drive: str) -> int:
+        result = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+             sys.executable, __file__, "--drive", *drive],
+            capture_output=True, text=True, check=True,
+        )
+        return int(re.search(r"Collected : (\d+)", result.stderr).group(1))
+
+    spans = INSTRUCTION_RUNS * SPANS_PER_RUN
+    per_span = {
+        pipeline: (count(pipeline) - count(pipeline, "setup")) / spans
+        for pipeline in ("bare", "ours")
+    }
+    return {"bare_instr": per_span["bare"], "ours_instr": per_span["ours"],
+            "instr_ratio": per_span["ours"] / per_span["bare"]}
+
+
 def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=63_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions under callgrind instead of timing")
+    parser.add_argument("--drive", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.drive:
+        drive_once(args.drive[0], setup_only="setup" in args.drive[1:])
+        return {}
+    if args.instructions:
+        counted = measure_instructions()
+        out(f"bare SDK + SimpleSpanProcessor:         {counted['bare_instr']:9.0f} instr/span")
+        out(f"with AgentWatchSpanProcessor in front:  {counted['ours_instr']:9.0f} instr/span")
+        out(f"ratio:                                  {counted['instr_ratio']:9.2f}x")
+        return counted
 
     throughput = measure_throughput(args.spans, args.rounds)
     detectors = measure_detectors(20_000)

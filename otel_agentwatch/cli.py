@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .config import Config, ConfigError, format_value
+from .config import Config, ConfigError, format_value, settings_markdown
 from .version import __version__
 
 __all__ = ["main"]
@@ -23,8 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="run a scripted looping agent offline and print its flagged span tree")
     demo.add_argument("--no-color", action="store_true", help="plain text output")
-    commands.add_parser(
+    config_command = commands.add_parser(
         "config", help="validate the AGENTWATCH_* environment and print the settings in effect")
+    config_command.add_argument("--markdown", action="store_true",
+                                help="print the settings table of the README instead")
     args = parser.parse_args(argv)
 
     try:
@@ -34,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "demo":
         return _demo(config, color=not args.no_color and sys.stdout.isatty())
+    if args.markdown:
+        print(settings_markdown())
+        return 0
     return _config(config)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SETTINGS", "Config", "ConfigError", "Setting"]
+__all__ = ["SETTINGS", "Config", "ConfigError", "Setting", "settings_markdown"]
 
 
 class ConfigError(ValueError):
@@ -135,8 +135,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Turns the whole package on or off; when off, spans pass through untouched."),
     Setting("AGENTWATCH_DETECTORS", "detectors", _detector_selection(), ("all",),
             "Which detectors run: `all`, a list of ids or families, `-id` to drop one."),
-    Setting("AGENTWATCH_PROFILE", "profile", _choice("default"), "default",
-            "Named parameter set for the detectors."),
     Setting("AGENTWATCH_LOOP_REPEAT_THRESHOLD", "loop_repeat_threshold", _integer(2), 3,
             "`loop.repeated_call`: identical consecutive tool calls that raise a warning."),
     Setting("AGENTWATCH_LOOP_REPEAT_CRITICAL", "loop_repeat_critical", _integer(2), 5,
@@ -152,11 +150,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Most runs tracked at once; the least recently active is dropped beyond it."),
     Setting("AGENTWATCH_RUN_TTL_SECONDS", "run_ttl_seconds", _number(1), 900.0,
             "A run with no span for this long is forgotten."),
-    Setting("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "capture_content", _boolean(),
-            False,
-            "Export prompts, tool arguments and results. Off: detectors still see them "
-            "in-process, nothing leaves it.",
-            standard=True),
     Setting("OTEL_TRACES_EXPORTER", "traces_exporter", _choice("otlp", "console", "none"), "otlp",
             "Exporter for the TracerProvider that `init()` creates (ignored when the "
             "application already set one).", standard=True),
@@ -190,7 +183,6 @@ class Config:
 
     enabled: bool = True
     detectors: tuple[str, ...] = ("all",)
-    profile: str = "default"
     loop_repeat_threshold: int = 3
     loop_repeat_critical: int = 5
     loop_outcome_threshold: int = 3
@@ -198,7 +190,6 @@ class Config:
     loop_window: int = 30
     max_runs: int = 10_000
     run_ttl_seconds: float = 900.0
-    capture_content: bool = False
     traces_exporter: str = "otlp"
     otlp_protocol: str = "grpc"
     # Derived from `detectors`; not a setting of its own.
@@ -282,3 +273,14 @@ def _resolve_selection(tokens: tuple[str, ...]) -> frozenset[str]:
         else:
             selected |= expand(token)
     return frozenset(selected)
+
+
+def settings_markdown() -> str:
+    """The settings as the Markdown table in the README (``agentwatch config --markdown``)."""
+    lines = ["| variable | default | accepted | what it does |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        doc = setting.doc + (" *(standard OpenTelemetry variable)*" if setting.standard else "")
+        lines.append(
+            f"| `{setting.env}` | `{setting.default_text()}` | {setting.accepted} | {doc} |"
+        )
+    return "\n".join(lines)
