@@ -1,0 +1,69 @@
+"""Every statement in the README that code can check: settings table, examples, demo, commands."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from otel_agentwatch.cli import main as cli_main
+from otel_agentwatch.config import settings_markdown
+from otel_agentwatch.detectors import DETECTOR_IDS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _block_after(marker: str) -> str:
+    after = README.split(marker, 1)[1]
+    return re.search(r"```\w*\n(.*?)```", after, re.S).group(1)
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+def test_settings_table_is_the_one_the_code_generates():
+    table = README.split("<!-- settings-table -->\n", 1)[1].split("\n<!-- /settings-table -->")[0]
+    assert table == settings_markdown()
+
+
+def test_every_detector_is_documented():
+    for detector_id in DETECTOR_IDS:
+        assert f"| `{detector_id}` |" in README
+
+
+@pytest.mark.parametrize("code", _python_blocks(), ids=lambda c: c.splitlines()[0][:40])
+def test_python_examples_run(code):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTWATCH_", "OTEL_"))}
+    env["OTEL_TRACES_EXPORTER"] = "none"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_demo_output_shown_in_the_readme_is_what_the_demo_prints(capsys):
+    assert cli_main(["demo", "--no-color"]) == 0
+    printed = capsys.readouterr().out
+    shown = _block_after("The demo prints (abridged):")
+    for line in shown.splitlines():
+        if line.strip() and line.strip() != "...":
+            assert line in printed, line
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "<!-- test-command -->" in ci
+    command = _block_after("<!-- test-command -->").strip()
+    assert "pytest" in command
+
+
+def test_readme_has_exactly_two_setup_commands():
+    demo = _block_after("<!-- demo-command -->").strip()
+    test = _block_after("<!-- test-command -->").strip()
+    assert demo.startswith("python3 -m venv .venv") and demo.endswith("agentwatch demo")
+    assert test.startswith("python3 -m venv .venv")
