@@ -171,7 +171,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         with self._lock:
             if step is not None:
                 run = self._table.state(run_key)
-                run.count(step)
+                run.count(step.kind)
                 detections = self._observe(step, run)
                 if detections:
                     anchor = self._table.live_span(run_key[1])

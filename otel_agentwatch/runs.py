@@ -23,7 +23,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .steps import RunKey, Step, StepKind
+from .steps import RunKey, StepKind
 
 if TYPE_CHECKING:
     from .detectors.base import Detection
@@ -175,11 +175,11 @@ class RunState:
     def flagged(self) -> bool:
         return self.worst is not None
 
-    def count(self, step: Step) -> None:
+    def count(self, kind: StepKind) -> None:
         self.steps += 1
-        if step.kind is StepKind.TOOL:
+        if kind is StepKind.TOOL:
             self.tool_calls += 1
-        elif step.kind is StepKind.LLM:
+        elif kind is StepKind.LLM:
             self.llm_calls += 1
 
     def record(self, detection: Detection) -> None:

@@ -7,7 +7,8 @@ A :class:`Step` is what the detectors see. It is built once per ended span by
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from collections.abc import Hashable
+from typing import Any, NamedTuple
 
 __all__ = ["RunKey", "Step", "StepKind"]
 
@@ -32,15 +33,19 @@ class Step(NamedTuple):
 
     Content fields (``args``, ``result``, ``output_text``) hold what the span carried
     in-process, whether or not content capture is on; detectors keep only digests of
-    them, and nothing here is exported.
+    them, and nothing here is exported. ``args`` may be a parsed JSON object: read it,
+    never change it (other detectors see the same object).
 
     Attributes:
         kind: tool call, model call, agent invocation, or something else we understood.
         name: tool name for tools, model name for model calls, agent name for agents.
         span_id, trace_id, parent_span_id: the span's identity.
         run_key: the run this step belongs to.
-        args: canonical tool arguments (JSON with sorted keys, volatile ids removed).
-        result: canonical tool result.
+        args: tool arguments, parsed when they were JSON (envelopes opened, volatile ids
+            removed), else their text; None when the span did not carry them.
+        args_key: hashable form of ``args`` in which key order does not matter: two
+            calls with equal keys are the same call.
+        result: canonical tool result text (message envelopes opened, ids removed).
         error: error type when the step failed, else None.
         error_message: the error's message, when the span recorded one.
         input_tokens, output_tokens, reasoning_tokens: model usage, when reported.
@@ -55,7 +60,8 @@ class Step(NamedTuple):
     trace_id: int
     run_key: RunKey
     parent_span_id: int | None = None
-    args: str | None = None
+    args: Any = None
+    args_key: Hashable | None = None
     result: str | None = None
     error: str | None = None
     error_message: str | None = None
@@ -68,11 +74,11 @@ class Step(NamedTuple):
     end_time: int | None = None
 
     @property
-    def call_key(self) -> tuple[str, str] | None:
-        """``(tool name, canonical args)`` for tool steps, else None."""
-        if self.kind is not StepKind.TOOL:
+    def call_key(self) -> tuple[str, Hashable] | None:
+        """``(tool name, args key)`` for tool steps that carried arguments, else None."""
+        if self.kind is not StepKind.TOOL or self.args_key is None:
             return None
-        return (self.name, self.args or "")
+        return (self.name, self.args_key)
 
     @property
     def outcome_key(self) -> tuple[str | None, str | None]:

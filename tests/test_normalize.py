@@ -10,7 +10,8 @@ from opentelemetry.trace import SpanContext, Status, StatusCode
 
 from otel_agentwatch import StepKind, semconv
 from otel_agentwatch.normalize import is_agent_span, normalize
-from otel_agentwatch.normalize._args import canonical_args, canonical_result, to_int
+from otel_agentwatch.normalize._args import canonical_result, to_int, tool_arguments
+from otel_agentwatch.normalize._span import make_step
 
 RUN = (1, 2)
 
@@ -28,54 +29,72 @@ def span(name: str, attributes: dict, *, status: Status | None = None,
     )
 
 
-class TestCanonicalArgs:
+def key(value):
+    return tool_arguments(value)[1]
+
+
+class TestToolArguments:
     def test_key_order_and_whitespace_do_not_matter(self):
         """Two JSON encodings of the same arguments are the same call."""
-        assert canonical_args('{"b": 1, "a": [1, 2]}') == canonical_args('{"a":[1,2],"b":1}')
+        assert key('{"b": 1, "a": [1, 2]}') == key('{"a":[1,2],"b":1}')
+        assert key('{"b": 1, "a": [1, 2]}') != key('{"b": 1, "a": [2, 1]}')
+
+    def test_nested_objects_compare_by_content(self):
+        first = '{"filter": {"year": 2020, "tags": ["a", {"x": 1, "y": 2}]}, "q": "x"}'
+        second = '{"q": "x", "filter": {"tags": ["a", {"y": 2, "x": 1}], "year": 2020}}'
+        assert key(first) == key(second)
+        assert key(first) != key(first.replace("2020", "2021"))
 
     def test_python_literal_equals_json(self):
         """LangChain hands tools str(dict); it must match the JSON form of the same dict."""
-        assert canonical_args("{'q': 'x', 'n': 2}") == canonical_args('{"n": 2, "q": "x"}')
+        assert key("{'q': 'x', 'n': 2}") == key('{"n": 2, "q": "x"}')
+
+    def test_parsed_arguments_are_returned(self):
+        assert tool_arguments('{"path": "a.py", "line": 3}')[0] == {"path": "a.py", "line": 3}
 
     def test_volatile_ids_are_removed(self):
         """Call ids and LangGraph checkpoint ids differ between otherwise identical calls."""
-        first = canonical_args({"q": "x", "tool_call_id": "a", "langgraph_step": 1})
-        second = canonical_args({"q": "x", "tool_call_id": "b", "langgraph_step": 2})
-        assert first == second == '{"q":"x"}'
+        first = tool_arguments({"q": "x", "tool_call_id": "a", "langgraph_step": 1})
+        second = tool_arguments('{"q": "x", "tool_call_id": "b", "langgraph_step": 2}')
+        assert first[0] == second[0] == {"q": "x"}
+        assert first[1] == second[1]
 
     def test_openllmetry_callback_envelope_is_opened(self):
         """Only the tool's own inputs count, not the tags and per-step metadata around them."""
         payload = {"input_str": "{'q': 'x'}", "tags": [], "inputs": {"q": "x"},
                    "metadata": {"checkpoint_ns": "tools:123"}, "kwargs": {"tool_call_id": "c"}}
-        assert canonical_args(json.dumps(payload)) == '{"q":"x"}'
+        assert tool_arguments(json.dumps(payload))[0] == {"q": "x"}
 
     def test_openllmetry_envelope_without_inputs_uses_input_str(self):
         payload = {"input_str": "{'q': 'x'}", "tags": [], "metadata": {}, "inputs": None}
-        assert canonical_args(json.dumps(payload)) == '{"q":"x"}'
+        assert tool_arguments(json.dumps(payload))[0] == {"q": "x"}
 
     def test_smolagents_envelope_is_opened(self):
         """smolagents wraps arguments as {args, kwargs, sanitize_inputs_outputs}."""
         wrapped = '{"args": [], "sanitize_inputs_outputs": true, "kwargs": {"query": "x"}}'
-        assert canonical_args(wrapped) == '{"query":"x"}'
+        assert tool_arguments(wrapped)[0] == {"query": "x"}
         positional = '{"args": ["final"], "sanitize_inputs_outputs": false, "kwargs": {}}'
-        assert canonical_args(positional) == '{"args":["final"]}'
+        assert tool_arguments(positional)[0] == {"args": ["final"]}
 
     def test_plain_text_is_kept_but_trimmed(self):
-        assert canonical_args("  ls -la\n") == "ls -la"
+        assert tool_arguments("  ls -la\n") == ("ls -la", "ls -la")
 
     def test_doubly_encoded_json_is_decoded(self):
-        assert canonical_args(json.dumps(json.dumps({"b": 1, "a": 2}))) == '{"a":2,"b":1}'
+        assert key(json.dumps(json.dumps({"b": 1, "a": 2}))) == key({"a": 2, "b": 1})
 
     def test_huge_text_is_compared_as_is(self):
         """Arguments beyond the parse limit are not parsed (cost) but still compare equal."""
         big = json.dumps({"blob": "x" * 100_000})
-        assert canonical_args(big) == big
+        assert tool_arguments(big) == (big, big)
+
+    def test_text_after_a_json_value_makes_it_text(self):
+        assert tool_arguments('{"a": 1} and more')[0] == '{"a": 1} and more'
 
     def test_broken_json_is_text(self):
-        assert canonical_args('{"unterminated": ') == '{"unterminated":'
+        assert tool_arguments('{"unterminated": ')[0] == '{"unterminated":'
 
     def test_none_stays_unknown(self):
-        assert canonical_args(None) is None
+        assert tool_arguments(None) == (None, None)
 
 
 class TestCanonicalResult:
@@ -111,13 +130,14 @@ class TestDialects:
             "gen_ai.tool.call.arguments": '{"q": "x"}', "gen_ai.tool.call.result": "r",
         }), RUN)
         assert (step.kind, step.name, step.args, step.result) == (StepKind.TOOL, "search",
-                                                                  '{"q":"x"}', "r")
+                                                                  {"q": "x"}, "r")
+        assert step.call_key == ("search", key({"q": "x"}))
         assert step.run_key == RUN and step.span_id == 7 and step.parent_span_id == 2
 
     def test_genai_tool_name_from_span_name(self):
         step = normalize(span("execute_tool lookup", {"gen_ai.operation.name": "execute_tool"}),
                          RUN)
-        assert step.name == "lookup" and step.args is None
+        assert step.name == "lookup" and step.args is None and step.call_key is None
 
     def test_genai_chat_usage_with_deprecated_names(self):
         step = normalize(span("chat gpt-4o", {
@@ -184,6 +204,22 @@ class TestDialects:
 ])
 def test_is_agent_span(name, attributes, expected):
     assert is_agent_span(span(name, attributes or {})) is expected
+
+
+def test_make_step_fills_every_field_in_order():
+    """make_step builds Step positionally for speed; each value must land in its field."""
+    failed = span("execute_tool search", {"error.type": "Boom"},
+                  status=Status(StatusCode.ERROR, "went wrong"))
+    step = make_step(failed, {"error.type": "Boom"}, RUN, StepKind.TOOL, "search",
+                     arguments=({"q": 1}, "K"), result="R", input_tokens=1, output_tokens=2,
+                     reasoning_tokens=3, output_text="T", agent_name="A")
+    assert step._asdict() == {
+        "kind": StepKind.TOOL, "name": "search", "span_id": 7, "trace_id": 1,
+        "run_key": RUN, "parent_span_id": 2, "args": {"q": 1}, "args_key": "K",
+        "result": "R", "error": "Boom", "error_message": "went wrong",
+        "input_tokens": 1, "output_tokens": 2, "reasoning_tokens": 3,
+        "output_text": "T", "agent_name": "A", "start_time": 10, "end_time": 20,
+    }
 
 
 def test_genai_names_match_the_semantic_conventions_package():

@@ -79,10 +79,10 @@ class RepeatedCallDetector:
         return _StreakState()
 
     def observe(self, step: Step, state: _StreakState) -> Detection | None:
-        if step.args is None:  # arguments unknown: cannot be the same call
+        if step.args_key is None:  # arguments unknown: cannot be the same call
             state.key, state.count = None, 0
             return None
-        key = hash((step.name, step.args))
+        key = hash((step.name, step.args_key))
         if key != state.key:
             state.key, state.count = key, 0
             state.span_ids.clear()
@@ -144,8 +144,8 @@ class RepeatedOutcomeDetector:
                 else:
                     del counts[oldest]
                     state.latches.pop(oldest, None)
-        known = step.args is not None and (step.result is not None or step.error is not None)
-        key = hash((step.name, step.args, step.error, step.result)) if known else None
+        known = step.args_key is not None and (step.result is not None or step.error is not None)
+        key = hash((step.name, step.args_key, step.error, step.result)) if known else None
         recent.append((key, step.span_id))
         if key is None:
             return None

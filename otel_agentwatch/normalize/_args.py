@@ -1,10 +1,10 @@
-"""Values shared by the dialect normalizers: canonical arguments and results, numbers.
+"""Values shared by the dialect normalizers: tool arguments and results, numbers.
 
-Two calls are "the same" when their canonical arguments are equal. Canonical means:
-JSON with sorted keys and no insignificant whitespace, with the volatile ids that some
-instrumentations embed (call ids, LangGraph checkpoint ids, run ids) removed and the
-callback envelopes they wrap arguments in (OpenLLMetry's ``{"input_str", "inputs",
-"metadata", ...}``, smolagents' ``{"args", "kwargs"}``) opened.
+Two calls are "the same" when their argument keys are equal. The key is built from the
+parsed arguments, so JSON key order and whitespace do not matter; the volatile ids that
+some instrumentations embed (call ids, LangGraph checkpoint ids, run ids) are removed
+and the callback envelopes they wrap arguments in (OpenLLMetry's ``{"input_str",
+"inputs", "metadata", ...}``, smolagents' ``{"args", "kwargs"}``) are opened first.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ast
 import json
 import json.scanner
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 # Keys that differ between two otherwise identical calls.
@@ -43,17 +43,45 @@ _PARSE_LIMIT = 64 * 1024
 _MAX_DEPTH = 32
 
 
-def canonical_args(value: Any) -> str | None:
-    """Canonical text of tool arguments given as JSON text, a Python literal, or a value."""
+def tool_arguments(value: Any) -> tuple[Any, Hashable | None]:
+    """``(arguments, key)`` for tool arguments given as JSON text, a Python literal or a value.
+
+    ``arguments`` is the parsed value with envelopes opened and volatile ids removed (or
+    the trimmed text when it is not JSON); ``key`` is a hashable form of it in which key
+    order does not matter. ``(None, None)`` when there were no arguments.
+    """
     if value is None:
-        return None
+        return None, None
     parsed = _parse(value)
     if isinstance(parsed, str):
-        return parsed.strip()
+        text = parsed.strip()
+        return text, text
     opened = _open_argument_envelope(parsed)
-    if isinstance(value, str) and _MAY_HOLD_VOLATILE.search(value) is None:
-        return _dump(opened)
-    return _dump(_strip_volatile(opened, 0))
+    if not isinstance(value, str) or _MAY_HOLD_VOLATILE.search(value) is not None:
+        opened = _strip_volatile(opened, 0)
+    return opened, freeze(opened)
+
+
+def freeze(value: Any, depth: int = 0) -> Hashable:
+    """A hashable form of a JSON value in which the order of object keys does not matter.
+
+    Cheaper than re-encoding as sorted JSON, which matters on every tool span. Like any
+    Python equality, it takes ``1``, ``1.0`` and ``true`` as equal.
+    """
+    if isinstance(value, Mapping):
+        try:
+            return frozenset(value.items())  # the common case: flat arguments
+        except TypeError:  # a nested list or object
+            if depth > _MAX_DEPTH:
+                return _dump(value)
+            return frozenset((key, freeze(item, depth + 1)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        if depth > _MAX_DEPTH:
+            return _dump(value)
+        return tuple(freeze(item, depth + 1) for item in value)
+    if isinstance(value, Hashable):
+        return value
+    return _dump(value)
 
 
 def canonical_result(value: Any) -> str | None:

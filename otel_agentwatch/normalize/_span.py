@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -17,7 +17,8 @@ _new_step = tuple.__new__
 
 
 def make_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
-              kind: StepKind, name: str, args: str | None = None, result: str | None = None,
+              kind: StepKind, name: str, arguments: tuple[Any, Hashable | None] = (None, None),
+              result: str | None = None,
               input_tokens: int | None = None, output_tokens: int | None = None,
               reasoning_tokens: int | None = None, output_text: str | None = None,
               agent_name: str | None = None) -> Step:
@@ -38,7 +39,7 @@ def make_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey
         context.trace_id if context is not None else 0,
         run_key,
         parent.span_id if parent is not None else None,
-        args, result, error, error_message,
+        arguments[0], arguments[1], result, error, error_message,
         input_tokens, output_tokens, reasoning_tokens, output_text, agent_name,
         span.start_time, span.end_time,
     ))

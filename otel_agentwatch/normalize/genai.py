@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv
 from ..steps import RunKey, Step, StepKind
-from ._args import canonical_args, canonical_result, to_int, to_str
+from ._args import canonical_result, to_int, to_str, tool_arguments
 from ._span import make_step, name_after
 
 # Every attribute this module reads (normalize copies only these out of the span).
@@ -32,26 +32,29 @@ _MODEL_OPERATIONS = frozenset({
 
 
 def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) -> Step:
+    # The hot path of the most common dialect: type checks are inlined, not calls.
     get = attributes.get
     operation = get(semconv.GEN_AI_OPERATION_NAME)
-    agent_name = to_str(get(semconv.GEN_AI_AGENT_NAME))
+    agent_name = get(semconv.GEN_AI_AGENT_NAME)
+    if agent_name is not None and not isinstance(agent_name, str):
+        agent_name = None
     if operation == semconv.OP_EXECUTE_TOOL:
+        name = get(semconv.GEN_AI_TOOL_NAME)
         return make_step(
             span, attributes, run_key, StepKind.TOOL,
-            to_str(get(semconv.GEN_AI_TOOL_NAME))
-            or name_after(span.name, semconv.OP_EXECUTE_TOOL),
-            args=canonical_args(attributes.get(semconv.GEN_AI_TOOL_CALL_ARGUMENTS)),
-            result=canonical_result(attributes.get(semconv.GEN_AI_TOOL_CALL_RESULT)),
+            name if isinstance(name, str) and name
+            else name_after(span.name, semconv.OP_EXECUTE_TOOL),
+            arguments=tool_arguments(get(semconv.GEN_AI_TOOL_CALL_ARGUMENTS)),
+            result=canonical_result(get(semconv.GEN_AI_TOOL_CALL_RESULT)),
             agent_name=agent_name,
         )
     if operation in _MODEL_OPERATIONS:
         input_tokens, output_tokens, reasoning_tokens = usage(attributes)
         messages = get(semconv.GEN_AI_OUTPUT_MESSAGES)
+        model = get(semconv.GEN_AI_RESPONSE_MODEL) or get(semconv.GEN_AI_REQUEST_MODEL)
         return make_step(
             span, attributes, run_key, StepKind.LLM,
-            to_str(get(semconv.GEN_AI_RESPONSE_MODEL))
-            or to_str(get(semconv.GEN_AI_REQUEST_MODEL))
-            or name_after(span.name, operation),
+            model if isinstance(model, str) else name_after(span.name, operation),
             input_tokens=input_tokens, output_tokens=output_tokens,
             reasoning_tokens=reasoning_tokens,
             output_text=output_text(messages) if messages is not None else None,

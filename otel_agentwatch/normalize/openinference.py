@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv
 from ..steps import RunKey, Step, StepKind
-from ._args import canonical_args, canonical_result, to_int, to_str
+from ._args import canonical_result, to_int, to_str, tool_arguments
 from ._span import make_step
 
 # Every attribute this module reads (normalize copies only these out of the span).
@@ -28,7 +28,7 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
         return make_step(
             span, attributes, run_key, StepKind.TOOL,
             to_str(attributes.get(semconv.OI_TOOL_NAME)) or span.name,
-            args=canonical_args(attributes.get(semconv.OI_INPUT_VALUE)),
+            arguments=tool_arguments(attributes.get(semconv.OI_INPUT_VALUE)),
             result=canonical_result(attributes.get(semconv.OI_OUTPUT_VALUE)),
             agent_name=agent_name,
         )

@@ -2,7 +2,7 @@
 
 Its tool spans wrap the arguments in the whole LangChain callback payload
 (``{"input_str", "inputs", "metadata": {... "checkpoint_ns": per-step id ...}}``);
-:func:`canonical_args` opens that envelope, or no two calls would ever compare equal.
+:func:`tool_arguments` opens that envelope, or no two calls would ever compare equal.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from .. import semconv
 from ..steps import RunKey, Step, StepKind
 from . import genai
-from ._args import canonical_args, canonical_result, to_str
+from ._args import canonical_result, to_str, tool_arguments
 from ._span import make_step, name_after
 from .genai import usage
 
@@ -41,7 +41,7 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
             span, attributes, run_key, StepKind.TOOL,
             to_str(attributes.get(semconv.GEN_AI_TOOL_NAME)) or entity
             or _strip_suffix(name_after(span.name, semconv.OP_EXECUTE_TOOL), ".tool"),
-            args=canonical_args(arguments),
+            arguments=tool_arguments(arguments),
             result=canonical_result(result),
         )
     if kind == "agent":
