@@ -12,7 +12,6 @@ accepted.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -228,10 +227,6 @@ class Config:
             if not setting.kind.check(values[setting.field]):
                 raise ConfigError(name, raw, setting.accepted)
         return cls(**values)
-
-    def replace(self, **changes: Any) -> Config:
-        """A copy with some fields changed (validated like a new one)."""
-        return dataclasses.replace(self, **changes)
 
     def items(self) -> Iterable[tuple[Setting, Any]]:
         """Each setting with its value in this configuration."""

@@ -37,7 +37,8 @@ State = TypeVar("State")
 
 
 # A live span's entry: (run of the spans started under it, run it is itself a step of,
-# the span object, kept to mark an open run anchor). A tuple: one is made per span.
+# the span object if it anchors a run, kept to mark it while open). A tuple: one is
+# made for every span the application starts.
 _LiveSpan = tuple[RunKey, RunKey, object]
 
 
@@ -78,8 +79,8 @@ class RunTable(Generic[State]):
             entry = (own, own, span)
         elif is_agent:  # a new run for its children; the invocation is a step of the parent's
             entry = ((trace_id, span_id), parent[0], span)
-        else:
-            entry = (parent[0], parent[0], span)
+        else:  # not an anchor: no need to keep the span object
+            entry = (parent[0], parent[0], None)
         live[span_id] = entry
         if len(live) > self.max_live_spans:
             with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
