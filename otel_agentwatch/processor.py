@@ -30,7 +30,7 @@ from .enrich import (
     rebuild,
     run_attributes,
 )
-from .normalize import is_agent_span, normalize
+from .normalize import build_step, classify, is_agent_span
 from .runs import RunState, RunTable
 from .steps import RunKey, Step, StepKind
 
@@ -161,17 +161,22 @@ class AgentWatchSpanProcessor(SpanProcessor):
         run_key, is_anchor = self._table.span_ended(
             trace_id, span_id, None if parent is None or parent.is_remote else parent.span_id)
         # An anchor's own span is not a step of the run it anchors (a root agent span).
-        # Parsing arguments and results is the costly part: outside the lock.
-        step = normalize(span, run_key) if run_key[1] != span_id else None
-        if step is None and not is_anchor:
+        shape = classify(span) if run_key[1] != span_id else None
+        if shape is None and not is_anchor:
             return span, ()
+        # Build the full step (parsing arguments and results, the costly part) only if a
+        # running detector watches its kind, and outside the lock.
+        by_kind = self._by_kind
+        step = (build_step(span, shape, run_key)
+                if shape is not None and by_kind[shape.kind] else None)
 
         detections: list[Detection] = []
         finished: RunState | None = None
         with self._lock:
-            if step is not None:
+            if shape is not None:
                 run = self._table.state(run_key)
-                run.count(step.kind)
+                run.count(shape.kind)
+            if step is not None:
                 detections = self._observe(step, run)
                 if detections:
                     anchor = self._table.live_span(run_key[1])

@@ -44,7 +44,7 @@ def test_internal_error_passes_the_span_through_unchanged(pipeline, lenient_guar
     def broken(*_args):
         raise ValueError("normalizer bug")
 
-    monkeypatch.setattr("otel_agentwatch.processor.normalize", broken)
+    monkeypatch.setattr("otel_agentwatch.processor.classify", broken)
     with caplog.at_level(logging.WARNING, logger="otel_agentwatch"), GenAI.agent(pipeline.tracer):
         for _ in range(3):
             GenAI.tool(pipeline.tracer, "search", ARGS)

@@ -86,3 +86,5 @@ class TestRepeatedToolCalls:
         assert tools[2].attributes["agentwatch.severity"] == "warning"
         chats = [s for s in pipeline.spans() if "search" not in s.name and s.parent is not None]
         assert chats and not any(_agentwatch(s) for s in chats)
+        (root,) = [s for s in pipeline.spans() if s.parent is None]
+        assert root.attributes["agentwatch.run.llm_calls"] == 3

@@ -8,24 +8,33 @@ spans): those pass through the processor untouched.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv
-from ..steps import RunKey, Step
+from ..steps import RunKey, Step, StepKind
 from . import genai, openinference, openllmetry
 
-__all__ = ["is_agent_span", "normalize"]
+__all__ = ["SpanShape", "build_step", "classify", "is_agent_span", "normalize"]
+
+
+class _Dialect(Protocol):
+    READS: frozenset[str]
+
+    def kind_of(self, attributes: Mapping[str, Any]) -> StepKind: ...
+
+    def to_step(self, span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
+                kind: StepKind) -> Step: ...
 
 
 # Keys that say which dialect a span speaks, in order of precedence: OpenLLMetry also
 # sets gen_ai.operation.name, and its own kind says more.
-_DIALECTS = (
-    (semconv.TL_SPAN_KIND, openllmetry.to_step),
-    (semconv.GEN_AI_OPERATION_NAME, genai.to_step),
-    (semconv.OI_SPAN_KIND, openinference.to_step),
-    (semconv.TL_REQUEST_TYPE, openllmetry.to_step),
+_DIALECTS: tuple[tuple[str, _Dialect], ...] = (
+    (semconv.TL_SPAN_KIND, openllmetry),
+    (semconv.GEN_AI_OPERATION_NAME, genai),
+    (semconv.OI_SPAN_KIND, openinference),
+    (semconv.TL_REQUEST_TYPE, openllmetry),
 )
 _MARKERS = frozenset(key for key, _ in _DIALECTS)
 _READS = genai.READS | openinference.READS | openllmetry.READS
@@ -38,23 +47,47 @@ _NOT_AGENT_NAMES = tuple(f"{operation} " for operation in (
 ))
 
 
-def normalize(span: ReadableSpan, run_key: RunKey) -> Step | None:
-    """The step a span describes, or None when it is not an agent, model or tool span."""
+class SpanShape(NamedTuple):
+    """What :func:`classify` learnt about a span: enough to count it, and to build its step."""
+
+    kind: StepKind
+    dialect: _Dialect
+    present: frozenset[str]  # the attribute keys the dialects read that the span has
+
+
+def classify(span: ReadableSpan) -> SpanShape | None:
+    """The kind of step a span is, or None when no dialect we read describes it.
+
+    Cheap by design, because it runs for every span the application ends: the
+    processor builds the full :class:`Step` (:func:`build_step`) only for the kinds some
+    running detector watches.
+    """
     attributes = span.attributes
     if not attributes:
         return None
-    # This runs for every span the application ends. Iterating the keys is cheap (one
-    # pass, in C); looking up a key the SDK's mapping lacks raises and catches KeyError,
-    # and each lookup is a Python call. So: one pass to find the keys we read, then one
-    # lookup for each of those.
+    # Iterating the keys is cheap (one pass, in C); looking up a key the SDK's mapping
+    # lacks raises and catches KeyError, and each lookup is a Python call. So: one pass
+    # to find the keys we read, then lookups only for keys that are there.
     present = _READS.intersection(attributes)
     if present.isdisjoint(_MARKERS):
         return None
-    plain = {key: attributes[key] for key in present}
-    for key, to_step in _DIALECTS:
-        if key in plain:
-            return to_step(span, plain, run_key)
+    for key, dialect in _DIALECTS:
+        if key in present:
+            return SpanShape(dialect.kind_of(attributes), dialect, present)
     return None  # unreachable: a marker was present
+
+
+def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> Step:
+    """The full step of a classified span."""
+    attributes = span.attributes
+    plain = {key: attributes[key] for key in shape.present}
+    return shape.dialect.to_step(span, plain, run_key, shape.kind)
+
+
+def normalize(span: ReadableSpan, run_key: RunKey) -> Step | None:
+    """The step a span describes, or None when it is not an agent, model or tool span."""
+    shape = classify(span)
+    return build_step(span, shape, run_key) if shape is not None else None
 
 
 def is_agent_span(span: Any) -> bool:

@@ -31,14 +31,27 @@ _MODEL_OPERATIONS = frozenset({
 })
 
 
-def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) -> Step:
+_KINDS = {
+    semconv.OP_EXECUTE_TOOL: StepKind.TOOL,
+    semconv.OP_INVOKE_AGENT: StepKind.AGENT,
+    **{operation: StepKind.LLM for operation in _MODEL_OPERATIONS},
+}
+
+
+def kind_of(attributes: Mapping[str, Any]) -> StepKind:
+    operation = attributes[semconv.GEN_AI_OPERATION_NAME]
+    return _KINDS.get(operation, StepKind.OTHER) if isinstance(operation, str) else StepKind.OTHER
+
+
+def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
+            kind: StepKind) -> Step:
     # The hot path of the most common dialect: type checks are inlined, not calls.
     get = attributes.get
     operation = get(semconv.GEN_AI_OPERATION_NAME)
     agent_name = get(semconv.GEN_AI_AGENT_NAME)
     if agent_name is not None and not isinstance(agent_name, str):
         agent_name = None
-    if operation == semconv.OP_EXECUTE_TOOL:
+    if kind is StepKind.TOOL:
         name = get(semconv.GEN_AI_TOOL_NAME)
         return make_step(
             span, attributes, run_key, StepKind.TOOL,
@@ -48,7 +61,7 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
             result=canonical_result(get(semconv.GEN_AI_TOOL_CALL_RESULT)),
             agent_name=agent_name,
         )
-    if operation in _MODEL_OPERATIONS:
+    if kind is StepKind.LLM:
         input_tokens, output_tokens, reasoning_tokens = usage(attributes)
         messages = get(semconv.GEN_AI_OUTPUT_MESSAGES)
         model = get(semconv.GEN_AI_RESPONSE_MODEL) or get(semconv.GEN_AI_REQUEST_MODEL)
@@ -61,7 +74,7 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
             agent_name=agent_name,
         )
     operation = to_str(operation) or ""
-    if operation == semconv.OP_INVOKE_AGENT:
+    if kind is StepKind.AGENT:
         return make_step(
             span, attributes, run_key, StepKind.AGENT,
             agent_name or name_after(span.name, semconv.OP_INVOKE_AGENT),

@@ -21,10 +21,17 @@ READS = frozenset({
 })
 
 
-def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) -> Step:
-    kind = (to_str(attributes.get(semconv.OI_SPAN_KIND)) or "").upper()
+_KINDS = {"TOOL": StepKind.TOOL, "LLM": StepKind.LLM, "AGENT": StepKind.AGENT}
+
+
+def kind_of(attributes: Mapping[str, Any]) -> StepKind:
+    return _KINDS.get((to_str(attributes[semconv.OI_SPAN_KIND]) or "").upper(), StepKind.OTHER)
+
+
+def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
+            kind: StepKind) -> Step:
     agent_name = to_str(attributes.get(semconv.OI_AGENT_NAME))
-    if kind == "TOOL":
+    if kind is StepKind.TOOL:
         return make_step(
             span, attributes, run_key, StepKind.TOOL,
             to_str(attributes.get(semconv.OI_TOOL_NAME)) or span.name,
@@ -32,7 +39,7 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
             result=canonical_result(attributes.get(semconv.OI_OUTPUT_VALUE)),
             agent_name=agent_name,
         )
-    if kind == "LLM":
+    if kind is StepKind.LLM:
         return make_step(
             span, attributes, run_key, StepKind.LLM,
             to_str(attributes.get(semconv.OI_MODEL_NAME)) or span.name,
@@ -42,7 +49,7 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
             output_text=to_str(attributes.get(semconv.OI_OUTPUT_MESSAGE_CONTENT)),
             agent_name=agent_name,
         )
-    if kind == "AGENT":
+    if kind is StepKind.AGENT:
         return make_step(span, attributes, run_key, StepKind.AGENT, agent_name or span.name,
                          agent_name=agent_name)
     return make_step(span, attributes, run_key, StepKind.OTHER, span.name, agent_name=agent_name)

@@ -27,10 +27,21 @@ READS = genai.READS | {
 }
 
 
-def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) -> Step:
+def kind_of(attributes: Mapping[str, Any]) -> StepKind:
     kind = (to_str(attributes.get(semconv.TL_SPAN_KIND)) or "").lower()
-    entity = to_str(attributes.get(semconv.TL_ENTITY_NAME))
     if kind == "tool":
+        return StepKind.TOOL
+    if kind == "agent":
+        return StepKind.AGENT
+    if to_str(attributes.get(semconv.TL_REQUEST_TYPE)) in _MODEL_REQUEST_TYPES:
+        return StepKind.LLM
+    return StepKind.OTHER
+
+
+def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
+            kind: StepKind) -> Step:
+    entity = to_str(attributes.get(semconv.TL_ENTITY_NAME))
+    if kind is StepKind.TOOL:
         arguments = attributes.get(semconv.TL_ENTITY_INPUT)
         if arguments is None:
             arguments = attributes.get(semconv.GEN_AI_TOOL_CALL_ARGUMENTS)
@@ -44,10 +55,10 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey) 
             arguments=tool_arguments(arguments),
             result=canonical_result(result),
         )
-    if kind == "agent":
+    if kind is StepKind.AGENT:
         return make_step(span, attributes, run_key, StepKind.AGENT,
                          entity or _strip_suffix(span.name, ".agent"), agent_name=entity)
-    if to_str(attributes.get(semconv.TL_REQUEST_TYPE)) in _MODEL_REQUEST_TYPES:
+    if kind is StepKind.LLM:
         input_tokens, output_tokens, reasoning_tokens = usage(attributes)
         return make_step(
             span, attributes, run_key, StepKind.LLM,
