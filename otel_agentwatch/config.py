@@ -81,6 +81,14 @@ def _number(minimum: float) -> _Kind:
     return _Kind(f"a number >= {minimum:g}", lambda text: float(text.strip()), check)
 
 
+def _fraction() -> _Kind:
+    def check(value: Any) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and 0.0 <= value <= 1.0)
+
+    return _Kind("a number from 0 to 1", lambda text: float(text.strip()), check)
+
+
 def _choice(*values: str) -> _Kind:
     return _Kind(
         "one of " + ", ".join(values),
@@ -134,6 +142,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Turns the whole package on or off; when off, spans pass through untouched."),
     Setting("AGENTWATCH_DETECTORS", "detectors", _detector_selection(), ("all",),
             "Which detectors run: `all`, a list of ids or families, `-id` to drop one."),
+    Setting("AGENTWATCH_PROFILE", "profile",
+            _choice("default", "openhands", "gemini_cli", "cline", "roo"), "default",
+            "Detector parameters: ours (`default`, tuned by the variables below), or the "
+            "fixed rules of another runtime's loop guard (see Profiles)."),
     Setting("AGENTWATCH_LOOP_REPEAT_THRESHOLD", "loop_repeat_threshold", _integer(2), 3,
             "`loop.repeated_call`: identical consecutive tool calls that raise a warning."),
     Setting("AGENTWATCH_LOOP_REPEAT_CRITICAL", "loop_repeat_critical", _integer(2), 5,
@@ -145,6 +157,34 @@ SETTINGS: tuple[Setting, ...] = (
             "`loop.repeated_outcome`: same call with the same result that makes it critical."),
     Setting("AGENTWATCH_LOOP_WINDOW", "loop_window", _integer(2), 30,
             "How many of a run's most recent tool calls `loop.repeated_outcome` looks back over."),
+    Setting("AGENTWATCH_LOOP_SIMILARITY", "loop_similarity", _fraction(), 0.0,
+            "`loop.repeated_call`: also count near-identical arguments at this similarity "
+            "(Jaccard over character 4-grams); 0 compares exactly."),
+    Setting("AGENTWATCH_LOOP_ERROR_THRESHOLD", "loop_error_threshold", _integer(2), 3,
+            "`loop.error_streak`: consecutive failures of one tool that raise a warning."),
+    Setting("AGENTWATCH_LOOP_ERROR_CRITICAL", "loop_error_critical", _integer(2), 5,
+            "`loop.error_streak`: consecutive failures that make it critical."),
+    Setting("AGENTWATCH_LOOP_CYCLE_THRESHOLD", "loop_cycle_threshold", _integer(2), 3,
+            "`loop.cycle`: repetitions of a 2-5 call pattern that raise a warning."),
+    Setting("AGENTWATCH_LOOP_CYCLE_CRITICAL", "loop_cycle_critical", _integer(2), 4,
+            "`loop.cycle`: repetitions that make it critical."),
+    Setting("AGENTWATCH_LOOP_REREAD_THRESHOLD", "loop_reread_threshold", _integer(1), 2,
+            "`loop.redundant_read`: re-reads of an unchanged resource that raise a warning."),
+    Setting("AGENTWATCH_LOOP_REREAD_CRITICAL", "loop_reread_critical", _integer(1), 4,
+            "`loop.redundant_read`: re-reads that make it critical."),
+    Setting("AGENTWATCH_LOOP_EDIT_THRESHOLD", "loop_edit_threshold", _integer(2), 6,
+            "`loop.edit_churn`: edits of one resource with no verification between that "
+            "raise a warning."),
+    Setting("AGENTWATCH_LOOP_EDIT_CRITICAL", "loop_edit_critical", _integer(2), 10,
+            "`loop.edit_churn`: such edits that make it critical."),
+    Setting("AGENTWATCH_LOOP_TEXT_REPEATS", "loop_text_repeats", _integer(0), 10,
+            "`loop.repeated_text`: occurrences of a 50-character passage, close together, "
+            "that make output chanting critical; 0 turns it off."),
+    Setting("AGENTWATCH_LOOP_MONOLOGUE_THRESHOLD", "loop_monologue_threshold", _integer(0), 4,
+            "`loop.repeated_text`: model outputs in a row with no tool call that raise a "
+            "warning; 0 turns it off."),
+    Setting("AGENTWATCH_LOOP_MONOLOGUE_CRITICAL", "loop_monologue_critical", _integer(0), 6,
+            "`loop.repeated_text`: such outputs that make it critical."),
     Setting("AGENTWATCH_MAX_RUNS", "max_runs", _integer(1), 10_000,
             "Most runs tracked at once; the least recently active is dropped beyond it."),
     Setting("AGENTWATCH_RUN_TTL_SECONDS", "run_ttl_seconds", _number(1), 900.0,
@@ -182,11 +222,24 @@ class Config:
 
     enabled: bool = True
     detectors: tuple[str, ...] = ("all",)
+    profile: str = "default"
     loop_repeat_threshold: int = 3
     loop_repeat_critical: int = 5
     loop_outcome_threshold: int = 3
     loop_outcome_critical: int = 5
     loop_window: int = 30
+    loop_similarity: float = 0.0
+    loop_error_threshold: int = 3
+    loop_error_critical: int = 5
+    loop_cycle_threshold: int = 3
+    loop_cycle_critical: int = 4
+    loop_reread_threshold: int = 2
+    loop_reread_critical: int = 4
+    loop_edit_threshold: int = 6
+    loop_edit_critical: int = 10
+    loop_text_repeats: int = 10
+    loop_monologue_threshold: int = 4
+    loop_monologue_critical: int = 6
     max_runs: int = 10_000
     run_ttl_seconds: float = 900.0
     traces_exporter: str = "otlp"
@@ -199,10 +252,17 @@ class Config:
             value = getattr(self, setting.field)
             if not setting.kind.check(value):
                 raise ConfigError(setting.env, value, setting.accepted)
-        _check_stages("AGENTWATCH_LOOP_REPEAT", self.loop_repeat_threshold,
-                      self.loop_repeat_critical)
-        _check_stages("AGENTWATCH_LOOP_OUTCOME", self.loop_outcome_threshold,
-                      self.loop_outcome_critical)
+        for prefix, warning, critical in (
+            ("AGENTWATCH_LOOP_REPEAT", self.loop_repeat_threshold, self.loop_repeat_critical),
+            ("AGENTWATCH_LOOP_OUTCOME", self.loop_outcome_threshold, self.loop_outcome_critical),
+            ("AGENTWATCH_LOOP_ERROR", self.loop_error_threshold, self.loop_error_critical),
+            ("AGENTWATCH_LOOP_CYCLE", self.loop_cycle_threshold, self.loop_cycle_critical),
+            ("AGENTWATCH_LOOP_REREAD", self.loop_reread_threshold, self.loop_reread_critical),
+            ("AGENTWATCH_LOOP_EDIT", self.loop_edit_threshold, self.loop_edit_critical),
+            ("AGENTWATCH_LOOP_MONOLOGUE", self.loop_monologue_threshold,
+             self.loop_monologue_critical),
+        ):
+            _check_stages(prefix, warning, critical)
         object.__setattr__(self, "enabled_detectors", _resolve_selection(self.detectors))
 
     @classmethod

@@ -10,13 +10,14 @@ import pytest
 
 from otel_agentwatch import AgentWatchSpanProcessor, Config, ConfigError
 from otel_agentwatch.config import SETTINGS
+from otel_agentwatch.detectors import DETECTOR_IDS
 
 
 def test_defaults_when_nothing_is_set():
     config = Config.from_env({})
     assert config == Config()
     assert (config.loop_repeat_threshold, config.loop_repeat_critical) == (3, 5)
-    assert config.enabled_detectors == {"loop.repeated_call", "loop.repeated_outcome"}
+    assert config.enabled_detectors == set(DETECTOR_IDS)
 
 
 def test_every_setting_default_matches_the_config_field_default():
@@ -81,10 +82,10 @@ def test_traces_protocol_variable_wins_over_the_general_one():
 
 class TestDetectorSelection:
     @pytest.mark.parametrize(("value", "expected"), [
-        ("all", {"loop.repeated_call", "loop.repeated_outcome"}),
-        ("loop", {"loop.repeated_call", "loop.repeated_outcome"}),
+        ("all", set(DETECTOR_IDS)),
+        ("loop", set(DETECTOR_IDS)),
         ("loop.repeated_call", {"loop.repeated_call"}),
-        ("-loop.repeated_outcome", {"loop.repeated_call"}),
+        ("-loop.repeated_outcome", set(DETECTOR_IDS) - {"loop.repeated_outcome"}),
         ("all,-loop", set()),
         ("loop.repeated_outcome, loop.repeated_call", {"loop.repeated_call",
                                                        "loop.repeated_outcome"}),

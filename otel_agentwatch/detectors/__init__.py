@@ -1,8 +1,9 @@
 """Detectors: streaming observers of a run's steps, and the registry that selects them.
 
-Each detector family has its own module; :data:`DETECTORS` lists every detector class,
-and :func:`build_detectors` makes the ones a :class:`~otel_agentwatch.config.Config`
-selects, with its thresholds.
+Each detector family has its own module (:mod:`.loop`, :mod:`.cycle`,
+:mod:`.resources`, :mod:`.text`); :mod:`.profiles` lists every detector class and the
+profiles that configure them; :func:`build_detectors` makes the ones a
+:class:`~otel_agentwatch.config.Config` selects.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .base import Detection, Detector, Severity
-from .loop import RepeatedCallDetector, RepeatedOutcomeDetector
+from .profiles import DETECTORS, PROFILES
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -18,23 +19,19 @@ if TYPE_CHECKING:
 __all__ = [
     "DETECTORS",
     "DETECTOR_IDS",
+    "PROFILES",
     "Detection",
     "Detector",
     "Severity",
     "build_detectors",
 ]
 
-DETECTORS: tuple[type[Detector], ...] = (
-    RepeatedCallDetector,
-    RepeatedOutcomeDetector,
-)
 DETECTOR_IDS: tuple[str, ...] = tuple(detector.id for detector in DETECTORS)
 
 
 def build_detectors(config: Config) -> tuple[Detector, ...]:
-    """The detectors ``config`` enables, configured with its thresholds, in registry order."""
+    """The detectors of ``config.profile`` that ``AGENTWATCH_DETECTORS`` selects."""
     return tuple(
-        detector.from_config(config)
-        for detector in DETECTORS
+        detector for detector in PROFILES[config.profile](config)
         if detector.id in config.enabled_detectors
     )

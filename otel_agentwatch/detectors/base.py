@@ -14,7 +14,8 @@ from ..steps import RunKey, Step, StepKind
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["Detection", "Detector", "Severity", "StageLatch", "span_hex"]
+__all__ = ["Detection", "Detector", "Severity", "StageLatch", "make_detection", "severity_at",
+           "span_hex"]
 
 
 class Severity(str, enum.Enum):
@@ -114,6 +115,38 @@ class StageLatch:
 
     def reset(self) -> None:
         self._rank = 0
+
+
+def make_detection(detector: type[Detector] | Detector, step: Step, severity: Severity,
+                   message: str, *, count: int, warning_at: int, critical_at: int,
+                   earlier: tuple[int, ...], new: bool,
+                   **evidence: AttributeValue) -> Detection:
+    """A detection of ``detector`` on ``step``: the evidence every streak detector gives.
+
+    ``earlier`` are the span ids of the streak's earlier steps (exported as hex).
+    """
+    return Detection(
+        detector=detector.id,
+        failure_mode=detector.failure_mode,
+        severity=severity,
+        score=score(count, warning_at, critical_at),
+        message=message,
+        mast_codes=detector.mast_codes,
+        span_id=step.span_id,
+        trace_id=step.trace_id,
+        run_key=step.run_key,
+        evidence={"count": count, "earlier_span_ids": span_hex(earlier), **evidence},
+        new=new,
+    )
+
+
+def severity_at(count: int, warning_at: int, critical_at: int) -> Severity | None:
+    """The stage a count has reached, or None below the warning threshold."""
+    if count >= critical_at:
+        return Severity.CRITICAL
+    if count >= warning_at:
+        return Severity.WARNING
+    return None
 
 
 def score(count: int, warning_at: int, critical_at: int) -> float:

@@ -1,9 +1,11 @@
-"""Loop detectors: the agent repeats itself (MAST FM-1.3, step repetition).
+"""Loop detectors over tool calls: the agent repeats itself (MAST FM-1.3, step repetition).
 
-* ``loop.repeated_call``: the same tool with the same canonical arguments, called again
-  and again with no other tool call between (model calls between them do not count).
+* ``loop.repeated_call``: the same tool with the same arguments, called again and again
+  with no other tool call between (model calls between them do not count). Optionally,
+  "the same" includes near-duplicates (:mod:`._similarity`).
 * ``loop.repeated_outcome``: the same call returning the same result, anywhere within
   the run's most recent tool calls: the agent keeps asking and learns nothing new.
+* ``loop.error_streak``: the same tool failing call after call, whatever the error says.
 
 Calls whose arguments the span did not carry (content capture off in a third-party
 instrumentation) are never "the same": unknown is not identical.
@@ -15,88 +17,106 @@ from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
 from ..steps import Step, StepKind
-from .base import Detection, Severity, StageLatch, score, span_hex
+from ._similarity import jaccard, signature
+from .base import Detection, Severity, StageLatch, make_detection, severity_at
 
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["RepeatedCallDetector", "RepeatedOutcomeDetector"]
+__all__ = ["ErrorStreakDetector", "RepeatedCallDetector", "RepeatedOutcomeDetector"]
 
-_EVIDENCE_SPANS = 8  # earlier span ids kept as evidence per streak
-_STEP_REPETITION = "step_repetition"
-_MAST_STEP_REPETITION = ("FM-1.3",)
-_TOOL_STEPS = frozenset({StepKind.TOOL})
-
-
-def _detection(detector: type, step: Step, severity: Severity, count: int, warning_at: int,
-               critical_at: int, message: str, earlier: tuple[int, ...], new: bool,
-               **evidence: int | str) -> Detection:
-    return Detection(
-        detector=detector.id,
-        failure_mode=detector.failure_mode,
-        severity=severity,
-        score=score(count, warning_at, critical_at),
-        message=message,
-        mast_codes=detector.mast_codes,
-        span_id=step.span_id,
-        trace_id=step.trace_id,
-        run_key=step.run_key,
-        evidence={"count": count, "tool": step.name,
-                  "earlier_span_ids": span_hex(earlier), **evidence},
-        new=new,
-    )
+EVIDENCE_SPANS = 8  # earlier span ids kept as evidence per streak
+STEP_REPETITION = "step_repetition"
+MAST_STEP_REPETITION = ("FM-1.3",)
+TOOL_STEPS = frozenset({StepKind.TOOL})
 
 
-class _StreakState:
-    __slots__ = ("count", "key", "latch", "span_ids")
+class Streak:
+    """A run of consecutive equal keys, with its earlier span ids and announced stage."""
+
+    __slots__ = ("count", "key", "latch", "signature", "span_ids")
 
     def __init__(self) -> None:
-        self.key: int | None = None
+        self.key: object = None
+        self.signature: frozenset[int] | None = None
         self.count = 0
-        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS)
+        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
         self.latch = StageLatch()
+
+    def extend(self, key: object, span_id: int) -> None:
+        """Count one more occurrence: of the same streak if ``key`` matches, else a new one."""
+        if key != self.key or key is None:
+            self.restart(key)
+        self.count += 1
+        self.span_ids.append(span_id)
+
+    def restart(self, key: object = None) -> None:
+        self.key, self.count, self.signature = key, 0, None
+        self.span_ids.clear()
+        self.latch.reset()
+
+    def earlier(self) -> tuple[int, ...]:
+        return tuple(self.span_ids)[:-1]
 
 
 class RepeatedCallDetector:
-    """Consecutive identical tool calls: warning at ``warning_at``, critical at ``critical_at``."""
+    """Consecutive identical tool calls: warning at ``warning_at``, critical at ``critical_at``.
 
-    __slots__ = ("critical_at", "warning_at")
+    With ``similarity`` > 0, a call to the same tool whose arguments are at least that
+    similar to the previous call's (Jaccard over character 4-grams of normalized text)
+    continues the streak too.
+    """
+
+    __slots__ = ("critical_at", "similarity", "warning_at")
 
     id: ClassVar[str] = "loop.repeated_call"
-    failure_mode: ClassVar[str] = _STEP_REPETITION
-    mast_codes: ClassVar[tuple[str, ...]] = _MAST_STEP_REPETITION
-    kinds: ClassVar[frozenset[StepKind]] = _TOOL_STEPS
+    failure_mode: ClassVar[str] = STEP_REPETITION
+    mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
+    kinds: ClassVar[frozenset[StepKind]] = TOOL_STEPS
 
-    def __init__(self, warning_at: int = 3, critical_at: int = 5) -> None:
+    def __init__(self, warning_at: int = 3, critical_at: int = 5,
+                 similarity: float = 0.0) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
+        self.similarity = similarity
 
     @classmethod
     def from_config(cls, config: Config) -> RepeatedCallDetector:
-        return cls(config.loop_repeat_threshold, config.loop_repeat_critical)
+        return cls(config.loop_repeat_threshold, config.loop_repeat_critical,
+                   config.loop_similarity)
 
-    def new_state(self) -> _StreakState:
-        return _StreakState()
+    def new_state(self) -> Streak:
+        return Streak()
 
-    def observe(self, step: Step, state: _StreakState) -> Detection | None:
+    def observe(self, step: Step, state: Streak) -> Detection | None:
         if step.args_key is None:  # arguments unknown: cannot be the same call
-            state.key, state.count = None, 0
+            state.restart()
             return None
-        key = hash((step.name, step.args_key))
-        if key != state.key:
-            state.key, state.count = key, 0
-            state.span_ids.clear()
-            state.latch.reset()
-        state.count += 1
-        state.span_ids.append(step.span_id)
-        if state.count < self.warning_at:
+        key = (step.name, step.args_key)
+        near = False
+        if self.similarity and key != state.key:
+            current = signature(step.args)
+            near = (state.key is not None and state.key[0] == step.name
+                    and state.signature is not None
+                    and jaccard(current, state.signature) >= self.similarity)
+            if near:
+                state.count += 1
+                state.span_ids.append(step.span_id)
+                state.key = key
+            else:
+                state.extend(key, step.span_id)
+            state.signature = current
+        else:
+            state.extend(key, step.span_id)
+        severity = severity_at(state.count, self.warning_at, self.critical_at)
+        if severity is None:
             return None
-        severity = Severity.CRITICAL if state.count >= self.critical_at else Severity.WARNING
-        earlier = tuple(state.span_ids)[:-1]
-        return _detection(
-            type(self), step, severity, state.count, self.warning_at, self.critical_at,
-            f"{step.name} called {state.count} times in a row with identical arguments",
-            earlier, state.latch.announce(severity),
+        alike = "near-identical" if near else "identical"
+        return make_detection(
+            self, step, severity,
+            f"{step.name} called {state.count} times in a row with {alike} arguments",
+            count=state.count, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=state.earlier(), new=state.latch.announce(severity), tool=step.name,
         )
 
 
@@ -111,14 +131,18 @@ class _OutcomeState:
 
 
 class RepeatedOutcomeDetector:
-    """The same call with the same result ``warning_at`` / ``critical_at`` times in a window."""
+    """The same call with the same result ``warning_at`` / ``critical_at`` times in a window.
+
+    With ``window`` equal to ``critical_at`` this is "the last N tool calls were all the
+    same call with the same result" (the OpenHands rule).
+    """
 
     __slots__ = ("critical_at", "warning_at", "window")
 
     id: ClassVar[str] = "loop.repeated_outcome"
-    failure_mode: ClassVar[str] = _STEP_REPETITION
-    mast_codes: ClassVar[tuple[str, ...]] = _MAST_STEP_REPETITION
-    kinds: ClassVar[frozenset[StepKind]] = _TOOL_STEPS
+    failure_mode: ClassVar[str] = STEP_REPETITION
+    mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
+    kinds: ClassVar[frozenset[StepKind]] = TOOL_STEPS
 
     def __init__(self, warning_at: int = 3, critical_at: int = 5, window: int = 30) -> None:
         self.warning_at = warning_at
@@ -157,10 +181,63 @@ class RepeatedOutcomeDetector:
         if latch is None:
             latch = state.latches[key] = StageLatch()
         # Evidence is gathered only when a stage is reached: a scan of the window.
-        earlier = tuple(span_id for k, span_id in recent if k == key)[-_EVIDENCE_SPANS - 1:-1]
-        return _detection(
-            type(self), step, severity, count, self.warning_at, self.critical_at,
+        earlier = tuple(span_id for k, span_id in recent if k == key)[-EVIDENCE_SPANS - 1:-1]
+        return make_detection(
+            self, step, severity,
             f"{step.name} returned the same result to the same call {count} times "
             f"in the last {len(recent)} tool calls",
-            earlier, latch.announce(severity), window=len(recent),
+            count=count, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=earlier, new=latch.announce(severity), tool=step.name,
+            window=len(recent),
+        )
+
+
+class ErrorStreakDetector:
+    """The same tool failing on consecutive tool calls, whatever the error messages say.
+
+    ``same_arguments`` narrows "the same tool" to the same call (tool and arguments). A
+    successful tool call, or a call to another tool, ends the streak.
+    """
+
+    __slots__ = ("critical_at", "same_arguments", "warning_at")
+
+    id: ClassVar[str] = "loop.error_streak"
+    failure_mode: ClassVar[str] = STEP_REPETITION
+    mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
+    kinds: ClassVar[frozenset[StepKind]] = TOOL_STEPS
+
+    def __init__(self, warning_at: int = 3, critical_at: int = 5,
+                 same_arguments: bool = False) -> None:
+        self.warning_at = warning_at
+        self.critical_at = critical_at
+        self.same_arguments = same_arguments
+
+    @classmethod
+    def from_config(cls, config: Config) -> ErrorStreakDetector:
+        return cls(config.loop_error_threshold, config.loop_error_critical)
+
+    def new_state(self) -> Streak:
+        return Streak()
+
+    def observe(self, step: Step, state: Streak) -> Detection | None:
+        if step.error is None:
+            state.restart()
+            return None
+        if self.same_arguments:
+            if step.args_key is None:
+                state.restart()
+                return None
+            key: object = (step.name, step.args_key)
+        else:
+            key = step.name
+        state.extend(key, step.span_id)
+        severity = severity_at(state.count, self.warning_at, self.critical_at)
+        if severity is None:
+            return None
+        return make_detection(
+            self, step, severity,
+            f"{step.name} failed {state.count} times in a row ({step.error})",
+            count=state.count, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=state.earlier(), new=state.latch.announce(severity), tool=step.name,
+            error_type=step.error,
         )

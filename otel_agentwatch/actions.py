@@ -1,0 +1,227 @@
+"""What a tool call does to the world: reads, writes or verifies a resource.
+
+Pure functions over a tool's name and parsed arguments. Used by the detectors that
+reason about resources (re-reading an unchanged file, editing back and forth, ending
+without verifying): editor tools (``view`` reads; ``str_replace``, ``insert``, ``create``,
+``undo_edit`` write), tools named for reading or writing, arguments that name a
+resource (``path``, ``file``, ``file_path``, ``filename``, ``url``, ``uri``), and shell
+commands (``cat``, ``head``, ``tail``, ``nl``, ``sed -n``, ``grep`` read; ``sed -i``, output
+redirection, ``apply_patch``, ``git apply``, ``patch`` write; test, build, lint and run
+commands verify).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+__all__ = ["ANY_RESOURCE", "Action", "classify_action"]
+
+READ, WRITE, VERIFY, OTHER = "read", "write", "verify", "other"
+ANY_RESOURCE = "*"  # a write whose target is unknown (a patch): it may have changed anything
+WHOLE = "whole"  # the range of a read that showed the whole resource
+SEARCH_PREFIX = "search:"  # resources that are search queries: "search:{tool}:{query}"
+
+
+class Action(NamedTuple):
+    """``kind`` is read, write, verify or other; ``scope`` says which part was read.
+
+    ``scope`` is ``"whole"``, a ``(first, last)`` line range (``last`` None for "to the
+    end"), or another hashable token (a grep pattern, a ``sed`` address) that names what
+    was shown.
+    """
+
+    kind: str
+    resource: str | None = None
+    scope: Any = WHOLE
+
+
+_NOTHING = Action(OTHER)
+
+_RESOURCE_KEYS = ("path", "file_path", "filename", "file", "url", "uri", "target_file")
+_COMMAND_KEYS = ("command", "cmd", "script")
+_EDITOR_READS = frozenset({"view", "read", "open"})
+_EDITOR_WRITES = frozenset({"str_replace", "insert", "create", "undo_edit", "write", "edit",
+                            "replace", "append", "delete"})
+_READ_WORDS = ("read", "view", "open", "cat", "get_file", "fetch", "visit", "browse",
+               "get_url", "load")
+_WRITE_WORDS = ("write", "edit", "replace", "patch", "create_file", "save", "insert",
+                "append", "delete_file", "update_file")
+_VERIFY_WORDS = ("test", "lint", "check", "verify", "build", "compile", "validate")
+_SHELL_TOOLS = ("bash", "shell", "terminal", "run_command", "execute_command", "exec_command",
+                "cmd")
+
+_SEGMENT_SPLIT = re.compile(r"\s*(?:&&|\|\||;|\n)\s*")
+_REDIRECT = re.compile(r"(?<![0-9&<>])>{1,2}\s*([^\s;&|<>]+)")
+_SED_RANGE = re.compile(r"^(\d+)(?:,(\d+|\$))?p$")
+_VERIFY_COMMANDS = frozenset({
+    "pytest", "py.test", "tox", "nox", "mypy", "ruff", "flake8", "pylint", "black", "isort",
+    "make", "cmake", "ctest", "cargo", "go", "npm", "npx", "yarn", "pnpm", "node", "tsc",
+    "jest", "mvn", "gradle", "javac", "java", "gcc", "g++", "clang", "dotnet", "rspec",
+    "bundle", "rake", "phpunit", "deno", "bun",
+})
+_PYTHONS = frozenset({"python", "python3", "python2"})
+
+
+def classify_action(tool: str, args: Any) -> Action:
+    """The action of one tool call, from its name and parsed arguments."""
+    name = tool.lower()
+    if isinstance(args, Mapping):
+        command = next((args[k] for k in _COMMAND_KEYS if isinstance(args.get(k), str)), None)
+        resource = next((str(args[k]) for k in _RESOURCE_KEYS if args.get(k)), None)
+        editor = args.get("command") if isinstance(args.get("command"), str) else None
+        if resource is not None and editor is not None:
+            return _editor_action(editor, resource, args)
+        if command is not None and (resource is None or _is_shell(name)):
+            return shell_action(command)
+        if resource is not None:
+            return _named_action(name, resource, args)
+        query = args.get("query") or args.get("q")
+        if isinstance(query, str) and "search" in name:
+            return Action(READ, f"{SEARCH_PREFIX}{name}:{query.strip().lower()}")
+        return _verify_by_name(name)
+    if isinstance(args, str) and _is_shell(name):
+        return shell_action(args)
+    return _verify_by_name(name)
+
+
+def shell_action(command: str) -> Action:
+    """The action of a shell command line; the most consequential segment wins.
+
+    A write anywhere in the line makes it a write; else a verification; else the first
+    read. ``cat > f <<EOF`` writes ``f``.
+    """
+    found = _NOTHING
+    for segment in _SEGMENT_SPLIT.split(command.strip()):
+        action = _segment_action(segment)
+        if action.kind == WRITE:
+            return action
+        if action.kind == VERIFY or (action.kind == READ and found.kind == OTHER):
+            found = action
+    return found
+
+
+def _segment_action(segment: str) -> Action:
+    redirect = _REDIRECT.search(segment)
+    if redirect and redirect.group(1) not in ("/dev/null", "&1", "&2"):
+        return Action(WRITE, redirect.group(1))
+    words = _split(segment.split("|", 1)[0])
+    while words and "=" in words[0] and not words[0].startswith("-"):
+        words = words[1:]  # environment assignments: FOO=1 pytest
+    if not words:
+        return _NOTHING
+    program = words[0].rsplit("/", 1)[-1]
+    rest = words[1:]
+    files = [w for w in rest if not w.startswith("-")]
+    if program in ("cat", "nl", "less", "more", "bat") and files:
+        return Action(READ, files[-1])
+    if program in ("head", "tail") and files:
+        return Action(READ, files[-1], _head_tail_scope(program, rest))
+    if program == "sed":
+        return _sed_action(rest)
+    if program in ("grep", "egrep", "rg", "ag") and len(files) >= 2:
+        return Action(READ, files[-1], ("grep", files[0]))
+    if program in ("apply_patch", "patch") or (program == "git" and rest[:1] == ["apply"]):
+        return Action(WRITE, ANY_RESOURCE)
+    if program == "git" and rest[:1] == ["checkout"] and "--" in rest:
+        return Action(WRITE, rest[-1])
+    if program in ("cp", "mv") and len(files) >= 2:
+        return Action(WRITE, files[-1])
+    if program in ("rm", "touch") and files:
+        return Action(WRITE, files[-1])
+    if program in _PYTHONS:
+        return Action(VERIFY, files[0] if files else None)
+    if program in _VERIFY_COMMANDS or program.startswith("./") or "test" in program:
+        return Action(VERIFY)
+    return _NOTHING
+
+
+def _split(text: str) -> list[str]:
+    try:
+        return shlex.split(text, comments=False)
+    except ValueError:  # unbalanced quotes: fall back to whitespace
+        return text.split()
+
+
+def _head_tail_scope(program: str, rest: list[str]) -> Any:
+    count = None
+    for index, word in enumerate(rest):
+        if word in ("-n", "--lines") and index + 1 < len(rest):
+            count = rest[index + 1]
+        elif word.startswith("-n") and len(word) > 2:
+            count = word[2:]
+        elif word.startswith("-") and word[1:].isdigit():
+            count = word[1:]
+    count = count if count is not None else "10"
+    if program == "head" and count.isdigit():
+        return (1, int(count))
+    return (program, count)
+
+
+def _sed_action(rest: list[str]) -> Action:
+    files = [w for w in rest if not w.startswith("-")]
+    if any(w == "-i" or w.startswith(("-i", "--in-place")) for w in rest):
+        return Action(WRITE, files[-1] if len(files) >= 2 else ANY_RESOURCE)
+    if "-n" in rest and len(files) >= 2:
+        script = files[0]
+        lines = _SED_RANGE.match(script)
+        if lines:
+            first = int(lines.group(1))
+            last = lines.group(2)
+            end = first if last is None else (None if last == "$" else int(last))
+            return Action(READ, files[-1], (first, end))
+        return Action(READ, files[-1], ("sed", script))
+    return _NOTHING
+
+
+def _editor_action(command: str, resource: str, args: Mapping[str, Any]) -> Action:
+    command = command.lower()
+    if command in _EDITOR_READS:
+        view_range = args.get("view_range")
+        if isinstance(view_range, (list, tuple)) and len(view_range) == 2:
+            first, last = view_range
+            if isinstance(first, int) and isinstance(last, int):
+                return Action(READ, resource, (first, None if last < 0 else last))
+        return Action(READ, resource)
+    if command in _EDITOR_WRITES:
+        return Action(WRITE, resource)
+    return Action(OTHER, resource)
+
+
+def _named_action(name: str, resource: str, args: Mapping[str, Any]) -> Action:
+    if any(word in name for word in _WRITE_WORDS) or "content" in args or "new_str" in args:
+        return Action(WRITE, resource)
+    if any(word in name for word in _READ_WORDS):
+        start, end = args.get("start_line"), args.get("end_line")
+        if isinstance(start, int):
+            return Action(READ, resource, (start, end if isinstance(end, int) else None))
+        return Action(READ, resource)
+    if any(word in name for word in _VERIFY_WORDS):
+        return Action(VERIFY, resource)
+    return Action(OTHER, resource)
+
+
+def _verify_by_name(name: str) -> Action:
+    if any(word in name for word in _VERIFY_WORDS):
+        return Action(VERIFY)
+    return _NOTHING
+
+
+def _is_shell(name: str) -> bool:
+    return any(word in name for word in _SHELL_TOOLS)
+
+
+def covers(seen: Any, wanted: Any) -> bool:
+    """Whether a read of scope ``seen`` already showed what a read of ``wanted`` shows."""
+    if seen in (wanted, WHOLE):
+        return True
+    if isinstance(seen, tuple) and isinstance(wanted, tuple) and len(seen) == len(wanted) == 2:
+        first, last = seen
+        want_first, want_last = wanted
+        if all(isinstance(v, int) or v is None for v in (*seen, *wanted)) and \
+                isinstance(first, int) and isinstance(want_first, int):
+            return first <= want_first and (
+                last is None or (want_last is not None and want_last <= last))
+    return False

@@ -1,0 +1,105 @@
+"""``loop.cycle``: the run's tool calls end in a repeating pattern (A,B,A,B; A,B,C,A,B,C).
+
+Streaming and O(max period) per step: for each period p the detector keeps how many of
+the latest calls equal the call p positions before them. A suffix in which every call
+equals the one p earlier, ``p * R`` calls long, is the pattern repeated R times.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, ClassVar
+
+from ..steps import Step
+from .base import Detection, StageLatch, make_detection, severity_at
+from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, STEP_REPETITION, TOOL_STEPS
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["CycleDetector"]
+
+
+class _CycleState:
+    __slots__ = ("keys", "latch", "matched", "period", "span_ids")
+
+    def __init__(self, max_period: int, history: int) -> None:
+        self.keys: deque[object] = deque(maxlen=history)
+        self.span_ids: deque[int] = deque(maxlen=history)
+        self.matched = [0] * (max_period + 1)  # per period: calls equal to the one p before
+        self.period = 0  # the period of the cycle being reported, 0 when none
+        self.latch = StageLatch()
+
+
+class CycleDetector:
+    """A cycle of period ``min_period``..``max_period`` repeated ``warning_at`` /
+    ``critical_at`` times at the end of the run's tool calls.
+
+    Call keys are tool and arguments, and the result too when ``with_results``: then a
+    cycle whose results change (the agent polling something that moves) is not one.
+    The shortest period that repeats enough is reported; period 1 (one call repeated) is
+    left to ``loop.repeated_call`` unless ``min_period`` is 1.
+    """
+
+    __slots__ = ("critical_at", "max_period", "min_period", "warning_at", "with_results")
+
+    id: ClassVar[str] = "loop.cycle"
+    failure_mode: ClassVar[str] = STEP_REPETITION
+    mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
+    kinds = TOOL_STEPS
+
+    def __init__(self, warning_at: int = 3, critical_at: int = 4, *, min_period: int = 2,
+                 max_period: int = 5, with_results: bool = True) -> None:
+        self.warning_at = warning_at
+        self.critical_at = critical_at
+        self.min_period = min_period
+        self.max_period = max_period
+        self.with_results = with_results
+
+    @classmethod
+    def from_config(cls, config: Config) -> CycleDetector:
+        return cls(config.loop_cycle_threshold, config.loop_cycle_critical)
+
+    def new_state(self) -> _CycleState:
+        return _CycleState(self.max_period, self.max_period + 1)
+
+    def observe(self, step: Step, state: _CycleState) -> Detection | None:
+        if step.args_key is None:
+            key: object = object()  # unknown arguments: equal to nothing, breaks every cycle
+        elif self.with_results:
+            key = (step.name, step.args_key, step.error, step.result)
+        else:
+            key = (step.name, step.args_key)
+        keys, matched = state.keys, state.matched
+        for period in range(1, self.max_period + 1):
+            if len(keys) >= period and keys[-period] == key:
+                matched[period] += 1
+            else:
+                matched[period] = 0
+        keys.append(key)
+        state.span_ids.append(step.span_id)
+
+        found, repeats = 0, 0
+        for period in range(1, self.max_period + 1):
+            times = (matched[period] + period) // period
+            if times >= self.warning_at:
+                found, repeats = period, times
+                break
+        if found < self.min_period:  # no cycle, or one call repeated: not ours to report
+            state.period = 0
+            state.latch.reset()
+            return None
+        if found != state.period:
+            state.period = found
+            state.latch.reset()
+        severity = severity_at(repeats, self.warning_at, self.critical_at)
+        if severity is None:  # unreachable: repeats >= warning_at
+            return None
+        return make_detection(
+            self, step, severity,
+            f"the last {found * repeats} tool calls repeat a cycle of {found} calls "
+            f"{repeats} times",
+            count=repeats, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=tuple(state.span_ids)[-min(EVIDENCE_SPANS, found) - 1:-1],
+            new=state.latch.announce(severity), period=found,
+        )
