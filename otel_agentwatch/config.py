@@ -180,11 +180,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AGENTWATCH_LOOP_TEXT_REPEATS", "loop_text_repeats", _integer(0), 10,
             "`loop.repeated_text`: occurrences of a 50-character passage, close together, "
             "that make output chanting critical; 0 turns it off."),
-    Setting("AGENTWATCH_LOOP_MONOLOGUE_THRESHOLD", "loop_monologue_threshold", _integer(0), 4,
-            "`loop.repeated_text`: model outputs in a row with no tool call that raise a "
-            "warning; 0 turns it off."),
-    Setting("AGENTWATCH_LOOP_MONOLOGUE_CRITICAL", "loop_monologue_critical", _integer(0), 6,
+    Setting("AGENTWATCH_LOOP_MONOLOGUE_THRESHOLD", "loop_monologue_threshold", _integer(0), 3,
+            "`loop.repeated_text`: model outputs in a row, with no tool call, each restating "
+            "the one before, that raise a warning; 0 turns it off."),
+    Setting("AGENTWATCH_LOOP_MONOLOGUE_CRITICAL", "loop_monologue_critical", _integer(0), 5,
             "`loop.repeated_text`: such outputs that make it critical."),
+    Setting("AGENTWATCH_LOOP_MONOLOGUE_SIMILARITY", "loop_monologue_similarity", _fraction(),
+            0.8,
+            "`loop.repeated_text`: how similar an output must be to the one before to count "
+            "as restating it; 0 counts every output."),
     Setting("AGENTWATCH_MAX_RUNS", "max_runs", _integer(1), 10_000,
             "Most runs tracked at once; the least recently active is dropped beyond it."),
     Setting("AGENTWATCH_RUN_TTL_SECONDS", "run_ttl_seconds", _number(1), 900.0,
@@ -238,8 +242,9 @@ class Config:
     loop_edit_threshold: int = 6
     loop_edit_critical: int = 10
     loop_text_repeats: int = 10
-    loop_monologue_threshold: int = 4
-    loop_monologue_critical: int = 6
+    loop_monologue_threshold: int = 3
+    loop_monologue_critical: int = 5
+    loop_monologue_similarity: float = 0.8
     max_runs: int = 10_000
     run_ttl_seconds: float = 900.0
     traces_exporter: str = "otlp"

@@ -13,6 +13,7 @@ instrumentation) are never "the same": unknown is not identical.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["ErrorStreakDetector", "RepeatedCallDetector", "RepeatedOutcomeDetector"]
 
 EVIDENCE_SPANS = 8  # earlier span ids kept as evidence per streak
+# Error types that say only "it failed" (the benchmark's and some instrumentations').
+_GENERIC_ERRORS = frozenset({"error", "tool_error", "_OTHER"})
+_EXCEPTION_NAME = re.compile(
+    r"^\s*((?:[A-Za-z_][\w.]*)?(?:Error|Exception|Exit|Interrupt|Fault))\b")
 STEP_REPETITION = "step_repetition"
 MAST_STEP_REPETITION = ("FM-1.3",)
 TOOL_STEPS = frozenset({StepKind.TOOL})
@@ -192,11 +197,26 @@ class RepeatedOutcomeDetector:
         )
 
 
-class ErrorStreakDetector:
-    """The same tool failing on consecutive tool calls, whatever the error messages say.
+def failure_kind(step: Step) -> str | None:
+    """What kind of failure a step had: its error type, else the exception named at the
+    start of its message (``TypeError: ...``), else the whole message."""
+    if step.error is not None and step.error not in _GENERIC_ERRORS:
+        return step.error
+    message = step.error_message
+    if not message:
+        return None
+    named = _EXCEPTION_NAME.match(message)
+    return named.group(1) if named else message
 
-    ``same_arguments`` narrows "the same tool" to the same call (tool and arguments). A
-    successful tool call, or a call to another tool, ends the streak.
+
+class ErrorStreakDetector:
+    """The same call failing on consecutive tool calls, whatever the error texts say.
+
+    "The same call" is the same tool failing the same way (the same error type or
+    exception, so ``unexpected keyword argument 'a'`` and ``... 'b'`` match), or, when
+    the failure says nothing about its kind, the same tool with the same arguments.
+    ``same_arguments`` asks for the same tool and arguments always (the OpenHands rule).
+    A successful tool call, or a failure of something else, ends the streak.
     """
 
     __slots__ = ("critical_at", "same_arguments", "warning_at")
@@ -223,14 +243,12 @@ class ErrorStreakDetector:
         if step.error is None:
             state.restart()
             return None
-        if self.same_arguments:
-            if step.args_key is None:
-                state.restart()
-                return None
-            key: object = (step.name, step.args_key)
-        else:
-            key = step.name
-        state.extend(key, step.span_id)
+        kind = None if self.same_arguments else failure_kind(step)
+        detail = kind if kind is not None else step.args_key
+        if detail is None:  # nothing says what failed: cannot be "the same" failure
+            state.restart()
+            return None
+        state.extend((step.name, kind is not None, detail), step.span_id)
         severity = severity_at(state.count, self.warning_at, self.critical_at)
         if severity is None:
             return None

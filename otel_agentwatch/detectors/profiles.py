@@ -60,7 +60,8 @@ PROFILES: dict[str, Callable[[Config], tuple[Detector, ...]]] = {
     "openhands": _fixed(
         RepeatedOutcomeDetector(warning_at=4, critical_at=4, window=4),
         ErrorStreakDetector(warning_at=3, critical_at=4, same_arguments=True),
-        RepeatedTextDetector(chunk_repeats=0, monologue_warning=3, monologue_critical=3),
+        RepeatedTextDetector(chunk_repeats=0, monologue_warning=3, monologue_critical=3,
+                             monologue_similarity=0.0),
         CycleDetector(warning_at=3, critical_at=3, min_period=2, max_period=2,
                       with_results=True),
     ),

@@ -9,7 +9,11 @@ Two signals, one detector:
   tracking restarts at markdown structure (fences, list items, table rows, headings,
   block quotes, divider lines), where repetition is formatting, not a loop. This
   follows the content-loop rule of Gemini CLI, applied to each output line by line.
-* **Monologue**: several model outputs in a row with no tool call between them.
+* **Monologue**: several model outputs in a row with no tool call between them. With
+  ``monologue_similarity`` set, only outputs that restate the previous one (at least
+  that similar, by :mod:`._similarity`) continue the streak: agents that act through
+  code in their output (CodeAct) or hand work between chat agents answer many times in
+  a row by design, and only a model saying the same thing again is stuck.
 
 A tool call ends both: output is compared only within a stretch of model steps.
 """
@@ -22,6 +26,7 @@ from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
 from ..steps import Step, StepKind
+from ._similarity import jaccard, signature
 from .base import Detection, Severity, StageLatch, make_detection, severity_at
 from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, STEP_REPETITION
 
@@ -40,8 +45,8 @@ _DIVIDER = re.compile(r"^[-=*_+\u2500-\u257F\s]+$")
 
 
 class _TextState:
-    __slots__ = ("history", "in_code", "latch", "monologue", "next_index", "positions",
-                 "span_ids", "text_latch")
+    __slots__ = ("history", "in_code", "last_output", "latch", "monologue", "next_index",
+                 "positions", "span_ids", "text_latch")
 
     def __init__(self) -> None:
         self.history = ""
@@ -49,6 +54,7 @@ class _TextState:
         self.positions: dict[int, list[int]] = {}  # chunk hash -> start indices
         self.in_code = False
         self.monologue = 0
+        self.last_output: frozenset[int] | None = None  # signature of the previous output
         self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
         self.latch = StageLatch()  # for the monologue streak
         self.text_latch = StageLatch()  # for chanting
@@ -67,9 +73,12 @@ class RepeatedTextDetector:
         max_distance: largest mean distance, in characters, between those occurrences.
         monologue_warning, monologue_critical: model outputs in a row with no tool call
             between that raise a warning / make it critical; 0 disables.
+        monologue_similarity: when above 0, an output continues the monologue only if it
+            is at least this similar to the previous one (outputs without text do not).
     """
 
-    __slots__ = ("chunk_repeats", "max_distance", "monologue_critical", "monologue_warning")
+    __slots__ = ("chunk_repeats", "max_distance", "monologue_critical",
+                 "monologue_similarity", "monologue_warning")
 
     id: ClassVar[str] = "loop.repeated_text"
     failure_mode: ClassVar[str] = STEP_REPETITION
@@ -77,16 +86,18 @@ class RepeatedTextDetector:
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.LLM, StepKind.TOOL})
 
     def __init__(self, chunk_repeats: int = 10, max_distance: int = 5 * CHUNK,
-                 monologue_warning: int = 4, monologue_critical: int = 6) -> None:
+                 monologue_warning: int = 3, monologue_critical: int = 5,
+                 monologue_similarity: float = 0.8) -> None:
         self.chunk_repeats = chunk_repeats
         self.max_distance = max_distance
         self.monologue_warning = monologue_warning
         self.monologue_critical = monologue_critical
+        self.monologue_similarity = monologue_similarity
 
     @classmethod
     def from_config(cls, config: Config) -> RepeatedTextDetector:
         return cls(config.loop_text_repeats, 5 * CHUNK, config.loop_monologue_threshold,
-                   config.loop_monologue_critical)
+                   config.loop_monologue_critical, config.loop_monologue_similarity)
 
     def new_state(self) -> _TextState:
         return _TextState()
@@ -94,14 +105,14 @@ class RepeatedTextDetector:
     def observe(self, step: Step, state: _TextState) -> Detection | None:
         if step.kind is StepKind.TOOL:
             state.monologue = 0
+            state.last_output = None
             state.span_ids.clear()
             state.latch.reset()
             state.text_latch.reset()
             state.restart_text()
             state.in_code = False
             return None
-        state.monologue += 1
-        state.span_ids.append(step.span_id)
+        self._extend_monologue(step, state)
         chanting = (self.chunk_repeats > 0 and step.output_text is not None
                     and self._chants(step.output_text, state))
         if chanting:
@@ -126,6 +137,19 @@ class RepeatedTextDetector:
             earlier=tuple(state.span_ids)[:-1], new=state.latch.announce(severity),
             signal="monologue",
         )
+
+    def _extend_monologue(self, step: Step, state: _TextState) -> None:
+        if self.monologue_similarity:
+            current = signature(step.output_text) if step.output_text else None
+            restated = (current is not None and state.last_output is not None
+                        and jaccard(current, state.last_output) >= self.monologue_similarity)
+            state.last_output = current
+            if not restated:  # a new thought starts a new streak of one
+                state.monologue = 0
+                state.span_ids.clear()
+                state.latch.reset()
+        state.monologue += 1
+        state.span_ids.append(step.span_id)
 
     def _chants(self, text: str, state: _TextState) -> bool:
         for line in text[-_HISTORY:].splitlines(keepends=True):

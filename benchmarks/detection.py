@@ -1,0 +1,445 @@
+"""Detection quality on real agent traces written and labelled by others.
+
+    python benchmarks/detection.py ../shared/data [--profiles default,openhands,...] [--k 3]
+
+Every run is replayed through the real pipeline (an SDK TracerProvider with
+AgentWatchSpanProcessor in front of an in-memory exporter) and scored against the
+corpus's own labels, per corpus and never pooled (see ../shared/data/README.md):
+
+* TRAIL (``trail/spans.jsonl``): the OpenInference spans themselves, replayed in time
+  order with their original ids; label ``Resource Abuse``. Trace level: a trace is
+  predicted when any span carries a loop detection (at warning, or at critical).
+  Span level: a detection counts as a hit when it lies within ``k`` steps of a labelled
+  span; recall is over labelled spans, precision over detections (the first span of
+  each streak and stage). GAIA and SWE-bench traces are reported apart.
+* mini-swe-agent (resolved runs) and tau-bench (reward 1): successful runs; the share
+  flagged is the false-positive rate.
+* Who&When (Magentic-One runs): the orchestrator's own ledger ``is_in_loop`` as a silver
+  label, run level.
+
+Runs given as steps (``runs.jsonl``) become the spans an instrumented agent would emit:
+an ``invoke_agent`` span per user turn holding ``chat`` and ``execute_tool`` spans with
+GenAI attributes, arguments and results as recorded. Text the corpus cut short is
+compared by its SHA-1 (``args_sha1``, ``result_sha1``, ``.sha1`` companions), so exact
+repeats stay exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_agentwatch import AgentWatchSpanProcessor, Config
+from otel_agentwatch.detectors import PROFILES
+
+CUT = "…[+"
+LOOP_FAILURE = "Resource Abuse"
+
+
+# --- replay ------------------------------------------------------------------------------------
+
+
+class _GivenIds(IdGenerator):
+    """Hands the SDK the ids the recorded spans had, so labels by span id still apply."""
+
+    def __init__(self) -> None:
+        self.trace_id = 0
+        self.span_id = 0
+
+    def generate_trace_id(self) -> int:
+        return self.trace_id
+
+    def generate_span_id(self) -> int:
+        return self.span_id
+
+
+class Pipeline:
+    """A fresh provider and processor per run, so runs cannot influence each other."""
+
+    def __init__(self, config: Config) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.ids = _GivenIds()
+        self.provider = TracerProvider(id_generator=self.ids)
+        self.provider.add_span_processor(AgentWatchSpanProcessor(
+            SimpleSpanProcessor(self.exporter), config=config))
+        self.tracer = self.provider.get_tracer("replay")
+
+    def finish(self) -> list[ReadableSpan]:
+        spans = list(self.exporter.get_finished_spans())
+        self.provider.shutdown()
+        return spans
+
+
+def _uncut(text: Any, sha1: Any) -> Any:
+    """Cut text compared by its digest: the kept prefix plus the SHA-1 of the whole."""
+    if isinstance(text, str) and CUT in text:
+        return f"{text[:text.index(CUT)]}#sha1:{sha1}"
+    return text
+
+
+def _iso_ns(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
+
+
+def _duration_ns(iso: str) -> int:
+    # ISO 8601 durations as TRAIL writes them: PT3M3.698696S, PT0.04S, PT1H2M3S
+    body, total, number = iso[2:], 0.0, ""
+    for char in body:
+        if char.isdigit() or char == ".":
+            number += char
+        else:
+            total += float(number) * {"H": 3600, "M": 60, "S": 1}[char]
+            number = ""
+    return int(total * 1e9)
+
+
+def replay_trail_trace(trace_record: dict[str, Any], config: Config) -> list[ReadableSpan]:
+    """The recorded OpenInference spans, started and ended in time order with their ids."""
+    pipeline = Pipeline(config)
+    events: list[tuple[int, int, dict[str, Any]]] = []
+    for record in trace_record["spans"]:
+        start = _iso_ns(record["start_time"])
+        events.append((start, 1, record))
+        events.append((start + _duration_ns(record["duration"]), 0, record))
+    events.sort(key=lambda event: (event[0], event[1]))
+    live: dict[str, Any] = {}
+    for when, starting, record in events:
+        span_id = record["span_id"]
+        if starting:
+            attributes = dict(record["attributes"])
+            for key in ("input.value", "output.value"):
+                if key in attributes:
+                    attributes[key] = _uncut(attributes[key], attributes.get(f"{key}.sha1"))
+            parent = live.get(record["parent_span_id"] or "")
+            pipeline.ids.trace_id = int(record["trace_id"], 16)
+            pipeline.ids.span_id = int(span_id, 16)
+            context = trace.set_span_in_context(parent) if parent is not None else None
+            live[span_id] = pipeline.tracer.start_span(
+                record["name"], context=context, start_time=when,
+                attributes={k: v for k, v in attributes.items() if v is not None},
+            )
+        elif span_id in live:
+            span = live.pop(span_id)
+            if record["status_code"] == "Error":
+                span.set_status(Status(StatusCode.ERROR, record.get("status_message") or ""))
+            span.end(end_time=when)
+    return pipeline.finish()
+
+
+def replay_steps(run: dict[str, Any], config: Config) -> list[ReadableSpan]:
+    """A run given as steps, as the spans an instrumented agent would emit."""
+    pipeline = Pipeline(config)
+    ids = pipeline.ids
+    rng = random.Random(hash(run["run_id"]) & 0xFFFF)
+    ids.trace_id = rng.getrandbits(128) or 1
+    clock = [1_700_000_000_000_000_000]
+
+    def next_id(recorded: str | None = None) -> int:
+        # Steps that carry their span's id (TRAIL) keep it, so labels by span id apply.
+        ids.span_id = int(recorded, 16) if recorded else (rng.getrandbits(64) or 1)
+        return ids.span_id
+
+    def tick() -> int:
+        clock[0] += 1_000_000
+        return clock[0]
+
+    tracer = pipeline.tracer
+    next_id()
+    root = tracer.start_span("conversation", start_time=tick())
+    turn = None
+    for step in run["steps"]:
+        if step["kind"] == "user" or turn is None:
+            if turn is not None:
+                turn.end(end_time=tick())
+            next_id()
+            turn = tracer.start_span(
+                f"invoke_agent {run.get('system', 'agent')[:40]}",
+                context=trace.set_span_in_context(root), start_time=tick(),
+                attributes={"gen_ai.operation.name": "invoke_agent"},
+            )
+            if step["kind"] == "user":
+                continue
+        next_id(step.get("span_id"))
+        context = trace.set_span_in_context(turn)
+        if step["kind"] == "tool":
+            name = step.get("name") or "tool"
+            span = tracer.start_span(
+                f"execute_tool {name}", context=context, start_time=tick(),
+                attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name},
+            )
+            args = _uncut(step.get("args"), step.get("args_sha1"))
+            if args is not None:
+                span.set_attribute("gen_ai.tool.call.arguments",
+                                   args if isinstance(args, str) else json.dumps(args))
+            result = _uncut(step.get("result", step.get("content")),
+                            step.get("result_sha1", step.get("content_sha1")))
+            if result is not None:
+                span.set_attribute("gen_ai.tool.call.result", str(result))
+            if step.get("error") in (True, "True"):
+                message = step.get("error_msg") or result
+                span.set_attribute("error.type", "tool_error")
+                span.set_status(Status(StatusCode.ERROR, str(message)[:500] if message else None))
+            span.end(end_time=tick())
+        elif step["kind"] == "llm":
+            text = step.get("content") or step.get("thought") or step.get("result") or ""
+            tokens = step.get("tokens") or {}
+            span = tracer.start_span(
+                f"chat {run.get('model', 'model')}", kind=SpanKind.CLIENT, context=context,
+                start_time=tick(),
+                attributes={"gen_ai.operation.name": "chat",
+                            "gen_ai.request.model": str(run.get("model", "model"))},
+            )
+            for key, attribute in (("prompt", "gen_ai.usage.input_tokens"),
+                                   ("completion", "gen_ai.usage.output_tokens"),
+                                   ("reasoning", "gen_ai.usage.reasoning.output_tokens")):
+                if isinstance(tokens.get(key), int):
+                    span.set_attribute(attribute, tokens[key])
+            if isinstance(text, str) and text:
+                span.set_attribute("gen_ai.output.messages", json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": text}]}]))
+            span.end(end_time=tick())
+    if turn is not None:
+        turn.end(end_time=tick())
+    root.end(end_time=tick())
+    return pipeline.finish()
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+
+def detections(spans: Iterable[ReadableSpan]) -> list[tuple[str, str, str, bool]]:
+    """(span id, detector, severity, new) for every detection event on a step span."""
+    found = []
+    for span in spans:
+        if not (span.attributes or {}).get("agentwatch.flagged"):
+            continue
+        for event in span.events:
+            if event.name == "agentwatch.detection":
+                found.append((format(span.context.span_id, "016x"),
+                              event.attributes["agentwatch.detector"],
+                              event.attributes["agentwatch.severity"], True))
+    return found
+
+
+def worst(spans: Iterable[ReadableSpan]) -> str | None:
+    rank = {"warning": 1, "critical": 2}
+    best = None
+    for span in spans:
+        severity = (span.attributes or {}).get("agentwatch.severity")
+        if severity and (best is None or rank[severity] > rank[best]):
+            best = severity
+    return best
+
+
+@dataclass
+class Counts:
+    true_positive: int = 0
+    false_positive: int = 0
+    false_negative: int = 0
+
+    def precision(self) -> float | None:
+        flagged = self.true_positive + self.false_positive
+        return self.true_positive / flagged if flagged else None
+
+    def recall(self) -> float | None:
+        labelled = self.true_positive + self.false_negative
+        return self.true_positive / labelled if labelled else None
+
+
+@dataclass
+class TrailScore:
+    traces: int = 0
+    labelled: int = 0
+    trace_warning: Counts = field(default_factory=Counts)
+    trace_critical: Counts = field(default_factory=Counts)
+    span_recall_hits: int = 0
+    span_labels: int = 0
+    span_precision_hits: int = 0
+    span_predictions: int = 0
+
+
+def score_trail(data: Path, config: Config, k: int, source: str) -> dict[str, TrailScore]:
+    runs = {json.loads(line)["run_id"]: json.loads(line)
+            for line in (data / "trail" / "runs.jsonl").open(encoding="utf-8")}
+    scores: dict[str, TrailScore] = defaultdict(TrailScore)
+    for line in (data / "trail" / "spans.jsonl").open(encoding="utf-8"):
+        record = json.loads(line)
+        run = runs.get(record["trace_id"])
+        if run is None:
+            continue
+        subset = "GAIA" if record["split"] == "GAIA" else "SWE"
+        score = scores[subset]
+        spans = (replay_trail_trace(record, config) if source == "spans"
+                 else replay_steps(run, config))
+        labelled = [e["location"] for e in run["labels"]["errors"]
+                    if e["category"] == LOOP_FAILURE]
+        severity = worst(spans)
+        score.traces += 1
+        score.labelled += bool(labelled)
+        for counts, predicted in ((score.trace_warning, severity is not None),
+                                  (score.trace_critical, severity == "critical")):
+            if predicted and labelled:
+                counts.true_positive += 1
+            elif predicted:
+                counts.false_positive += 1
+            elif labelled:
+                counts.false_negative += 1
+        position = {step.get("span_id"): index for index, step in enumerate(run["steps"])}
+        flagged = [position[span_id] for span_id, _, _, _ in detections(spans)
+                   if span_id in position]
+        targets = [position[span_id] for span_id in labelled if span_id in position]
+        score.span_labels += len(targets)
+        score.span_recall_hits += sum(any(abs(t - f) <= k for f in flagged) for t in targets)
+        score.span_predictions += len(flagged)
+        score.span_precision_hits += sum(any(abs(t - f) <= k for t in targets) for f in flagged)
+    return scores
+
+
+def _read_runs(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            yield json.loads(line)
+
+
+@dataclass
+class SuccessScore:
+    runs: int = 0
+    warning: int = 0
+    critical: int = 0
+    by_detector: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    warned_by: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def score_successes(runs: Iterable[dict[str, Any]], config: Config) -> SuccessScore:
+    score = SuccessScore()
+    for run in runs:
+        spans = replay_steps(run, config)
+        severity = worst(spans)
+        score.runs += 1
+        score.warning += severity is not None
+        score.critical += severity == "critical"
+        for detector in {d for _, d, s, _ in detections(spans) if s == "critical"}:
+            score.by_detector[detector] += 1
+        for detector in {d for _, d, _, _ in detections(spans)}:
+            score.warned_by[detector] += 1
+    return score
+
+
+def score_whowhen(data: Path, config: Config) -> Counts:
+    counts = Counts()
+    for run in _read_runs(data / "whowhen" / "runs.jsonl"):
+        ledgers = [s["ledger"] for s in run["steps"] if isinstance(s.get("ledger"), dict)]
+        if not ledgers:
+            continue
+        in_loop = any(_ledger_flag(ledger, "is_in_loop") is True for ledger in ledgers)
+        predicted = worst(replay_steps(run, config)) is not None
+        if predicted and in_loop:
+            counts.true_positive += 1
+        elif predicted:
+            counts.false_positive += 1
+        elif in_loop:
+            counts.false_negative += 1
+    return counts
+
+
+def _ledger_flag(ledger: dict[str, Any], name: str) -> Any:
+    value = ledger.get(name)
+    return value.get("answer") if isinstance(value, dict) else value
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({100 * part / whole:.1f}%)" if whole else "n/a"
+
+
+def variants(profiles: Sequence[str], similarities: Sequence[float]) -> list[tuple[str, Config]]:
+    """(label, config) pairs: each profile, then ``default`` at each near-duplicate setting."""
+    found = [(profile, Config(profile=profile)) for profile in profiles]
+    found += [(f"default, similarity {value:g}",
+               Config(profile="default", loop_similarity=value)) for value in similarities]
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="the shared data folder (../shared/data)")
+    parser.add_argument("--profiles", default=",".join(PROFILES))
+    parser.add_argument("--similarity", default="0.5,0.7",
+                        help="near-duplicate settings of default to measure too (comma list)")
+    parser.add_argument("--k", type=int, default=3, help="span-level tolerance in steps")
+    args = parser.parse_args(argv)
+    similarities = [float(v) for v in args.similarity.split(",") if v]
+    configs = variants(args.profiles.split(","), similarities)
+    started = time.perf_counter()
+
+    print(f"### TRAIL `{LOOP_FAILURE}` (span level: a detection within k={args.k} steps)\n")
+    print("Replayed from the recorded spans, and from the step list (where the CodeAct "
+          "agent's code executions are tool steps; the spans have none).\n")
+    print("| profile | subset | replay | traces (labelled) | trace P / R at warning | "
+          "trace P / R at critical | span P / R |")
+    print("|---|---|---|---|---|---|---|")
+    for label, config in configs:
+        for source in ("spans", "steps"):
+            for subset, s in sorted(score_trail(args.data, config, args.k, source).items()):
+                span_p = (s.span_precision_hits / s.span_predictions
+                          if s.span_predictions else None)
+                span_r = s.span_recall_hits / s.span_labels if s.span_labels else None
+                print(f"| {label} | {subset} | {source} | {s.traces} ({s.labelled}) | "
+                      f"{_pct(s.trace_warning.precision())} / {_pct(s.trace_warning.recall())} | "
+                      f"{_pct(s.trace_critical.precision())} / "
+                      f"{_pct(s.trace_critical.recall())} | {_pct(span_p)} / {_pct(span_r)} |")
+
+    print("\n### Successful runs flagged (false-positive rate)\n")
+    print("| profile | corpus | runs | any warning | critical | runs flagged, by detector "
+          "(warning or critical / critical) |")
+    print("|---|---|---|---|---|---|")
+    corpora = {
+        "mini-swe-agent, resolved": lambda: (
+            r for r in _read_runs(args.data / "miniswe" / "runs.jsonl")
+            if r["outcome"].get("resolved")),
+        "tau-bench airline, reward 1": lambda: (
+            r for r in _read_runs(args.data / "taubench" / "airline_runs.jsonl")
+            if r["outcome"].get("reward") == 1),
+    }
+    for label, config in configs:
+        for corpus, runs in corpora.items():
+            s = score_successes(runs(), config)
+            detail = ", ".join(f"`{d}` {n} / {s.by_detector.get(d, 0)}"
+                               for d, n in sorted(s.warned_by.items())) or "-"
+            print(f"| {label} | {corpus} | {s.runs} | {_share(s.warning, s.runs)} | "
+                  f"{_share(s.critical, s.runs)} | {detail} |")
+
+    print("\n### Who&When (Magentic-One), orchestrator ledger `is_in_loop` (silver, run level)\n")
+    print("| profile | precision | recall |")
+    print("|---|---|---|")
+    for label, config in configs:
+        counts = score_whowhen(args.data, config)
+        print(f"| {label} | {_pct(counts.precision())} | {_pct(counts.recall())} |")
+    print(f"\n({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
