@@ -13,7 +13,9 @@ in ten repeating the previous one (so some spans are flagged and rebuilt).
 Rounds alternate between the pipelines and the median is reported, because this
 machine is shared and single runs vary by up to 20%.
 
-Also printed: the detectors' own cost per step (no SDK around them) and the memory a
+The processor's configuration comes from the environment, as in an application, so
+``AGENTWATCH_DETECTORS=loop.repeated_call python benchmarks/overhead.py`` measures one
+detector. Also printed: the detectors' own cost per step (no SDK around them) and the memory a
 run in flight costs the processor.
 
     python benchmarks/overhead.py --instructions
@@ -27,6 +29,7 @@ what else the machine is doing, so this ratio repeats.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import random
@@ -135,7 +138,7 @@ def _pipeline(with_agentwatch: bool) -> tuple[TracerProvider, DropExporter]:
     provider = TracerProvider()
     batch = _batch(exporter)
     provider.add_span_processor(
-        AgentWatchSpanProcessor(batch, config=Config()) if with_agentwatch else batch
+        AgentWatchSpanProcessor(batch, config=Config.from_env()) if with_agentwatch else batch
     )
     return provider, exporter
 
@@ -185,25 +188,28 @@ def _steps(plans: list[list[tuple[str, str, str]]]) -> list:
 
 
 def measure_detectors(steps_wanted: int) -> dict[str, float]:
-    """Cost of the detectors alone per step, and of normalization per span."""
-    processor = AgentWatchSpanProcessor(config=Config())
+    """Cost of the configured detectors alone per tool step (no SDK, no processor)."""
+    detectors = AgentWatchSpanProcessor(config=Config.from_env()).detectors
     plans = _workload(seed=11, runs=max(1, steps_wanted // PAIRS_PER_RUN))
     steps = _steps(plans)
-    states = {}
+    states: dict[object, list] = {}
     start = time.perf_counter()
     for step in steps:
         run = states.get(step.run_key)
         if run is None:
-            run = states[step.run_key] = processor._new_run(step.run_key)
-        processor._observe(step, run)
-    detectors = (time.perf_counter() - start) / len(steps) * 1e6
-    return {"steps": len(steps), "detectors_us": detectors}
+            run = states[step.run_key] = [detector.new_state() for detector in detectors]
+        for detector, state in zip(detectors, run, strict=True):
+            if step.kind in detector.kinds:
+                detector.observe(step, state)
+    per_step = (time.perf_counter() - start) / len(steps) * 1e6
+    return {"steps": len(steps), "detectors_us": per_step}
 
 
 def measure_memory(runs: int) -> float:
     """Bytes of processor state per run in flight (10 tool steps each, anchor still open)."""
     plans = _workload(seed=13, runs=runs)
-    processor = AgentWatchSpanProcessor(config=Config(max_runs=runs + 1))
+    config = dataclasses.replace(Config.from_env(), max_runs=runs + 1)
+    processor = AgentWatchSpanProcessor(config=config)
     spans = []
     for run_index, calls in enumerate(plans, start=1):
         for index, (tool, args, result) in enumerate(calls, start=2):

@@ -12,12 +12,14 @@ commands verify).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["ANY_RESOURCE", "Action", "classify_action"]
+__all__ = ["ANY_RESOURCE", "Action", "action_of", "classify_action", "covers"]
 
 READ, WRITE, VERIFY, OTHER = "read", "write", "verify", "other"
 ANY_RESOURCE = "*"  # a write whose target is unknown (a patch): it may have changed anything
@@ -39,6 +41,7 @@ class Action(NamedTuple):
 
 
 _NOTHING = Action(OTHER)
+_VERIFY = Action(VERIFY)
 
 _RESOURCE_KEYS = ("path", "file_path", "filename", "file", "url", "uri", "target_file")
 _COMMAND_KEYS = ("command", "cmd", "script")
@@ -63,15 +66,49 @@ _VERIFY_COMMANDS = frozenset({
     "bundle", "rake", "phpunit", "deno", "bun",
 })
 _PYTHONS = frozenset({"python", "python3", "python2"})
+_ARGUMENT_KEYS = frozenset({*_COMMAND_KEYS, *_RESOURCE_KEYS, "query", "q"})
+_VERIFY_NAME = re.compile("|".join(_VERIFY_WORDS))
+_READ_NAME = re.compile("|".join(_READ_WORDS))
+_WRITE_NAME = re.compile("|".join(_WRITE_WORDS))
+_SHELL_NAME = re.compile("|".join(_SHELL_TOOLS))
+
+
+_CACHE_SIZE = 1024
+_cache: OrderedDict[tuple[str, Hashable], Action] = OrderedDict()
+
+
+def action_of(tool: str, args: Any, args_key: Hashable | None) -> Action:
+    """:func:`classify_action`, remembered for recent calls.
+
+    Several detectors ask about the same step, and a looping agent asks about the same
+    call again and again; parsing a shell command once is enough. Safe without a lock:
+    a lost update only costs a recomputation.
+    """
+    if args_key is None:
+        return classify_action(tool, args)
+    key = (tool, args_key)
+    found = _cache.get(key)
+    if found is None:
+        found = _cache[key] = classify_action(tool, args)
+        if len(_cache) > _CACHE_SIZE:
+            with contextlib.suppress(KeyError):
+                _cache.popitem(last=False)
+    return found
 
 
 def classify_action(tool: str, args: Any) -> Action:
     """The action of one tool call, from its name and parsed arguments."""
     name = tool.lower()
     if isinstance(args, Mapping):
-        command = next((args[k] for k in _COMMAND_KEYS if isinstance(args.get(k), str)), None)
-        resource = next((str(args[k]) for k in _RESOURCE_KEYS if args.get(k)), None)
-        editor = args.get("command") if isinstance(args.get("command"), str) else None
+        present = _ARGUMENT_KEYS.intersection(args)
+        if not present:  # the common case for tools that touch no resource
+            return _verify_by_name(name)
+        command = next((args[k] for k in _COMMAND_KEYS
+                        if k in present and isinstance(args[k], str)), None)
+        resource = next((str(args[k]) for k in _RESOURCE_KEYS if k in present and args[k]),
+                        None)
+        editor = args["command"] if "command" in present else None
+        editor = editor if isinstance(editor, str) else None
         if resource is not None and editor is not None:
             return _editor_action(editor, resource, args)
         if command is not None and (resource is None or _is_shell(name)):
@@ -191,26 +228,24 @@ def _editor_action(command: str, resource: str, args: Mapping[str, Any]) -> Acti
 
 
 def _named_action(name: str, resource: str, args: Mapping[str, Any]) -> Action:
-    if any(word in name for word in _WRITE_WORDS) or "content" in args or "new_str" in args:
+    if _WRITE_NAME.search(name) or "content" in args or "new_str" in args:
         return Action(WRITE, resource)
-    if any(word in name for word in _READ_WORDS):
+    if _READ_NAME.search(name):
         start, end = args.get("start_line"), args.get("end_line")
         if isinstance(start, int):
             return Action(READ, resource, (start, end if isinstance(end, int) else None))
         return Action(READ, resource)
-    if any(word in name for word in _VERIFY_WORDS):
+    if _VERIFY_NAME.search(name):
         return Action(VERIFY, resource)
     return Action(OTHER, resource)
 
 
 def _verify_by_name(name: str) -> Action:
-    if any(word in name for word in _VERIFY_WORDS):
-        return Action(VERIFY)
-    return _NOTHING
+    return _VERIFY if _VERIFY_NAME.search(name) else _NOTHING
 
 
 def _is_shell(name: str) -> bool:
-    return any(word in name for word in _SHELL_TOOLS)
+    return _SHELL_NAME.search(name) is not None
 
 
 def covers(seen: Any, wanted: Any) -> bool:

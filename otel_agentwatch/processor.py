@@ -166,9 +166,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
             return span, ()
         # Build the full step (parsing arguments and results, the costly part) only if a
         # running detector watches its kind, and outside the lock.
-        by_kind = self._by_kind
-        step = (build_step(span, shape, run_key)
-                if shape is not None and by_kind[shape.kind] else None)
+        watchers = self._by_kind[shape.kind, shape.has_text] if shape is not None else ()
+        step = build_step(span, shape, run_key) if watchers else None
 
         detections: list[Detection] = []
         finished: RunState | None = None
@@ -177,7 +176,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 run = self._table.state(run_key)
                 run.count(shape.kind)
             if step is not None:
-                detections = self._observe(step, run)
+                detections = self._observe(step, run, watchers)
                 if detections:
                     anchor = self._table.live_span(run_key[1])
                     for detection in detections:
@@ -196,18 +195,25 @@ class AgentWatchSpanProcessor(SpanProcessor):
             events.extend(detection_events(finished.unmarked, span.end_time))
         return rebuild(span, attributes, events), [d for d in detections if d.new]
 
-    def _index_by_kind(self) -> dict[StepKind, tuple[tuple[int, Detector], ...]]:
-        """For each kind of step, the running detectors that want it (with their index)."""
+    def _index_by_kind(self) -> dict[tuple[StepKind, bool],
+                                     tuple[tuple[int, Detector], ...]]:
+        """For each kind of step, with or without output text, the running detectors that
+        want it (with their index)."""
         return {
-            kind: tuple((index, detector) for index, detector in enumerate(self._detectors)
-                        if index not in self._disabled and kind in detector.kinds)
-            for kind in StepKind
+            (kind, has_text): tuple(
+                (index, detector) for index, detector in enumerate(self._detectors)
+                if index not in self._disabled and kind in detector.kinds
+                and (has_text or kind is not StepKind.LLM
+                     or not getattr(detector, "needs_text", False))
+            )
+            for kind in StepKind for has_text in (False, True)
         }
 
-    def _observe(self, step: Step, run: RunState) -> list[Detection]:
+    def _observe(self, step: Step, run: RunState,
+                 watchers: tuple[tuple[int, Detector], ...]) -> list[Detection]:
         found: list[Detection] = []
         states = run.detector_states
-        for index, detector in self._by_kind[step.kind]:
+        for index, detector in watchers:
             try:
                 detection = detector.observe(step, states[index])
             except Exception as error:

@@ -79,7 +79,12 @@ class Detector(Protocol):
     failure_mode: ClassVar[str]
     mast_codes: ClassVar[tuple[str, ...]]
     kinds: ClassVar[frozenset[StepKind]]
-    """The kinds of step :meth:`observe` wants; it is not called for the others."""
+    """The kinds of step :meth:`observe` wants; it is not called for the others.
+
+    A detector may also have ``needs_text = True`` when model steps are of use to it only
+    if they carry output text: then it is not called for model steps without text, and
+    such spans need not be parsed at all.
+    """
 
     @classmethod
     def from_config(cls, config: Config) -> Detector:

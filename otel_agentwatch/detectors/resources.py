@@ -21,7 +21,7 @@ from ..actions import (
     SEARCH_PREFIX,
     VERIFY,
     WRITE,
-    classify_action,
+    action_of,
     covers,
 )
 from ..steps import Step
@@ -104,7 +104,7 @@ class RedundantReadDetector:
     def observe(self, step: Step, state: _Resources) -> Detection | None:
         if step.error is not None or step.args is None:
             return None
-        action = classify_action(step.name, step.args)
+        action = action_of(step.name, step.args, step.args_key)
         if action.kind == WRITE:
             if action.resource == ANY_RESOURCE:
                 for resource in state.table.values():
@@ -141,14 +141,16 @@ class RedundantReadDetector:
 
 
 class _Edits:
-    __slots__ = ("contents", "last_content", "pairs", "resources", "reverts")
+    __slots__ = ("memory", "resources")
 
     def __init__(self) -> None:
         self.resources = _Resources()  # count = edits since the last verification
-        self.pairs: OrderedDict[tuple[str, int, int], None] = OrderedDict()  # (res, old, new)
-        self.contents: OrderedDict[tuple[str, int], None] = OrderedDict()  # (res, content)
-        self.last_content: OrderedDict[str, int] = OrderedDict()
-        self.reverts: OrderedDict[str, int] = OrderedDict()
+        # What earlier edits did, bounded, least recent first. Keys:
+        # ("pair", resource, hash(old), hash(new)) -> None: a replacement made
+        # ("content", resource, hash(text)) -> None: whole content written
+        # ("last", resource) -> hash(text): the content written last
+        # ("reverts", resource) -> int: reverts so far
+        self.memory: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
 
 class EditChurnDetector:
@@ -182,7 +184,7 @@ class EditChurnDetector:
     def observe(self, step: Step, state: _Edits) -> Detection | None:
         if step.error is not None or step.args is None:
             return None
-        action = classify_action(step.name, step.args)
+        action = action_of(step.name, step.args, step.args_key)
         if action.kind == VERIFY:
             for resource in state.resources.table.values():
                 resource.reset()
@@ -193,10 +195,10 @@ class EditChurnDetector:
         resource = state.resources.get(name)
         resource.count += 1
         resource.span_ids.append(step.span_id)
-        reverts = state.reverts.get(name, 0)
-        if self._reverts(name, step.args, state):
+        reverts = state.memory.get(("reverts", name), 0)
+        if self._reverts(name, step.args, state.memory):
             reverts = reverts + 1
-            _remember(state.reverts, name, reverts)
+            _remember(state.memory, ("reverts", name), reverts)
         by_count = severity_at(resource.count, self.warning_at, self.critical_at)
         by_revert = severity_at(reverts, 1, 2) if reverts else None
         severity = max((s for s in (by_count, by_revert) if s is not None),
@@ -216,23 +218,23 @@ class EditChurnDetector:
         )
 
     @staticmethod
-    def _reverts(name: str, args: Any, state: _Edits) -> bool:
+    def _reverts(name: str, args: Any, memory: OrderedDict[tuple[Any, ...], Any]) -> bool:
         if not isinstance(args, dict):
             return False
         if str(args.get("command", "")).lower() == "undo_edit":
             return True
         old, new = args.get("old_str"), args.get("new_str")
         if isinstance(old, str) and isinstance(new, str):
-            undone = (name, hash(new), hash(old)) in state.pairs
-            _remember(state.pairs, (name, hash(old), hash(new)))
+            undone = ("pair", name, hash(new), hash(old)) in memory
+            _remember(memory, ("pair", name, hash(old), hash(new)))
             return undone
         content = args.get("file_text", args.get("content"))
         if isinstance(content, str):
             digest = hash(content)
-            restored = ((name, digest) in state.contents
-                        and state.last_content.get(name) != digest)
-            _remember(state.contents, (name, digest))
-            _remember(state.last_content, name, digest)
+            restored = (("content", name, digest) in memory
+                        and memory.get(("last", name)) != digest)
+            _remember(memory, ("content", name, digest))
+            _remember(memory, ("last", name), digest)
             return restored
         return False
 
@@ -241,5 +243,5 @@ def _remember(table: OrderedDict[Any, Any], key: Any, value: Any = None) -> None
     """Set ``table[key]`` as the most recent entry, forgetting the oldest beyond the bound."""
     table[key] = value
     table.move_to_end(key)
-    if len(table) > _MAX_RESOURCES:
+    if len(table) > 4 * _MAX_RESOURCES:
         table.popitem(last=False)

@@ -94,6 +94,11 @@ class RepeatedTextDetector:
         self.monologue_critical = monologue_critical
         self.monologue_similarity = monologue_similarity
 
+    @property
+    def needs_text(self) -> bool:
+        """Without output text there is nothing to compare, unless monologues are counted blind."""
+        return self.monologue_similarity > 0 or not self.monologue_warning
+
     @classmethod
     def from_config(cls, config: Config) -> RepeatedTextDetector:
         return cls(config.loop_text_repeats, 5 * CHUNK, config.loop_monologue_threshold,
@@ -104,6 +109,8 @@ class RepeatedTextDetector:
 
     def observe(self, step: Step, state: _TextState) -> Detection | None:
         if step.kind is StepKind.TOOL:
+            if not state.monologue and not state.history:
+                return None  # nothing to end
             state.monologue = 0
             state.last_output = None
             state.span_ids.clear()

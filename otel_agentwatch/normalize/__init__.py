@@ -47,12 +47,16 @@ _NOT_AGENT_NAMES = tuple(f"{operation} " for operation in (
 ))
 
 
+_TEXT_KEYS = frozenset({semconv.GEN_AI_OUTPUT_MESSAGES, semconv.OI_OUTPUT_MESSAGE_CONTENT})
+
+
 class SpanShape(NamedTuple):
     """What :func:`classify` learnt about a span: enough to count it, and to build its step."""
 
     kind: StepKind
     dialect: _Dialect
     present: frozenset[str]  # the attribute keys the dialects read that the span has
+    has_text: bool  # whether it carries the model's output text
 
 
 def classify(span: ReadableSpan) -> SpanShape | None:
@@ -73,7 +77,8 @@ def classify(span: ReadableSpan) -> SpanShape | None:
         return None
     for key, dialect in _DIALECTS:
         if key in present:
-            return SpanShape(dialect.kind_of(attributes), dialect, present)
+            return SpanShape(dialect.kind_of(attributes), dialect, present,
+                             not _TEXT_KEYS.isdisjoint(present))
     return None  # unreachable: a marker was present
 
 
