@@ -58,6 +58,7 @@ _SHELL_TOOLS = ("bash", "shell", "terminal", "run_command", "execute_command", "
 
 _SEGMENT_SPLIT = re.compile(r"\s*(?:&&|\|\||;|\n)\s*")
 _REDIRECT = re.compile(r"(?<![0-9&<>])>{1,2}\s*([^\s;&|<>]+)")
+_REDIRECTION_WORD = re.compile(r"^\d*(?:>|<|&>)")
 _SED_RANGE = re.compile(r"^(\d+)(?:,(\d+|\$))?p$")
 _VERIFY_COMMANDS = frozenset({
     "pytest", "py.test", "tox", "nox", "mypy", "ruff", "flake8", "pylint", "black", "isort",
@@ -144,7 +145,7 @@ def _segment_action(segment: str) -> Action:
     redirect = _REDIRECT.search(segment)
     if redirect and redirect.group(1) not in ("/dev/null", "&1", "&2"):
         return Action(WRITE, redirect.group(1))
-    words = _split(segment.split("|", 1)[0])
+    words = [w for w in _split(segment.split("|", 1)[0]) if not _REDIRECTION_WORD.match(w)]
     while words and "=" in words[0] and not words[0].startswith("-"):
         words = words[1:]  # environment assignments: FOO=1 pytest
     if not words:
@@ -168,8 +169,8 @@ def _segment_action(segment: str) -> Action:
         return Action(WRITE, files[-1])
     if program in ("rm", "touch") and files:
         return Action(WRITE, files[-1])
-    if program in _PYTHONS:
-        return Action(VERIFY, files[0] if files else None)
+    if program in _PYTHONS:  # python script.py runs a script; python -m tool, a module
+        return Action(VERIFY, files[0] if files and rest[:1] != ["-m"] else None)
     if program in _VERIFY_COMMANDS or program.startswith("./") or "test" in program:
         return Action(VERIFY)
     return _NOTHING
