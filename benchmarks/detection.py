@@ -253,6 +253,14 @@ class Counts:
     false_positive: int = 0
     false_negative: int = 0
 
+    def add(self, predicted: bool, labelled: bool) -> None:
+        if predicted and labelled:
+            self.true_positive += 1
+        elif predicted:
+            self.false_positive += 1
+        elif labelled:
+            self.false_negative += 1
+
     def precision(self) -> float | None:
         flagged = self.true_positive + self.false_positive
         return self.true_positive / flagged if flagged else None
@@ -292,14 +300,8 @@ def score_trail(data: Path, config: Config, k: int, source: str) -> dict[str, Tr
         severity = worst(spans)
         score.traces += 1
         score.labelled += bool(labelled)
-        for counts, predicted in ((score.trace_warning, severity is not None),
-                                  (score.trace_critical, severity == "critical")):
-            if predicted and labelled:
-                counts.true_positive += 1
-            elif predicted:
-                counts.false_positive += 1
-            elif labelled:
-                counts.false_negative += 1
+        score.trace_warning.add(severity is not None, bool(labelled))
+        score.trace_critical.add(severity == "critical", bool(labelled))
         position = {step.get("span_id"): index for index, step in enumerate(run["steps"])}
         flagged = [position[span_id] for span_id, _, _, _ in detections(spans)
                    if span_id in position]
@@ -348,13 +350,7 @@ def score_whowhen(data: Path, config: Config) -> Counts:
         if not ledgers:
             continue
         in_loop = any(_ledger_flag(ledger, "is_in_loop") is True for ledger in ledgers)
-        predicted = worst(replay_steps(run, config)) is not None
-        if predicted and in_loop:
-            counts.true_positive += 1
-        elif predicted:
-            counts.false_positive += 1
-        elif in_loop:
-            counts.false_negative += 1
+        counts.add(worst(replay_steps(run, config)) is not None, in_loop)
     return counts
 
 
