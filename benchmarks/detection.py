@@ -223,8 +223,8 @@ def replay_steps(run: dict[str, Any], config: Config) -> list[ReadableSpan]:
 # --- scoring ------------------------------------------------------------------------------------
 
 
-def detections(spans: Iterable[ReadableSpan]) -> list[tuple[str, str, str, bool]]:
-    """(span id, detector, severity, new) for every detection event on a step span."""
+def detections(spans: Iterable[ReadableSpan]) -> list[tuple[str, str, str]]:
+    """(span id, detector, severity) for every detection event on a flagged span."""
     found = []
     for span in spans:
         if not (span.attributes or {}).get("agentwatch.flagged"):
@@ -233,7 +233,7 @@ def detections(spans: Iterable[ReadableSpan]) -> list[tuple[str, str, str, bool]
             if event.name == "agentwatch.detection":
                 found.append((format(span.context.span_id, "016x"),
                               event.attributes["agentwatch.detector"],
-                              event.attributes["agentwatch.severity"], True))
+                              event.attributes["agentwatch.severity"]))
     return found
 
 
@@ -303,7 +303,7 @@ def score_trail(data: Path, config: Config, k: int, source: str) -> dict[str, Tr
         score.trace_warning.add(severity is not None, bool(labelled))
         score.trace_critical.add(severity == "critical", bool(labelled))
         position = {step.get("span_id"): index for index, step in enumerate(run["steps"])}
-        flagged = [position[span_id] for span_id, _, _, _ in detections(spans)
+        flagged = [position[span_id] for span_id, _, _ in detections(spans)
                    if span_id in position]
         targets = [position[span_id] for span_id in labelled if span_id in position]
         score.span_labels += len(targets)
@@ -336,9 +336,9 @@ def score_successes(runs: Iterable[dict[str, Any]], config: Config) -> SuccessSc
         score.runs += 1
         score.warning += severity is not None
         score.critical += severity == "critical"
-        for detector in {d for _, d, s, _ in detections(spans) if s == "critical"}:
+        for detector in {d for _, d, s in detections(spans) if s == "critical"}:
             score.by_detector[detector] += 1
-        for detector in {d for _, d, _, _ in detections(spans)}:
+        for detector in {d for _, d, _ in detections(spans)}:
             score.warned_by[detector] += 1
     return score
 
