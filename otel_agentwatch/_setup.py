@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -11,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from .config import Config
+from .instrumentation import instrument_when_imported
 from .processor import AgentWatchSpanProcessor
 
 __all__ = ["AgentWatchHandle", "init"]
@@ -32,10 +34,12 @@ class AgentWatchHandle:
     """
 
     def __init__(self, processor: AgentWatchSpanProcessor | None,
-                 tracer_provider: TracerProvider | None, owns_provider: bool) -> None:
+                 tracer_provider: TracerProvider | None, owns_provider: bool,
+                 uninstrument: Callable[[], None] | None = None) -> None:
         self.processor = processor
         self.tracer_provider = tracer_provider
         self.owns_provider = owns_provider
+        self._uninstrument = uninstrument
         self._closed = False
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -55,6 +59,8 @@ class AgentWatchHandle:
             self._closed = True
             if _current is self:
                 _current = None
+        if self._uninstrument is not None:
+            self._uninstrument()
         if self.owns_provider and self.tracer_provider is not None:
             self.tracer_provider.shutdown()
         elif self.processor is not None:
@@ -69,6 +75,8 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
       and ``OTEL_RESOURCE_ATTRIBUTES``; exporter from ``OTEL_TRACES_EXPORTER`` and the
       ``OTEL_EXPORTER_OTLP_*`` variables), with the processor wrapping a
       ``BatchSpanProcessor``, and makes it the global provider.
+    * Instruments the frameworks ``AGENTWATCH_INSTRUMENT`` names (default: every one
+      supported) when the application imports them.
     * With one already set (or passed as ``tracer_provider``), adds the processor to
       it. Its exporters were added before us, so they export spans without the per-span
       flags; the run's open agent or root span is still marked, and the metric and
@@ -100,7 +108,10 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
             trace.set_tracer_provider(provider)
         else:
             provider.add_span_processor(processor)
-        _current = AgentWatchHandle(processor, provider, owns_provider=owns)
+        uninstrument = instrument_when_imported(
+            config.instrumented, tracer_provider=provider, config=config)
+        _current = AgentWatchHandle(processor, provider, owns_provider=owns,
+                                    uninstrument=uninstrument)
         return _current
 
 

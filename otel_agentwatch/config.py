@@ -104,14 +104,10 @@ def _parse_names(text: str) -> tuple[str, ...]:
     return names
 
 
-def _detector_selection() -> _Kind:
-    # Validated against the registry in Config.__post_init__, where the ids are known.
-    return _Kind(
-        "'all', or a comma-separated list of detector ids or families "
-        "(e.g. 'loop'), each optionally prefixed with '-' to drop it",
-        _parse_names,
-        lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v),
-    )
+def _name_list(accepted: str) -> _Kind:
+    # The names are validated in Config.__post_init__, against registries known there.
+    return _Kind(accepted, _parse_names,
+                 lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v))
 
 
 # --- the table ---------------------------------------------------------------------------------
@@ -140,7 +136,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("AGENTWATCH_ENABLED", "enabled", _boolean(), True,
             "Turns the whole package on or off; when off, spans pass through untouched."),
-    Setting("AGENTWATCH_DETECTORS", "detectors", _detector_selection(), ("all",),
+    Setting("AGENTWATCH_DETECTORS", "detectors", _name_list(
+                "'all', or a comma-separated list of detector ids or families "
+                "(e.g. 'loop'), each optionally prefixed with '-' to drop it"), ("all",),
             "Which detectors run: `all`, a list of ids or families, `-id` to drop one."),
     Setting("AGENTWATCH_PROFILE", "profile",
             _choice("default", "openhands", "gemini_cli", "cline", "roo"), "default",
@@ -189,10 +187,28 @@ SETTINGS: tuple[Setting, ...] = (
             0.8,
             "`loop.repeated_text`: how similar an output must be to the one before to count "
             "as restating it; 0 counts every output."),
+    Setting("AGENTWATCH_ACTION", "action", _choice("observe", "halt"), "observe",
+            "`halt`: instrumented tool calls of a run with a detection at "
+            "`AGENTWATCH_HALT_ON` raise `otel_agentwatch.AgentHalted` instead of running; "
+            "`observe` never changes what the application does."),
+    Setting("AGENTWATCH_HALT_ON", "halt_on", _choice("critical", "warning"), "critical",
+            "The severity that halts a run when `AGENTWATCH_ACTION=halt`."),
+    Setting("AGENTWATCH_INSTRUMENT", "instrument",
+            _name_list("'all', 'none', or a comma-separated list of framework names"), ("all",),
+            "Which frameworks `init()` instruments when the application imports them: "
+            "`all`, `none`, or a list (`langchain`)."),
+    Setting("AGENTWATCH_LANGCHAIN_CHAINS", "langchain_chains", _choice("agents", "nodes", "all"),
+            "agents",
+            "LangChain chain spans: only agent and graph invocations, also LangGraph nodes, "
+            "or every chain."),
     Setting("AGENTWATCH_MAX_RUNS", "max_runs", _integer(1), 10_000,
             "Most runs tracked at once; the least recently active is dropped beyond it."),
     Setting("AGENTWATCH_RUN_TTL_SECONDS", "run_ttl_seconds", _number(1), 900.0,
             "A run with no span for this long is forgotten."),
+    Setting("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "capture_content", _boolean(),
+            False,
+            "Put prompts, tool arguments and results on the spans our instrumentation makes. "
+            "Off, detectors still see them in-process and nothing leaves it.", standard=True),
     Setting("OTEL_TRACES_EXPORTER", "traces_exporter", _choice("otlp", "console", "none"), "otlp",
             "Exporter for the TracerProvider that `init()` creates (ignored when the "
             "application already set one).", standard=True),
@@ -245,12 +261,18 @@ class Config:
     loop_monologue_threshold: int = 3
     loop_monologue_critical: int = 5
     loop_monologue_similarity: float = 0.8
+    action: str = "observe"
+    halt_on: str = "critical"
+    instrument: tuple[str, ...] = ("all",)
+    langchain_chains: str = "agents"
     max_runs: int = 10_000
     run_ttl_seconds: float = 900.0
+    capture_content: bool = False
     traces_exporter: str = "otlp"
     otlp_protocol: str = "grpc"
-    # Derived from `detectors`; not a setting of its own.
+    # Derived from `detectors` and `instrument`; not settings of their own.
     enabled_detectors: frozenset[str] = field(init=False, repr=False, compare=False)
+    instrumented: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for setting in SETTINGS:
@@ -269,6 +291,7 @@ class Config:
         ):
             _check_stages(prefix, warning, critical)
         object.__setattr__(self, "enabled_detectors", _resolve_selection(self.detectors))
+        object.__setattr__(self, "instrumented", _resolve_frameworks(self.instrument))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -306,6 +329,23 @@ def _check_stages(prefix: str, warning: int, critical: int) -> None:
             critical,
             f"an integer >= {prefix}_THRESHOLD ({warning})",
         )
+
+
+def _resolve_frameworks(tokens: tuple[str, ...]) -> frozenset[str]:
+    from .instrumentation import INSTRUMENTORS  # names only; imports no framework
+
+    known = frozenset(INSTRUMENTORS)
+    names = {token.lower() for token in tokens}
+    if names == {"all"}:
+        return known
+    if names == {"none"}:
+        return frozenset()
+    unknown = names - known
+    if unknown:
+        setting = _BY_FIELD["instrument"]
+        raise ConfigError(setting.env, ",".join(tokens),
+                          f"{setting.accepted}; known: {', '.join(sorted(known))}")
+    return frozenset(names)
 
 
 def _resolve_selection(tokens: tuple[str, ...]) -> frozenset[str]:

@@ -19,6 +19,7 @@ from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from . import halt
 from ._guard import internal_error
 from .callbacks import DetectionSink, in_side_effect
 from .config import Config
@@ -78,6 +79,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._sink = DetectionSink(meter_provider)
         self._is_shutdown = False
         _reinit_after_fork(self)
+        halt.register(self)
 
     @property
     def config(self) -> Config:
@@ -97,6 +99,16 @@ class AgentWatchSpanProcessor(SpanProcessor):
     def live_spans(self) -> int:
         """How many started, not yet ended spans are registered (bounded)."""
         return self._table.live_spans
+
+    def run_verdict(self, span_id: int) -> Detection | None:
+        """The most severe detection so far in the run that work under the live span
+        ``span_id`` belongs to; None if there is none or the span is unknown."""
+        key = self._table.run_of(span_id)
+        if key is None:
+            return None
+        with self._lock:
+            run = self._table.peek(key)
+            return run.worst if run is not None else None
 
     # --- SpanProcessor -------------------------------------------------------------------------
 

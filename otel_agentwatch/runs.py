@@ -101,6 +101,16 @@ class RunTable(Generic[State]):
         parent = self._live.get(parent_id)
         return (parent[0] if parent is not None else (trace_id, parent_id)), False
 
+    def run_of(self, span_id: int) -> RunKey | None:
+        """The run that spans started under a live span belong to."""
+        entry = self._live.get(span_id)
+        return entry[0] if entry is not None else None
+
+    def peek(self, key: RunKey) -> State | None:
+        """A run's state if it has one, without marking it active."""
+        entry = self._runs.get(key)
+        return entry[1] if entry is not None else None
+
     def live_span(self, span_id: int) -> object | None:
         """The live span object registered under ``span_id``, if it has not ended."""
         entry = self._live.get(span_id)

@@ -12,9 +12,10 @@ from typing import Any, NamedTuple, Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from .. import semconv
+from .. import content, semconv
 from ..steps import RunKey, Step, StepKind
 from . import genai, openinference, openllmetry
+from ._args import canonical_result, tool_arguments
 
 __all__ = ["SpanShape", "build_step", "classify", "is_agent_span", "normalize"]
 
@@ -77,16 +78,26 @@ def classify(span: ReadableSpan) -> SpanShape | None:
         return None
     for key, dialect in _DIALECTS:
         if key in present:
-            return SpanShape(dialect.kind_of(attributes), dialect, present,
-                             not _TEXT_KEYS.isdisjoint(present))
+            has_text = not _TEXT_KEYS.isdisjoint(present) or content.has(span.context.span_id)
+            return SpanShape(dialect.kind_of(attributes), dialect, present, has_text)
     return None  # unreachable: a marker was present
 
 
 def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> Step:
-    """The full step of a classified span."""
+    """The full step of a classified span, with content our instrumentation kept in-process."""
     attributes = span.attributes
     plain = {key: attributes[key] for key in shape.present}
-    return shape.dialect.to_step(span, plain, run_key, shape.kind)
+    step = shape.dialect.to_step(span, plain, run_key, shape.kind)
+    kept = content.take(step.span_id)
+    if kept is None:
+        return step
+    args, args_key = tool_arguments(kept.args) if kept.args is not None else (step.args,
+                                                                             step.args_key)
+    return step._replace(
+        args=args, args_key=args_key,
+        result=canonical_result(kept.result) if kept.result is not None else step.result,
+        output_text=kept.output_text if kept.output_text is not None else step.output_text,
+    )
 
 
 def normalize(span: ReadableSpan, run_key: RunKey) -> Step | None:

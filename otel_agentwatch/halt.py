@@ -1,0 +1,72 @@
+"""Stopping a run that is stuck: :class:`AgentHalted`, and the check instrumentation makes.
+
+With ``AGENTWATCH_ACTION=halt``, instrumentation asks :func:`check` before each tool call
+(and model call, for raw SDK loops) whether the run already has a detection at the
+``AGENTWATCH_HALT_ON`` level; if so it raises :class:`AgentHalted` instead of calling.
+``observe`` (the default) never changes what the application does.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+from .detectors.base import Detection, Severity
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from .processor import AgentWatchSpanProcessor
+
+__all__ = ["AgentHalted", "check"]
+
+
+class AgentHalted(BaseException):
+    """The run was stopped because a detector found it stuck (``AGENTWATCH_ACTION=halt``).
+
+    Derives from ``BaseException``, as ``KeyboardInterrupt`` does, so that the
+    ``except Exception`` tool-error handlers of agent frameworks do not turn it into a
+    tool message and let the loop go on. Catch it by name::
+
+        try:
+            graph.invoke(inputs)
+        except otel_agentwatch.AgentHalted as halted:
+            print(halted.detection.message)
+
+    Attributes:
+        detection: the detection that made the run halt.
+    """
+
+    def __init__(self, detection: Detection) -> None:
+        self.detection = detection
+        super().__init__(f"agent run halted by otel-agentwatch: {detection.detector} "
+                         f"({detection.severity.value}): {detection.message}")
+
+
+_processors: weakref.WeakSet[AgentWatchSpanProcessor] = weakref.WeakSet()
+_lock = threading.Lock()
+
+
+def register(processor: AgentWatchSpanProcessor) -> None:
+    """Let ``check`` consult ``processor`` (every processor registers itself)."""
+    with _lock:
+        _processors.add(processor)
+
+
+def check(parent: Span | None, level: Severity) -> None:
+    """Raise :class:`AgentHalted` if the run that ``parent`` belongs to has a detection at
+    ``level`` or above.
+
+    ``parent`` is the span the next call would run under. Does nothing when the span
+    is unknown to every processor.
+    """
+    if parent is None:
+        return
+    span_id = parent.get_span_context().span_id
+    with _lock:
+        processors = tuple(_processors)
+    for processor in processors:
+        detection = processor.run_verdict(span_id)
+        if detection is not None and detection.severity.rank >= level.rank:
+            raise AgentHalted(detection)

@@ -1,0 +1,64 @@
+"""Instrumentation of agent frameworks, one subpackage or module per framework.
+
+:data:`INSTRUMENTORS` maps a framework's name (as ``AGENTWATCH_INSTRUMENT`` spells it)
+to its instrumentor, by dotted path, so that naming them imports nothing.
+:func:`instrument_when_imported` patches each framework when the application imports
+it, never before: importing this package loads no framework.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ._base import Instrumentor
+
+__all__ = ["INSTRUMENTORS", "Instrumentor", "instrument_when_imported", "load"]
+
+logger = logging.getLogger("otel_agentwatch")
+
+INSTRUMENTORS: dict[str, str] = {
+    "langchain": "otel_agentwatch.instrumentation.langchain:LangChainInstrumentor",
+}
+
+
+def load(name: str) -> Instrumentor:
+    """A new instrumentor for the framework ``name``."""
+    module_name, _, class_name = INSTRUMENTORS[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def instrument_when_imported(names: Iterable[str], **options: Any) -> Callable[[], None]:
+    """Instrument each named framework as soon as its module is imported (now, if it is).
+
+    Returns a function that uninstruments them all and cancels what has not happened.
+    """
+    import wrapt
+
+    instrumentors: list[Instrumentor] = []
+    cancelled = False
+
+    def activate(instrumentor: Instrumentor) -> Callable[[Any], None]:
+        def on_import(_module: Any) -> None:
+            if not cancelled:
+                instrumentor.instrument(**options)
+        return on_import
+
+    for name in sorted(names):
+        instrumentor = load(name)
+        instrumentors.append(instrumentor)
+        if instrumentor.target_module in sys.modules:
+            instrumentor.instrument(**options)
+        else:
+            wrapt.register_post_import_hook(activate(instrumentor), instrumentor.target_module)
+
+    def undo() -> None:
+        nonlocal cancelled
+        cancelled = True
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+
+    return undo

@@ -1,0 +1,103 @@
+"""The instrumentor template: the shape of contrib's ``BaseInstrumentor``, without its
+process-wide singleton and entry-point name clashes.
+
+Subclasses name the distribution they patch (``instrumentation_dependencies``), the
+module whose import activates them (``target_module``), and implement ``_instrument``
+and ``_uninstrument``, which undo each other exactly.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from typing import Any, ClassVar
+
+from .._guard import internal_error
+
+__all__ = ["Instrumentor", "unwrap"]
+
+logger = logging.getLogger("otel_agentwatch")
+
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:>=\s*([\d.]+))?\s*$")
+
+
+class Instrumentor(ABC):
+    """Patches one framework; ``instrument()`` and ``uninstrument()`` are idempotent."""
+
+    name: ClassVar[str]
+    target_module: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._instrumented = False
+
+    @abstractmethod
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """Requirements like ``"langchain-core >= 0.3"`` that must be installed."""
+
+    @abstractmethod
+    def _instrument(self, **options: Any) -> None: ...
+
+    @abstractmethod
+    def _uninstrument(self) -> None: ...
+
+    @property
+    def is_instrumented(self) -> bool:
+        return self._instrumented
+
+    def instrument(self, **options: Any) -> bool:
+        """Patch the framework; False (with one log line) if it is missing or too old."""
+        with self._lock:
+            if self._instrumented:
+                return True
+            missing = self._missing_dependency()
+            if missing:
+                logger.info("otel-agentwatch: not instrumenting %s: %s", self.name, missing)
+                return False
+            try:
+                self._instrument(**options)
+            except Exception as error:
+                internal_error(f"{type(self).__name__}.instrument", error,
+                               f"{self.name} is not instrumented; the application is unaffected")
+                return False
+            self._instrumented = True
+            return True
+
+    def uninstrument(self) -> None:
+        """Undo :meth:`instrument`."""
+        with self._lock:
+            if not self._instrumented:
+                return
+            self._instrumented = False
+            self._uninstrument()
+
+    def _missing_dependency(self) -> str | None:
+        for requirement in self.instrumentation_dependencies():
+            match = _REQUIREMENT.match(requirement)
+            if match is None:
+                continue
+            distribution, minimum = match.groups()
+            try:
+                installed = importlib.metadata.version(distribution)
+            except importlib.metadata.PackageNotFoundError:
+                return f"{distribution} is not installed"
+            if minimum and _version(installed) < _version(minimum):
+                return f"{distribution} {installed} is older than {minimum}"
+        return None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def unwrap(owner: Any, attribute: str) -> None:
+    """Restore ``owner.attribute`` if (and only if) it is a wrapt wrapper we can undo."""
+    import wrapt
+
+    current = owner.__dict__.get(attribute) if hasattr(owner, "__dict__") else None
+    if isinstance(current, wrapt.ObjectProxy) and hasattr(current, "__wrapped__"):
+        setattr(owner, attribute, current.__wrapped__)

@@ -1,0 +1,118 @@
+"""LangChain and LangGraph instrumentation (through langchain-core).
+
+One callback handler is added to every LangChain run through langchain-core's configure
+hook (no monkeypatching of the callback manager). The hook is registered once per
+process and reads a slot: ``uninstrument()`` empties the slot, which removes the handler
+from every later run. Four methods are wrapped only to mark the frames that run tools
+and models (see :mod:`._frames`).
+
+When the OpenInference or OpenLLMetry LangChain instrumentation is active (it wraps
+``BaseCallbackManager.__init__``), no handler is added: their spans are read instead,
+and a second set of spans for the same calls would be duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection
+from typing import Any, ClassVar
+
+from opentelemetry import trace
+
+from ...config import Config
+from ...version import __version__
+from .._base import Instrumentor, unwrap
+
+__all__ = ["LangChainInstrumentor"]
+
+logger = logging.getLogger("otel_agentwatch")
+
+_WRAPPED = (
+    ("langchain_core.tools.base", "BaseTool", "run", False),
+    ("langchain_core.tools.base", "BaseTool", "arun", True),
+    ("langchain_core.language_models.chat_models", "BaseChatModel", "generate", False),
+    ("langchain_core.language_models.chat_models", "BaseChatModel", "agenerate", True),
+)
+
+
+class _HandlerSlot:
+    """What the configure hook asks for each run: our handler, or None.
+
+    langchain-core calls ``get()`` on the registered object as on a ``ContextVar``; a
+    slot shared by all threads and tasks gives every run the handler, and lets it be
+    taken away again, which a registered hook cannot be.
+    """
+
+    def __init__(self) -> None:
+        self.handler: Any = None
+        self._warned = False
+
+    def get(self) -> Any:
+        handler = self.handler
+        if handler is not None and _other_langchain_instrumentation():
+            if not self._warned:
+                self._warned = True
+                logger.info("otel-agentwatch: another LangChain instrumentation is active; "
+                            "reading its spans instead of adding a second handler")
+            return None
+        return handler
+
+
+_slot = _HandlerSlot()
+_hook_lock = threading.Lock()
+_hook_registered = False
+
+
+def _register_hook() -> None:
+    global _hook_registered
+    with _hook_lock:
+        if not _hook_registered:
+            from langchain_core.tracers.context import register_configure_hook
+
+            register_configure_hook(_slot, inheritable=True)  # type: ignore[arg-type]  # duck-typed ContextVar
+            _hook_registered = True
+
+
+def _other_langchain_instrumentation() -> bool:
+    import wrapt
+    from langchain_core.callbacks.base import BaseCallbackManager
+
+    return isinstance(BaseCallbackManager.__dict__.get("__init__"), wrapt.ObjectProxy)
+
+
+class LangChainInstrumentor(Instrumentor):
+    """Instruments langchain-core, which covers LangChain, LangGraph and LCEL."""
+
+    name: ClassVar[str] = "langchain"
+    target_module: ClassVar[str] = "langchain_core"
+    _instruments = ("langchain-core >= 0.3",)
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self._instruments
+
+    def _instrument(self, *, tracer_provider: trace.TracerProvider | None = None,
+                    config: Config | None = None, **_options: Any) -> None:
+        import importlib
+
+        import wrapt
+
+        from ._frames import async_frame, sync_frame
+        from ._handler import AgentWatchCallbackHandler
+
+        tracer = trace.get_tracer("otel_agentwatch.instrumentation.langchain", __version__,
+                                  tracer_provider)
+        _register_hook()
+        for module, owner, method, is_async in _WRAPPED:
+            importlib.import_module(module)
+            wrapt.wrap_function_wrapper(module, f"{owner}.{method}",
+                                        async_frame if is_async else sync_frame)
+        _slot.handler = AgentWatchCallbackHandler(
+            tracer, config if config is not None else Config.from_env())
+
+    def _uninstrument(self) -> None:
+        import importlib
+
+        _slot.handler = None
+        for module, owner, method, _is_async in _WRAPPED:
+            unwrap(getattr(importlib.import_module(module), owner), method)

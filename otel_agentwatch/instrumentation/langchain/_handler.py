@@ -1,0 +1,271 @@
+"""The LangChain callback handler that turns runs into GenAI spans.
+
+Spans: ``invoke_agent {name}`` for agent and graph invocations, ``chat {model}`` for chat
+model calls, ``text_completion {model}`` for completion models, ``execute_tool {tool}``
+for tools; other chains only as ``AGENTWATCH_LANGCHAIN_CHAINS`` asks. Parents come from
+LangChain's run ids, so threads, tasks and parallel branches keep the right parents.
+
+A tool's or model's span is also made current in the frame that runs it, so HTTP calls
+and user code inside nest under it: the wrappers in :mod:`._frames` mark that frame, and
+the handler attaches the span there when the run starts and detaches it when the run
+ends, in the same context (the handler runs inline).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from ... import content, halt, semconv
+from ..._guard import internal_error
+from ...config import Config
+from ...detectors.base import Severity
+from . import _attributes
+from ._frames import Frame, current_frame
+
+__all__ = ["AgentWatchCallbackHandler"]
+
+_MAX_RUNS = 10_000  # open runs remembered; older ones are dropped if never ended
+# Exceptions LangGraph uses for control flow, not failure.
+_CONTROL_FLOW = frozenset({"GraphInterrupt", "NodeInterrupt", "GraphBubbleUp", "ParentCommand",
+                           "Command"})
+
+
+class _Run:
+    __slots__ = ("agent", "arguments", "frame", "parent", "span")
+
+    def __init__(self, span: Span | None, parent: Span | None, agent: str | None,
+                 frame: Frame | None = None) -> None:
+        self.span = span  # this run's own span, or None when it has none
+        self.parent = span or parent  # the span its children hang under
+        self.agent = agent  # the agent whose run this is part of
+        self.frame = frame  # where the span was made current, to undo it there
+        self.arguments: Any = None  # a tool's arguments, kept for the detectors
+
+
+class AgentWatchCallbackHandler(BaseCallbackHandler):
+    """One handler for every LangChain run (added by the configure hook)."""
+
+    # Inline: called in the caller's own context (async included), so a span attached
+    # at the start of a run can be detached at its end.
+    run_inline = True
+    raise_error = False
+
+    def __init__(self, tracer: Tracer, config: Config) -> None:
+        super().__init__()
+        self._tracer = tracer
+        self._config = config
+        self._chains = config.langchain_chains
+        self._capture = config.capture_content
+        self._halt_on = Severity(config.halt_on) if config.action == "halt" else None
+        self._runs: OrderedDict[UUID, _Run] = OrderedDict()
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def _parent(self, parent_run_id: UUID | None) -> _Run | None:
+        return self._runs.get(parent_run_id) if parent_run_id is not None else None
+
+    def _start(self, run_id: UUID, name: str, kind: SpanKind, attributes: dict[str, Any],
+               parent: _Run | None, agent: str | None, frame: Frame | None = None) -> Span:
+        context = trace.set_span_in_context(parent.parent) if parent and parent.parent else None
+        span = self._tracer.start_span(name, context=context, kind=kind, attributes=attributes)
+        if frame is not None:
+            frame.attach(span)
+        self._remember(run_id, _Run(span, None, agent, frame))
+        return span
+
+    def _remember(self, run_id: UUID, run: _Run) -> None:
+        runs = self._runs
+        runs[run_id] = run
+        if len(runs) > _MAX_RUNS:
+            runs.popitem(last=False)
+
+    def _finish(self, run_id: UUID, error: BaseException | None = None,
+                **attributes: Any) -> Span | None:
+        run = self._runs.pop(run_id, None)
+        if run is None or run.span is None:
+            return None
+        span = run.span
+        if attributes:
+            span.set_attributes(attributes)
+        if error is not None and type(error).__name__ not in _CONTROL_FLOW:
+            span.set_attribute(semconv.ERROR_TYPE, type(error).__qualname__)
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, str(error)[:1000]))
+        span.end()
+        if run.frame is not None:
+            run.frame.detach()
+        return span
+
+    # --- chains and agents -----------------------------------------------------------------------
+
+    def on_chain_start(self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
+                       parent_run_id: UUID | None = None, tags: list[str] | None = None,
+                       metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        try:
+            parent = self._parent(parent_run_id)
+            metadata = metadata or {}
+            name = str(kwargs.get("name") or _attributes._class_name(serialized) or "chain")
+            agent_name = metadata.get("lc_agent_name")
+            inherited = parent.agent if parent else None
+            is_agent = (parent_run_id is None and (agent_name or name == "LangGraph")) or (
+                isinstance(agent_name, str) and agent_name != inherited)
+            if is_agent:
+                agent = str(agent_name or name)
+                self._start(run_id, f"{semconv.OP_INVOKE_AGENT} {agent}", SpanKind.INTERNAL, {
+                    semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,
+                    semconv.GEN_AI_AGENT_NAME: agent,
+                    semconv.GEN_AI_PROVIDER_NAME: "langchain",
+                    **_attributes.langgraph_attributes(metadata),
+                }, parent, agent)
+            elif parent_run_id is None or self._chains == "all" or (
+                    self._chains == "nodes" and metadata.get("langgraph_node") == name):
+                self._start(run_id, name, SpanKind.INTERNAL,
+                            _attributes.langgraph_attributes(metadata), parent, inherited)
+            else:
+                self._remember(run_id, _Run(None, parent.parent if parent else None, inherited))
+        except Exception as error:
+            internal_error("langchain on_chain_start", error)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._finish(run_id)
+        except Exception as error:
+            internal_error("langchain on_chain_end", error)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._finish(run_id, error)
+        except Exception as failure:
+            internal_error("langchain on_chain_error", failure)
+
+    # --- models ----------------------------------------------------------------------------------
+
+    def on_chat_model_start(self, serialized: dict[str, Any] | None, messages: Any, *,
+                            run_id: UUID, parent_run_id: UUID | None = None,
+                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._model_start(serialized, run_id, parent_run_id, metadata, kwargs, semconv.OP_CHAT,
+                          messages)
+
+    def on_llm_start(self, serialized: dict[str, Any] | None, prompts: list[str], *,
+                     run_id: UUID, parent_run_id: UUID | None = None,
+                     metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._model_start(serialized, run_id, parent_run_id, metadata, kwargs,
+                          semconv.OP_TEXT_COMPLETION, prompts)
+
+    def _model_start(self, serialized: dict[str, Any] | None, run_id: UUID,
+                     parent_run_id: UUID | None, metadata: dict[str, Any] | None,
+                     kwargs: dict[str, Any], operation: str, prompt: Any) -> None:
+        try:
+            parent = self._parent(parent_run_id)
+            model, attributes = _attributes.chat_attributes(
+                serialized, metadata, kwargs.get("invocation_params"))
+            attributes[semconv.GEN_AI_OPERATION_NAME] = operation
+            attributes.update(_attributes.langgraph_attributes(metadata))
+            if parent and parent.agent:
+                attributes[semconv.GEN_AI_AGENT_NAME] = parent.agent
+            if self._capture:
+                attributes[semconv.GEN_AI_INPUT_MESSAGES] = json.dumps(prompt, default=str)
+            self._start(run_id, f"{operation} {model}", SpanKind.CLIENT, attributes, parent,
+                        parent.agent if parent else None, current_frame())
+        except Exception as error:
+            internal_error("langchain on_llm_start", error)
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is None or run.span is None:
+                return
+            attributes: dict[str, Any] = _attributes.usage(response)
+            model = _attributes.response_model(response)
+            if model:
+                attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
+            reasons = _attributes.finish_reasons(response)
+            if reasons:
+                attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+            if self._capture:
+                attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = _attributes.output_messages(response)
+            else:
+                text = _attributes.output_text(response)
+                if text:
+                    content.give(run.span.get_span_context().span_id,
+                                 content.Content(output_text=text))
+            self._finish(run_id, **attributes)
+        except Exception as error:
+            internal_error("langchain on_llm_end", error)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._finish(run_id, error)
+        except Exception as failure:
+            internal_error("langchain on_llm_error", failure)
+
+    # --- tools -----------------------------------------------------------------------------------
+
+    def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, *, run_id: UUID,
+                      parent_run_id: UUID | None = None,
+                      metadata: dict[str, Any] | None = None,
+                      inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        parent = self._parent(parent_run_id)
+        if self._halt_on is not None and parent is not None:
+            halt.check(parent.parent, self._halt_on)  # raises AgentHalted: not an error of ours
+        try:
+            name = str((serialized or {}).get("name") or kwargs.get("name") or "tool")
+            attributes: dict[str, Any] = {
+                semconv.GEN_AI_OPERATION_NAME: semconv.OP_EXECUTE_TOOL,
+                semconv.GEN_AI_TOOL_NAME: name,
+                "gen_ai.tool.type": "function",
+                **_attributes.langgraph_attributes(metadata),
+            }
+            call_id = kwargs.get("tool_call_id")
+            if isinstance(call_id, str):
+                attributes[semconv.GEN_AI_TOOL_CALL_ID] = call_id
+            if parent and parent.agent:
+                attributes[semconv.GEN_AI_AGENT_NAME] = parent.agent
+            arguments = inputs if isinstance(inputs, Mapping) else input_str
+            if self._capture:
+                attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = (
+                    arguments if isinstance(arguments, str)
+                    else json.dumps(arguments, default=str, ensure_ascii=False))
+            self._start(run_id, f"{semconv.OP_EXECUTE_TOOL} {name}", SpanKind.INTERNAL,
+                        attributes, parent, parent.agent if parent else None, current_frame())
+            self._runs[run_id].arguments = arguments
+        except Exception as error:
+            internal_error("langchain on_tool_start", error)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is None or run.span is None:
+                return
+            result, status = _attributes.tool_result_text(output)
+            if status == "error":  # a tool error turned into a message (handle_tool_error)
+                run.span.set_status(Status(StatusCode.ERROR, str(result)[:1000]))
+                run.span.set_attribute(semconv.ERROR_TYPE, "ToolException")
+            if self._capture:
+                run.span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT,
+                                       result if isinstance(result, str)
+                                       else json.dumps(result, default=str, ensure_ascii=False))
+            else:
+                content.give(run.span.get_span_context().span_id,
+                             content.Content(args=run.arguments, result=result))
+            self._finish(run_id)
+        except Exception as error:
+            internal_error("langchain on_tool_end", error)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is not None and run.span is not None and not self._capture:
+                content.give(run.span.get_span_context().span_id,
+                             content.Content(args=run.arguments))
+            self._finish(run_id, error)
+        except Exception as failure:
+            internal_error("langchain on_tool_error", failure)
