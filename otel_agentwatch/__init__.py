@@ -12,11 +12,13 @@ from ._setup import AgentWatchHandle, init
 from .callbacks import on_detection, remove_on_detection
 from .config import Config, ConfigError
 from .detectors import Detection, Severity
+from .halt import AgentHalted
 from .processor import AgentWatchSpanProcessor
 from .steps import Step, StepKind
 from .version import __version__
 
 __all__ = [
+    "AgentHalted",
     "AgentWatchHandle",
     "AgentWatchSpanProcessor",
     "Config",

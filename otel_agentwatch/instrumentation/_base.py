@@ -99,5 +99,5 @@ def unwrap(owner: Any, attribute: str) -> None:
     import wrapt
 
     current = owner.__dict__.get(attribute) if hasattr(owner, "__dict__") else None
-    if isinstance(current, wrapt.ObjectProxy) and hasattr(current, "__wrapped__"):
+    if isinstance(current, wrapt.BaseObjectProxy) and hasattr(current, "__wrapped__"):
         setattr(owner, attribute, current.__wrapped__)

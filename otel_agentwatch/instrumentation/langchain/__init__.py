@@ -78,7 +78,7 @@ def _other_langchain_instrumentation() -> bool:
     import wrapt
     from langchain_core.callbacks.base import BaseCallbackManager
 
-    return isinstance(BaseCallbackManager.__dict__.get("__init__"), wrapt.ObjectProxy)
+    return isinstance(BaseCallbackManager.__dict__.get("__init__"), wrapt.BaseObjectProxy)
 
 
 class LangChainInstrumentor(Instrumentor):

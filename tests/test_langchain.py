@@ -1,0 +1,300 @@
+"""LangChain and LangGraph instrumentation, driven by real agents with a scripted chat model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from langchain.agents import create_agent
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.tools import BaseTool, tool
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from otel_agentwatch import AgentHalted, Config
+from otel_agentwatch.instrumentation.langchain import LangChainInstrumentor
+from tests.conftest import Pipeline
+
+
+class ScriptedModel(GenericFakeChatModel):
+    """Replies from a script; tools are 'bound' by ignoring them (the script decides)."""
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+
+def calls(*tool_calls: tuple[str, dict], turn: int = 0) -> AIMessage:
+    return AIMessage(
+        content="",
+        tool_calls=[{"name": name, "args": args, "id": f"call_{turn}_{i}"}
+                    for i, (name, args) in enumerate(tool_calls)],
+        usage_metadata={"input_tokens": 120 + turn, "output_tokens": 9, "total_tokens": 129 + turn,
+                        "output_token_details": {"reasoning": 4}},
+    )
+
+
+def looping_model(repeats: int, *tool_calls: tuple[str, dict]) -> ScriptedModel:
+    script = [calls(*(tool_calls or [("lookup_order", {"order_id": "A-1042"})]), turn=i)
+              for i in range(repeats)]
+    script.append(AIMessage(content="Your order has shipped."))
+    return ScriptedModel(messages=iter(script), disable_streaming=True)
+
+
+executions: list[str] = []
+
+
+@tool
+def lookup_order(order_id: str) -> str:
+    """Look up an order by id."""
+    executions.append(order_id)
+    current = trace.get_current_span()
+    return f"order {order_id}: shipped (current span: {getattr(current, 'name', '?')})"
+
+
+@tool
+async def alookup_order(order_id: str) -> str:
+    """Look up an order by id, asynchronously."""
+    executions.append(order_id)
+    current = trace.get_current_span()
+    return f"order {order_id}: shipped (current span: {getattr(current, 'name', '?')})"
+
+
+@pytest.fixture
+def instrumented(request) -> Iterator[Pipeline]:
+    options = getattr(request, "param", {})
+    config = Config(**options)
+    pipeline = Pipeline(config)
+    instrumentor = LangChainInstrumentor()
+    assert instrumentor.instrument(tracer_provider=pipeline.provider, config=config)
+    executions.clear()
+    yield pipeline
+    instrumentor.uninstrument()
+    pipeline.provider.shutdown()
+
+
+def by_name(pipeline: Pipeline, prefix: str):
+    return [s for s in pipeline.spans() if s.name.startswith(prefix)]
+
+
+def _id(span) -> int:
+    return span.context.span_id
+
+
+def test_create_agent_span_tree(instrumented):
+    """invoke_agent at the root, chat and execute_tool spans under it, GenAI attributes set."""
+    agent = create_agent(looping_model(2), [lookup_order], name="support")
+    agent.invoke({"messages": [("user", "Where is A-1042?")]},
+                 config={"configurable": {"thread_id": "thread-7"}})
+
+    (root,) = by_name(instrumented, "invoke_agent")
+    assert root.name == "invoke_agent support" and root.parent is None
+    assert root.attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert root.attributes["gen_ai.agent.name"] == "support"
+    chats, tools = by_name(instrumented, "chat "), by_name(instrumented, "execute_tool ")
+    assert len(chats) == 3 and len(tools) == 2
+    assert all(s.parent.span_id == _id(root) for s in chats + tools)
+    assert all(s.kind is SpanKind.CLIENT for s in chats)
+    assert all(s.kind is SpanKind.INTERNAL for s in tools)
+
+    first_tool = tools[0]
+    assert first_tool.name == "execute_tool lookup_order"
+    assert first_tool.attributes["gen_ai.tool.name"] == "lookup_order"
+    assert first_tool.attributes["gen_ai.tool.call.id"] == "call_0_0"
+    assert first_tool.attributes["gen_ai.conversation.id"] == "thread-7"
+    assert first_tool.attributes["langgraph.node"] == "tools"
+    assert isinstance(first_tool.attributes["langgraph.step"], int)
+    assert "gen_ai.tool.call.arguments" not in first_tool.attributes  # capture is off
+    assert "gen_ai.tool.call.result" not in first_tool.attributes
+
+    chat = chats[0]
+    assert chat.attributes["gen_ai.operation.name"] == "chat"
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 120
+    assert chat.attributes["gen_ai.usage.output_tokens"] == 9
+    assert chat.attributes["gen_ai.usage.reasoning.output_tokens"] == 4
+    assert chat.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert "gen_ai.output.messages" not in chat.attributes
+
+
+def test_repeated_tool_calls_are_flagged_by_the_defaults(instrumented):
+    agent = create_agent(looping_model(6), [lookup_order])
+    agent.invoke({"messages": [("user", "Where is A-1042?")]})
+    severities = [s.attributes.get("agentwatch.severity")
+                  for s in by_name(instrumented, "execute_tool")]
+    assert severities == [None, None, "warning", "warning", "critical", "critical"]
+    (root,) = by_name(instrumented, "invoke_agent")
+    assert root.attributes["agentwatch.run.severity"] == "critical"
+
+
+def test_the_tool_body_runs_under_its_own_span(instrumented):
+    """HTTP calls and user code inside a tool nest under the execute_tool span."""
+    agent = create_agent(looping_model(1), [lookup_order])
+    result = agent.invoke({"messages": [("user", "Where is A-1042?")]})
+    tool_message = result["messages"][2]
+    assert "current span: execute_tool lookup_order" in tool_message.content
+
+
+@pytest.mark.parametrize("instrumented", [{"capture_content": True}], indirect=True)
+def test_content_is_exported_only_when_capture_is_on(instrumented):
+    agent = create_agent(looping_model(1), [lookup_order])
+    agent.invoke({"messages": [("user", "Where is A-1042?")]})
+    (tool_span,) = by_name(instrumented, "execute_tool")
+    assert '"order_id": "A-1042"' in tool_span.attributes["gen_ai.tool.call.arguments"]
+    assert "shipped" in tool_span.attributes["gen_ai.tool.call.result"]
+    assert "tool_call" in by_name(instrumented, "chat")[0].attributes["gen_ai.output.messages"]
+
+
+def test_ainvoke_and_async_tools(instrumented):
+    agent = create_agent(looping_model(5, ("alookup_order", {"order_id": "A-1"})),
+                         [alookup_order])
+    result = asyncio.run(agent.ainvoke({"messages": [("user", "Where is A-1?")]}))
+    tools = by_name(instrumented, "execute_tool")
+    assert [s.attributes.get("agentwatch.severity") for s in tools] == [
+        None, None, "warning", "warning", "critical"]
+    (root,) = by_name(instrumented, "invoke_agent")
+    assert all(s.parent.span_id == _id(root) for s in tools)
+    assert "current span: execute_tool alookup_order" in result["messages"][2].content
+
+
+def test_astream_events(instrumented):
+    agent = create_agent(looping_model(5), [lookup_order])
+
+    async def consume() -> int:
+        count = 0
+        async for _event in agent.astream_events({"messages": [("user", "Where?")]},
+                                                 version="v2"):
+            count += 1
+        return count
+
+    assert asyncio.run(consume()) > 0
+    tools = by_name(instrumented, "execute_tool")
+    assert len(tools) == 5 and tools[-1].attributes["agentwatch.severity"] == "critical"
+
+
+def test_two_parallel_tool_calls_per_step(instrumented):
+    """Parallel calls are siblings under the agent; repeating the pair is still caught."""
+    model = looping_model(5, ("lookup_order", {"order_id": "A-1"}),
+                          ("lookup_order", {"order_id": "B-2"}))
+    create_agent(model, [lookup_order]).invoke({"messages": [("user", "Both orders?")]})
+    (root,) = by_name(instrumented, "invoke_agent")
+    tools = by_name(instrumented, "execute_tool")
+    assert len(tools) == 10 and sorted(executions) == ["A-1"] * 5 + ["B-2"] * 5
+    assert all(s.parent.span_id == _id(root) for s in tools)
+    assert "loop.repeated_outcome" in root.attributes["agentwatch.run.detections"]
+    assert root.attributes["agentwatch.run.severity"] == "critical"
+
+
+def test_hand_built_state_graph(instrumented):
+    model = looping_model(4)
+
+    def call_model(state: MessagesState):
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", call_model)
+    builder.add_node("tools", ToolNode([lookup_order]))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    builder.add_edge("agent", END)
+    builder.compile().invoke({"messages": [("user", "Where is A-1042?")]})
+
+    (root,) = by_name(instrumented, "invoke_agent")
+    assert root.name == "invoke_agent LangGraph"
+    tools = by_name(instrumented, "execute_tool")
+    assert len(tools) == 4 and all(s.parent.span_id == _id(root) for s in tools)
+    assert [s.attributes.get("agentwatch.severity") for s in tools][2:] == ["warning", "warning"]
+
+
+@pytest.mark.parametrize("instrumented", [{"action": "halt"}], indirect=True)
+def test_halt_stops_the_run_before_the_next_tool_call(instrumented):
+    """Critical at the 5th identical call: the 6th never runs, and the agent raises."""
+    agent = create_agent(looping_model(8), [lookup_order])
+    with pytest.raises(AgentHalted) as halted:
+        agent.invoke({"messages": [("user", "Where is A-1042?")]})
+    assert len(executions) == 5
+    assert halted.value.detection.severity.value == "critical"
+    assert halted.value.detection.detector in ("loop.repeated_call", "loop.repeated_outcome")
+    (root,) = by_name(instrumented, "invoke_agent")
+    assert root.attributes["error.type"] == "AgentHalted"
+
+
+@pytest.mark.parametrize("instrumented", [{"action": "halt", "halt_on": "warning"}],
+                         indirect=True)
+def test_halt_on_warning(instrumented):
+    agent = create_agent(looping_model(8), [lookup_order])
+    with pytest.raises(AgentHalted):
+        asyncio.run(agent.ainvoke({"messages": [("user", "Where is A-1042?")]}))
+    assert len(executions) == 3
+
+
+@pytest.mark.parametrize("instrumented", [{"action": "halt"}], indirect=True)
+def test_tool_error_handlers_do_not_swallow_the_halt(instrumented):
+    """ToolNode(handle_tool_errors=True) catches Exception; AgentHalted is not one."""
+    model = looping_model(8)
+
+    def call_model(state: MessagesState):
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", call_model)
+    builder.add_node("tools", ToolNode([lookup_order], handle_tool_errors=True))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    with pytest.raises(AgentHalted):
+        builder.compile().invoke({"messages": [("user", "Where?")]})
+    assert len(executions) == 5
+
+
+def test_observe_never_changes_the_run(instrumented):
+    agent = create_agent(looping_model(8), [lookup_order])
+    result = agent.invoke({"messages": [("user", "Where is A-1042?")]})
+    assert result["messages"][-1].content == "Your order has shipped."
+    assert len(executions) == 8
+
+
+def test_uninstrument_restores_langchain():
+    pipeline = Pipeline(Config())
+    instrumentor = LangChainInstrumentor()
+    original = BaseTool.__dict__["run"]
+    instrumentor.instrument(tracer_provider=pipeline.provider, config=Config())
+    assert BaseTool.__dict__["run"] is not original
+    instrumentor.uninstrument()
+    assert BaseTool.__dict__["run"] is original
+    create_agent(looping_model(2), [lookup_order]).invoke({"messages": [("user", "x")]})
+    assert pipeline.spans() == []
+
+
+def test_instrument_twice_and_uninstrument_twice_are_harmless():
+    instrumentor = LangChainInstrumentor()
+    pipeline = Pipeline(Config())
+    assert instrumentor.instrument(tracer_provider=pipeline.provider, config=Config())
+    assert instrumentor.instrument(tracer_provider=pipeline.provider, config=Config())
+    instrumentor.uninstrument()
+    instrumentor.uninstrument()
+    assert not instrumentor.is_instrumented
+
+
+def test_openinference_active_means_no_second_handler():
+    """With OpenInference's LangChain instrumentation on, its spans are read, not doubled."""
+    openinference = pytest.importorskip("openinference.instrumentation.langchain")
+    pipeline = Pipeline(Config())
+    theirs = openinference.LangChainInstrumentor()
+    theirs.instrument(tracer_provider=pipeline.provider)
+    ours = LangChainInstrumentor()
+    ours.instrument(tracer_provider=pipeline.provider, config=Config())
+    try:
+        create_agent(looping_model(5), [lookup_order]).invoke({"messages": [("user", "x")]})
+    finally:
+        ours.uninstrument()
+        theirs.uninstrument()
+    tool_spans = [s for s in pipeline.spans()
+                  if s.attributes.get("openinference.span.kind") == "TOOL"
+                  or s.name.startswith("execute_tool")]
+    assert len(tool_spans) == 5, [s.name for s in tool_spans]
+    assert all(s.attributes.get("openinference.span.kind") == "TOOL" for s in tool_spans)
+    assert tool_spans[-1].attributes["agentwatch.severity"] == "critical"
