@@ -12,6 +12,7 @@ accepted.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -315,6 +316,10 @@ class Config:
             if not setting.kind.check(values[setting.field]):
                 raise ConfigError(name, raw, setting.accepted)
         return cls(**values)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some settings changed, validated like a new one."""
+        return dataclasses.replace(self, **changes)
 
     def items(self) -> Iterable[tuple[Setting, Any]]:
         """Each setting with its value in this configuration."""

@@ -46,9 +46,13 @@ def test_python_examples_run(code):
     assert result.returncode == 0, result.stderr
 
 
-def test_demo_output_shown_in_the_readme_is_what_the_demo_prints(capsys):
-    assert cli_main(["demo", "--no-color"]) == 0
-    printed = capsys.readouterr().out
+def test_demo_output_shown_in_the_readme_is_what_the_demo_prints():
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "langgraph_loop.py")],
+                            capture_output=True, text=True, timeout=300,
+                            env={k: v for k, v in os.environ.items()
+                                 if not k.startswith(("AGENTWATCH_", "OTEL_"))})
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout
     shown = _block_after("The demo prints (abridged):")
     for line in shown.splitlines():
         if line.strip() and line.strip() != "...":
@@ -65,5 +69,20 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_has_exactly_two_setup_commands():
     demo = _block_after("<!-- demo-command -->").strip()
     test = _block_after("<!-- test-command -->").strip()
-    assert demo.startswith("python3 -m venv .venv") and demo.endswith("agentwatch demo")
+    assert demo.startswith("python3 -m venv .venv") and demo.endswith("langgraph_loop.py")
     assert test.startswith("python3 -m venv .venv")
+
+
+def test_cli_demo_flags_the_scripted_loop(capsys):
+    assert cli_main(["demo", "--no-color"]) == 0
+    printed = capsys.readouterr().out
+    assert "✖ critical" in printed and "lookup_order called 5 times in a row" in printed
+
+
+def test_example_halts_with_the_flag():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "langgraph_loop.py"), "--halt"],
+        capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("AGENTWATCH_", "OTEL_"))})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("agent halted: lookup_order called 5 times in a row")

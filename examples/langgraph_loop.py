@@ -1,0 +1,78 @@
+"""A LangGraph agent stuck in a loop, traced and flagged, with no server and no API key.
+
+The chat model is scripted: it keeps asking for the same order lookup, as a model that
+does not believe the answer might. ``otel_agentwatch.init()`` instruments LangChain and
+LangGraph; the spans go to memory and are printed as a tree with their verdicts.
+
+    python examples/langgraph_loop.py            # observe: the run completes, flagged
+    python examples/langgraph_loop.py --halt     # halt: the run stops at the critical loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from langchain.agents import create_agent
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import otel_agentwatch
+from otel_agentwatch.tree import format_span_tree
+
+
+class ScriptedModel(GenericFakeChatModel):
+    """A chat model that replies from a script; binding tools changes nothing."""
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+
+@tool
+def lookup_order(order_id: str) -> str:
+    """Look up an order's status by its id."""
+    return f'{{"order_id": "{order_id}", "status": "shipped", "tracking": null}}'
+
+
+def stuck_model(lookups: int) -> ScriptedModel:
+    script = [
+        AIMessage(content="", tool_calls=[{"name": "lookup_order", "id": f"call_{turn}",
+                                           "args": {"order_id": "A-1042"}}])
+        for turn in range(lookups)
+    ]
+    script.append(AIMessage(content="Your order A-1042 has shipped."))
+    return ScriptedModel(messages=iter(script), disable_streaming=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--halt", action="store_true", help="stop the run when it is stuck")
+    parser.add_argument("--lookups", type=int, default=6)
+    args = parser.parse_args(argv)
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    config = otel_agentwatch.Config.from_env().replace(action="halt") if args.halt else None
+    handle = otel_agentwatch.init(tracer_provider=provider, span_exporter=exporter,
+                                  config=config)
+    agent = create_agent(stuck_model(args.lookups), [lookup_order], name="support-agent")
+    try:
+        result = agent.invoke({"messages": [("user", "Where is my order A-1042?")]},
+                              config={"configurable": {"thread_id": "demo-thread"}})
+        print(f"agent answered: {result['messages'][-1].content}\n")
+    except otel_agentwatch.AgentHalted as halted:
+        print(f"agent halted: {halted.detection.message}\n")
+    finally:
+        handle.shutdown()
+    spans = exporter.get_finished_spans()
+    print(format_span_tree(spans, color=sys.stdout.isatty()))
+    flagged = sum(1 for s in spans if s.attributes.get("agentwatch.flagged"))
+    print(f"\n{flagged} of {len(spans)} spans flagged.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
