@@ -298,3 +298,31 @@ def test_openinference_active_means_no_second_handler():
     assert len(tool_spans) == 5, [s.name for s in tool_spans]
     assert all(s.attributes.get("openinference.span.kind") == "TOOL" for s in tool_spans)
     assert tool_spans[-1].attributes["agentwatch.severity"] == "critical"
+
+
+def test_recursion_limit_is_an_error(instrumented):
+    from langgraph.errors import GraphRecursionError
+
+    agent = create_agent(looping_model(50), [lookup_order])
+    with pytest.raises(GraphRecursionError):
+        agent.invoke({"messages": [("user", "x")]}, config={"recursion_limit": 6})
+    (root,) = by_name(instrumented, "invoke_agent")
+    assert root.attributes["error.type"] == "GraphRecursionError"
+
+
+def test_interrupt_is_control_flow_not_an_error(instrumented):
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import interrupt
+
+    def ask(state: MessagesState):
+        interrupt("approve?")
+        return {"messages": [AIMessage(content="approved")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    result = graph.invoke({"messages": [("user", "go")]},
+                          config={"configurable": {"thread_id": "t"}})
+    assert "__interrupt__" in result
+    assert not any("error.type" in s.attributes for s in instrumented.spans())
