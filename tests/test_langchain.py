@@ -310,6 +310,7 @@ def test_recursion_limit_is_an_error(instrumented):
     assert root.attributes["error.type"] == "GraphRecursionError"
 
 
+@pytest.mark.parametrize("instrumented", [{"langchain_chains": "all"}], indirect=True)
 def test_interrupt_is_control_flow_not_an_error(instrumented):
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import interrupt
@@ -325,4 +326,5 @@ def test_interrupt_is_control_flow_not_an_error(instrumented):
     result = graph.invoke({"messages": [("user", "go")]},
                           config={"configurable": {"thread_id": "t"}})
     assert "__interrupt__" in result
+    assert any(s.name == "ask" for s in instrumented.spans())  # the interrupted node's span
     assert not any("error.type" in s.attributes for s in instrumented.spans())
