@@ -70,6 +70,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
                                                  *extra_detectors)
         self._disabled: frozenset[int] = frozenset()
         self._by_kind = self._index_by_kind()
+        self._finishers = self._index_finishers()
         self._lock = threading.Lock()
         self._table: RunTable[RunState] = RunTable(
             self._new_run,
@@ -197,6 +198,9 @@ class AgentWatchSpanProcessor(SpanProcessor):
                             run.unmarked.append(detection)
             if is_anchor:
                 finished = self._table.pop((trace_id, span_id))
+        if is_anchor and self._finishers:
+            finished, ending = self._finish_run(span, (trace_id, span_id), finished)
+            detections.extend(ending)
         if not detections and (finished is None or not finished.flagged):
             return span, ()
 
@@ -206,6 +210,40 @@ class AgentWatchSpanProcessor(SpanProcessor):
             attributes.update(run_attributes(finished, final=True))
             events.extend(detection_events(finished.unmarked, span.end_time))
         return rebuild(span, attributes, events), [d for d in detections if d.new]
+
+    def _finish_run(self, span: ReadableSpan, key: RunKey, run: RunState | None,
+                    ) -> tuple[RunState | None, list[Detection]]:
+        """Give the detectors that judge whole runs their say, as the run's span ends."""
+        shape = classify(span)
+        if run is None and shape is None:  # no steps, and not an agent span: nothing to judge
+            return None, []
+        anchor = build_step(span, shape, key) if shape is not None else None
+        run = run if run is not None else self._new_run(key)
+        found: list[Detection] = []
+        for index, detector in self._finishers:
+            try:
+                detection = detector.finish(anchor, run.detector_states[index])  # type: ignore[attr-defined]  # finishers have it
+            except Exception as error:
+                self._disable(index, detector, error)
+                continue
+            if detection is not None:
+                found.append(detection)
+                with self._lock:
+                    run.record(detection)
+        return run, found
+
+    def _disable(self, index: int, detector: Detector, error: Exception) -> None:
+        # Copy-on-write: other threads keep iterating the tuples they already hold.
+        self._disabled = self._disabled | {index}
+        self._by_kind = self._index_by_kind()
+        self._finishers = self._index_finishers()
+        internal_error(f"detector {detector.id}", error,
+                       f"detector {detector.id} is disabled; spans keep flowing")
+
+    def _index_finishers(self) -> tuple[tuple[int, Detector], ...]:
+        """The running detectors that judge a run when it ends (they have ``finish``)."""
+        return tuple((index, detector) for index, detector in enumerate(self._detectors)
+                     if index not in self._disabled and hasattr(detector, "finish"))
 
     def _index_by_kind(self) -> dict[tuple[StepKind, bool],
                                      tuple[tuple[int, Detector], ...]]:
@@ -229,11 +267,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
             try:
                 detection = detector.observe(step, states[index])
             except Exception as error:
-                # Copy-on-write: other threads keep iterating the tuple they already hold.
-                self._disabled = self._disabled | {index}
-                self._by_kind = self._index_by_kind()
-                internal_error(f"detector {detector.id}", error,
-                               f"detector {detector.id} is disabled; spans keep flowing")
+                self._disable(index, detector, error)
                 continue
             if detection is not None:
                 found.append(detection)

@@ -152,3 +152,21 @@ def test_spans_made_inside_a_callback_are_not_fed_back(pipeline):
     assert seen
     alerts = [s for s in pipeline.spans() if "alert" in s.name]
     assert alerts and not any("agentwatch.flagged" in s.attributes for s in alerts)
+
+
+class ExplodingJudge(RepeatedCallDetector):
+    id = "test.exploding_judge"
+
+    def finish(self, anchor, state):
+        raise RuntimeError("judge bug")
+
+
+def test_raising_run_judge_is_disabled_and_the_run_span_still_exported(lenient_guard, caplog):
+    pipeline = Pipeline(Config(), extra_detectors=[ExplodingJudge()])
+    for _ in range(2):
+        with caplog.at_level(logging.WARNING, logger="otel_agentwatch"), \
+                GenAI.agent(pipeline.tracer):
+            GenAI.tool(pipeline.tracer, "search", ARGS)
+    assert len(pipeline.spans("invoke_agent")) == 2
+    assert "test.exploding_judge" not in [d.id for d in pipeline.processor.detectors]
+    assert len([r for r in caplog.records if "exploding_judge" in r.getMessage()]) == 1

@@ -308,6 +308,9 @@ def test_recursion_limit_is_an_error(instrumented):
         agent.invoke({"messages": [("user", "x")]}, config={"recursion_limit": 6})
     (root,) = by_name(instrumented, "invoke_agent")
     assert root.attributes["error.type"] == "GraphRecursionError"
+    assert "loop.step_limit" in root.attributes["agentwatch.detections"]
+    assert root.attributes["agentwatch.severity"] == "critical"
+    assert root.attributes["agentwatch.run.flagged"] is True
 
 
 @pytest.mark.parametrize("instrumented", [{"langchain_chains": "all"}], indirect=True)

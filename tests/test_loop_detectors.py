@@ -14,6 +14,7 @@ from otel_agentwatch.detectors.loop import (
     ErrorStreakDetector,
     RepeatedCallDetector,
     RepeatedOutcomeDetector,
+    StepLimitDetector,
 )
 from otel_agentwatch.detectors.resources import EditChurnDetector, RedundantReadDetector
 from otel_agentwatch.detectors.text import RepeatedTextDetector
@@ -293,6 +294,21 @@ class TestRepeatedText:
         openhands = RepeatedTextDetector(chunk_repeats=0, monologue_warning=3,
                                          monologue_critical=3, monologue_similarity=0.0)
         assert run(openhands, [llm(), llm("a"), llm("b")]) == [None, None, "critical"]
+
+
+class TestStepLimit:
+    def test_a_run_stopped_by_its_step_limit(self):
+        detector = StepLimitDetector()
+        stopped = Step(StepKind.AGENT, "agent", 9, 1, (1, 9), error="GraphRecursionError")
+        detection = detector.finish(stopped, detector.new_state())
+        assert detection.severity is Severity.CRITICAL and detection.span_id == 9
+        assert detection.mast_codes == ("FM-1.5", "FM-1.3")
+
+    def test_other_endings_are_not(self):
+        detector = StepLimitDetector()
+        failed = Step(StepKind.AGENT, "agent", 9, 1, (1, 9), error="ValueError")
+        assert detector.finish(failed, None) is None
+        assert detector.finish(None, None) is None
 
 
 class TestProfiles:

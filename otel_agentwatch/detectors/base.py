@@ -99,6 +99,11 @@ class Detector(Protocol):
         """The detection this step completes, if any."""
         ...
 
+    # A detector may also judge a whole run when it ends, with a method
+    #     finish(self, anchor: Step | None, state) -> Detection | None
+    # called once, when the run's agent or root span ends, with that span's own step
+    # (None when it is not a span we read); its detection goes on that span.
+
 
 class StageLatch:
     """Remembers the highest stage already announced in the current streak.

@@ -24,7 +24,8 @@ from .base import Detection, Severity, StageLatch, make_detection, severity_at
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["ErrorStreakDetector", "RepeatedCallDetector", "RepeatedOutcomeDetector"]
+__all__ = ["ErrorStreakDetector", "RepeatedCallDetector", "RepeatedOutcomeDetector",
+           "StepLimitDetector"]
 
 EVIDENCE_SPANS = 8  # earlier span ids kept as evidence per streak
 # Error types that say only "it failed" (the benchmark's and some instrumentations').
@@ -258,4 +259,43 @@ class ErrorStreakDetector:
             count=state.count, warning_at=self.warning_at, critical_at=self.critical_at,
             earlier=state.earlier(), new=state.latch.announce(severity), tool=step.name,
             error_type=step.error,
+        )
+
+
+class StepLimitDetector:
+    """The run ended because the framework's step limit stopped it: it never finished.
+
+    Judged at run end, from the agent span's own error: LangGraph's
+    ``GraphRecursionError``, smolagents' ``AgentMaxStepsError``, the OpenAI Agents SDK's
+    ``MaxTurnsExceeded``. Always critical.
+    """
+
+    __slots__ = ()
+
+    id: ClassVar[str] = "loop.step_limit"
+    failure_mode: ClassVar[str] = "step_limit_reached"
+    mast_codes: ClassVar[tuple[str, ...]] = ("FM-1.5", "FM-1.3")
+    kinds: ClassVar[frozenset[StepKind]] = frozenset()
+    LIMIT_ERRORS: ClassVar[frozenset[str]] = frozenset({
+        "GraphRecursionError", "AgentMaxStepsError", "MaxTurnsExceeded",
+    })
+
+    @classmethod
+    def from_config(cls, config: Config) -> StepLimitDetector:
+        return cls()
+
+    def new_state(self) -> None:
+        return None
+
+    def observe(self, step: Step, state: None) -> Detection | None:
+        return None
+
+    def finish(self, anchor: Step | None, state: None) -> Detection | None:
+        if anchor is None or anchor.error not in self.LIMIT_ERRORS:
+            return None
+        return make_detection(
+            self, anchor, Severity.CRITICAL,
+            f"the run was stopped by its step limit ({anchor.error}) without finishing",
+            count=1, warning_at=1, critical_at=1, earlier=(), new=True,
+            error_type=anchor.error,
         )

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING
 
 from .base import Detector
 from .cycle import CycleDetector
-from .loop import ErrorStreakDetector, RepeatedCallDetector, RepeatedOutcomeDetector
+from .loop import (
+    ErrorStreakDetector,
+    RepeatedCallDetector,
+    RepeatedOutcomeDetector,
+    StepLimitDetector,
+)
 from .resources import EditChurnDetector, RedundantReadDetector
 from .text import CHUNK, RepeatedTextDetector
 
@@ -44,6 +49,7 @@ DETECTORS: tuple[type[Detector], ...] = (
     RedundantReadDetector,
     EditChurnDetector,
     RepeatedTextDetector,
+    StepLimitDetector,
 )
 
 
