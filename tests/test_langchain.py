@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Iterator
 
 import pytest
 from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.tools import BaseTool, tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -25,6 +28,22 @@ class ScriptedModel(GenericFakeChatModel):
 
     def bind_tools(self, tools, **kwargs):
         return self
+
+
+class StreamingScriptedModel(ScriptedModel):
+    """Streams each scripted reply: text word by word, tool calls as one chunk."""
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        reply = next(self.messages)
+        for word in reply.content.split(" ") if reply.content else []:
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=word + " "))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(word + " ", chunk=chunk)
+            yield chunk
+        if reply.tool_calls:
+            yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[
+                {"name": call["name"], "args": json.dumps(call["args"]), "id": call["id"],
+                 "index": index} for index, call in enumerate(reply.tool_calls)]))
 
 
 def calls(*tool_calls: tuple[str, dict], turn: int = 0) -> AIMessage:
@@ -64,16 +83,20 @@ async def alookup_order(order_id: str) -> str:
 
 
 @pytest.fixture
-def instrumented(request) -> Iterator[Pipeline]:
+def instrumented(request, caplog) -> Iterator[Pipeline]:
+    """An instrumented pipeline; fails the test if OpenTelemetry logged a context error."""
     options = getattr(request, "param", {})
     config = Config(**options)
     pipeline = Pipeline(config)
     instrumentor = LangChainInstrumentor()
     assert instrumentor.instrument(tracer_provider=pipeline.provider, config=config)
     executions.clear()
-    yield pipeline
+    with caplog.at_level(logging.ERROR, logger="opentelemetry.context"):
+        yield pipeline
     instrumentor.uninstrument()
     pipeline.provider.shutdown()
+    assert not [r for r in caplog.records if r.name == "opentelemetry.context"], \
+        "a span was detached in another context than it was attached in"
 
 
 def by_name(pipeline: Pipeline, prefix: str):
@@ -331,3 +354,45 @@ def test_interrupt_is_control_flow_not_an_error(instrumented):
     assert "__interrupt__" in result
     assert any(s.name == "ask" for s in instrumented.spans())  # the interrupted node's span
     assert not any("error.type" in s.attributes for s in instrumented.spans())
+
+
+def test_astream_and_a_streaming_model(instrumented):
+    """astream over a model that streams its replies."""
+    script = [calls(("lookup_order", {"order_id": "A-1"}), turn=i) for i in range(3)]
+    script.append(AIMessage(content="Your order has shipped, as the tracking page says."))
+    model = StreamingScriptedModel(messages=iter(script))
+    agent = create_agent(model, [lookup_order])
+
+    async def consume() -> list:
+        return [chunk async for chunk in agent.astream(
+            {"messages": [("user", "Where?")]}, stream_mode="messages")]
+
+    chunks = asyncio.run(consume())
+    assert any("shipped" in getattr(message, "content", "") for message, _meta in chunks)
+    (root,) = by_name(instrumented, "invoke_agent")
+    chats, tools = by_name(instrumented, "chat"), by_name(instrumented, "execute_tool")
+    assert len(chats) == 4 and len(tools) == 3
+    assert all(s.parent.span_id == _id(root) for s in chats + tools)
+    assert tools[2].attributes["agentwatch.severity"] == "warning"
+
+
+def test_parallel_branches_keep_their_parents(instrumented):
+    """Two LangGraph branches running at once, each calling a tool, both under the graph."""
+    def branch(order_id: str):
+        def node(state: MessagesState):
+            lookup_order.invoke({"order_id": order_id})
+            return {"messages": [AIMessage(content=order_id)]}
+        return node
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("left", branch("L-1"))
+    builder.add_node("right", branch("R-2"))
+    builder.add_edge(START, "left")
+    builder.add_edge(START, "right")
+    builder.add_edge("left", END)
+    builder.add_edge("right", END)
+    builder.compile().invoke({"messages": [("user", "both")]})
+    (root,) = by_name(instrumented, "invoke_agent")
+    tools = by_name(instrumented, "execute_tool")
+    assert sorted(s.attributes["langgraph.node"] for s in tools) == ["left", "right"]
+    assert all(s.parent.span_id == _id(root) for s in tools)

@@ -3,8 +3,8 @@
 ``BaseTool.run``/``arun`` and ``BaseChatModel.generate``/``agenerate`` are wrapped to put
 a :class:`Frame` in a context variable for the duration of the call. The callback
 handler attaches the run's span in that frame when the run starts (the tool body and
-the model's HTTP request then see it as the current span) and detaches it when the run
-ends; the wrapper detaches it in any case when the call returns or raises. Generators
+the model's HTTP request then see it as the current span); the wrapper detaches it when
+the call returns or raises, in the context that attached it. Generators
 (``stream``) are not wrapped: a consumer may abandon one half-way, and a span left
 attached would become the parent of unrelated work; their spans get parents from run
 ids only.

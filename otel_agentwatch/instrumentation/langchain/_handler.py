@@ -6,9 +6,11 @@ for tools; other chains only as ``AGENTWATCH_LANGCHAIN_CHAINS`` asks. Parents co
 LangChain's run ids, so threads, tasks and parallel branches keep the right parents.
 
 A tool's or model's span is also made current in the frame that runs it, so HTTP calls
-and user code inside nest under it: the wrappers in :mod:`._frames` mark that frame, and
-the handler attaches the span there when the run starts and detaches it when the run
-ends, in the same context (the handler runs inline).
+and user code inside nest under it: the wrappers in :mod:`._frames` mark that frame, the
+handler (run inline, in the caller's context) attaches the span there when the run
+starts, and the wrapper detaches it when the call returns. Not at the end of the run:
+langchain-core reports the end of an async model call from a task of its own, where
+detaching would fail and leave the span current in the caller.
 """
 
 from __future__ import annotations
@@ -39,14 +41,12 @@ _CONTROL_FLOW = frozenset({"GraphInterrupt", "NodeInterrupt", "GraphBubbleUp", "
 
 
 class _Run:
-    __slots__ = ("agent", "arguments", "frame", "parent", "span")
+    __slots__ = ("agent", "arguments", "parent", "span")
 
-    def __init__(self, span: Span | None, parent: Span | None, agent: str | None,
-                 frame: Frame | None = None) -> None:
+    def __init__(self, span: Span | None, parent: Span | None, agent: str | None) -> None:
         self.span = span  # this run's own span, or None when it has none
         self.parent = span or parent  # the span its children hang under
         self.agent = agent  # the agent whose run this is part of
-        self.frame = frame  # where the span was made current, to undo it there
         self.arguments: Any = None  # a tool's arguments, kept for the detectors
 
 
@@ -77,8 +77,8 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         context = trace.set_span_in_context(parent.parent) if parent and parent.parent else None
         span = self._tracer.start_span(name, context=context, kind=kind, attributes=attributes)
         if frame is not None:
-            frame.attach(span)
-        self._remember(run_id, _Run(span, None, agent, frame))
+            frame.attach(span)  # undone by the frame's wrapper, in the context it ran in
+        self._remember(run_id, _Run(span, None, agent))
         return span
 
     def _remember(self, run_id: UUID, run: _Run) -> None:
@@ -100,8 +100,6 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, str(error)[:1000]))
         span.end()
-        if run.frame is not None:
-            run.frame.detach()
         return span
 
     # --- chains and agents -----------------------------------------------------------------------
