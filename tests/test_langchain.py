@@ -396,3 +396,32 @@ def test_parallel_branches_keep_their_parents(instrumented):
     tools = by_name(instrumented, "execute_tool")
     assert sorted(s.attributes["langgraph.node"] for s in tools) == ["left", "right"]
     assert all(s.parent.span_id == _id(root) for s in tools)
+
+
+class BrokenModel(ScriptedModel):
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        raise ConnectionError("model endpoint down")
+
+
+def test_failing_model_call_in_async_code(instrumented):
+    """The error is on the chat span, and the span is not left current in the caller."""
+    agent = create_agent(BrokenModel(messages=iter([])), [lookup_order])
+    with pytest.raises(ConnectionError):
+        asyncio.run(agent.ainvoke({"messages": [("user", "x")]}))
+    (chat,) = by_name(instrumented, "chat")
+    assert chat.attributes["error.type"] == "ConnectionError"
+
+
+def test_failing_streamed_model_call(instrumented):
+    """A streamed reply that yields nothing fails inside langchain-core, in async code."""
+    model = ScriptedModel(messages=iter([calls(("lookup_order", {"order_id": "A"}))]))
+    agent = create_agent(model, [lookup_order])
+
+    async def consume() -> None:
+        async for _ in agent.astream({"messages": [("user", "x")]}, stream_mode="messages"):
+            pass
+
+    with pytest.raises(ValueError, match="No generations found in stream"):
+        asyncio.run(consume())
+    (chat,) = by_name(instrumented, "chat")
+    assert chat.attributes["error.type"] == "ValueError"
