@@ -210,20 +210,23 @@ def test_two_parallel_tool_calls_per_step(instrumented):
     assert root.attributes["agentwatch.run.severity"] == "critical"
 
 
-def test_hand_built_state_graph(instrumented):
-    model = looping_model(4)
-
+def react_graph(model: ScriptedModel, tools: ToolNode):
+    """A ReAct loop built by hand: model node, tool node, back to the model."""
     def call_model(state: MessagesState):
         return {"messages": [model.invoke(state["messages"])]}
 
     builder = StateGraph(MessagesState)
     builder.add_node("agent", call_model)
-    builder.add_node("tools", ToolNode([lookup_order]))
+    builder.add_node("tools", tools)
     builder.add_edge(START, "agent")
     builder.add_conditional_edges("agent", tools_condition)
     builder.add_edge("tools", "agent")
-    builder.add_edge("agent", END)
-    builder.compile().invoke({"messages": [("user", "Where is A-1042?")]})
+    return builder.compile()
+
+
+def test_hand_built_state_graph(instrumented):
+    react_graph(looping_model(4), ToolNode([lookup_order])).invoke(
+        {"messages": [("user", "Where is A-1042?")]})
 
     (root,) = by_name(instrumented, "invoke_agent")
     assert root.name == "invoke_agent LangGraph"
@@ -257,19 +260,9 @@ def test_halt_on_warning(instrumented):
 @pytest.mark.parametrize("instrumented", [{"action": "halt"}], indirect=True)
 def test_tool_error_handlers_do_not_swallow_the_halt(instrumented):
     """ToolNode(handle_tool_errors=True) catches Exception; AgentHalted is not one."""
-    model = looping_model(8)
-
-    def call_model(state: MessagesState):
-        return {"messages": [model.invoke(state["messages"])]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("agent", call_model)
-    builder.add_node("tools", ToolNode([lookup_order], handle_tool_errors=True))
-    builder.add_edge(START, "agent")
-    builder.add_conditional_edges("agent", tools_condition)
-    builder.add_edge("tools", "agent")
+    graph = react_graph(looping_model(8), ToolNode([lookup_order], handle_tool_errors=True))
     with pytest.raises(AgentHalted):
-        builder.compile().invoke({"messages": [("user", "Where?")]})
+        graph.invoke({"messages": [("user", "Where?")]})
     assert len(executions) == 5
 
 
