@@ -15,10 +15,11 @@ detaching would fail and leave the span current in the caller.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -38,6 +39,26 @@ _MAX_RUNS = 10_000  # open runs remembered; older ones are dropped if never ende
 # Exceptions LangGraph uses for control flow, not failure.
 _CONTROL_FLOW = frozenset({"GraphInterrupt", "NodeInterrupt", "GraphBubbleUp", "ParentCommand",
                            "Command"})
+
+
+_Method = TypeVar("_Method", bound=Callable[..., None])
+
+
+def _guarded(method: _Method) -> _Method:
+    """A callback that never raises into LangChain (a failure is logged once, per method).
+
+    ``AgentHalted`` is a ``BaseException`` and passes through, as it must.
+    """
+    site = f"langchain {method.__name__}"
+
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            method(*args, **kwargs)
+        except Exception as error:
+            internal_error(site, error)
+
+    return guarded  # type: ignore[return-value]  # same signature
 
 
 class _Run:
@@ -104,54 +125,50 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
 
     # --- chains and agents -----------------------------------------------------------------------
 
+    @_guarded
     def on_chain_start(self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, tags: list[str] | None = None,
                        metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        try:
-            parent = self._parent(parent_run_id)
-            metadata = metadata or {}
-            name = str(kwargs.get("name") or _attributes._class_name(serialized) or "chain")
-            agent_name = metadata.get("lc_agent_name")
-            inherited = parent.agent if parent else None
-            is_agent = (parent_run_id is None and (agent_name or name == "LangGraph")) or (
-                isinstance(agent_name, str) and agent_name != inherited)
-            if is_agent:
-                agent = str(agent_name or name)
-                self._start(run_id, f"{semconv.OP_INVOKE_AGENT} {agent}", SpanKind.INTERNAL, {
-                    semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,
-                    semconv.GEN_AI_AGENT_NAME: agent,
-                    semconv.GEN_AI_PROVIDER_NAME: "langchain",
-                    **_attributes.langgraph_attributes(metadata),
-                }, parent, agent)
-            elif parent_run_id is None or self._chains == "all" or (
-                    self._chains == "nodes" and metadata.get("langgraph_node") == name):
-                self._start(run_id, name, SpanKind.INTERNAL,
-                            _attributes.langgraph_attributes(metadata), parent, inherited)
-            else:
-                self._remember(run_id, _Run(None, parent.parent if parent else None, inherited))
-        except Exception as error:
-            internal_error("langchain on_chain_start", error)
+        parent = self._parent(parent_run_id)
+        metadata = metadata or {}
+        name = str(kwargs.get("name") or _attributes._class_name(serialized) or "chain")
+        agent_name = metadata.get("lc_agent_name")
+        inherited = parent.agent if parent else None
+        is_agent = (parent_run_id is None and (agent_name or name == "LangGraph")) or (
+            isinstance(agent_name, str) and agent_name != inherited)
+        if is_agent:
+            agent = str(agent_name or name)
+            self._start(run_id, f"{semconv.OP_INVOKE_AGENT} {agent}", SpanKind.INTERNAL, {
+                semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,
+                semconv.GEN_AI_AGENT_NAME: agent,
+                semconv.GEN_AI_PROVIDER_NAME: "langchain",
+                **_attributes.langgraph_attributes(metadata),
+            }, parent, agent)
+        elif parent_run_id is None or self._chains == "all" or (
+                self._chains == "nodes" and metadata.get("langgraph_node") == name):
+            self._start(run_id, name, SpanKind.INTERNAL,
+                        _attributes.langgraph_attributes(metadata), parent, inherited)
+        else:
+            self._remember(run_id, _Run(None, parent.parent if parent else None, inherited))
 
+    @_guarded
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._finish(run_id)
-        except Exception as error:
-            internal_error("langchain on_chain_end", error)
+        self._finish(run_id)
 
+    @_guarded
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._finish(run_id, error)
-        except Exception as failure:
-            internal_error("langchain on_chain_error", failure)
+        self._finish(run_id, error)
 
     # --- models ----------------------------------------------------------------------------------
 
+    @_guarded
     def on_chat_model_start(self, serialized: dict[str, Any] | None, messages: Any, *,
                             run_id: UUID, parent_run_id: UUID | None = None,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self._model_start(serialized, run_id, parent_run_id, metadata, kwargs, semconv.OP_CHAT,
                           messages)
 
+    @_guarded
     def on_llm_start(self, serialized: dict[str, Any] | None, prompts: list[str], *,
                      run_id: UUID, parent_run_id: UUID | None = None,
                      metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -161,52 +178,46 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
     def _model_start(self, serialized: dict[str, Any] | None, run_id: UUID,
                      parent_run_id: UUID | None, metadata: dict[str, Any] | None,
                      kwargs: dict[str, Any], operation: str, prompt: Any) -> None:
-        try:
-            parent = self._parent(parent_run_id)
-            model, attributes = _attributes.chat_attributes(
-                serialized, metadata, kwargs.get("invocation_params"))
-            attributes[semconv.GEN_AI_OPERATION_NAME] = operation
-            attributes.update(_attributes.langgraph_attributes(metadata))
-            if parent and parent.agent:
-                attributes[semconv.GEN_AI_AGENT_NAME] = parent.agent
-            if self._capture:
-                attributes[semconv.GEN_AI_INPUT_MESSAGES] = json.dumps(prompt, default=str)
-            self._start(run_id, f"{operation} {model}", SpanKind.CLIENT, attributes, parent,
-                        parent.agent if parent else None, current_frame())
-        except Exception as error:
-            internal_error("langchain on_llm_start", error)
+        parent = self._parent(parent_run_id)
+        model, attributes = _attributes.chat_attributes(
+            serialized, metadata, kwargs.get("invocation_params"))
+        attributes[semconv.GEN_AI_OPERATION_NAME] = operation
+        attributes.update(_attributes.langgraph_attributes(metadata))
+        if parent and parent.agent:
+            attributes[semconv.GEN_AI_AGENT_NAME] = parent.agent
+        if self._capture:
+            attributes[semconv.GEN_AI_INPUT_MESSAGES] = json.dumps(prompt, default=str)
+        self._start(run_id, f"{operation} {model}", SpanKind.CLIENT, attributes, parent,
+                    parent.agent if parent else None, current_frame())
 
+    @_guarded
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            run = self._runs.get(run_id)
-            if run is None or run.span is None:
-                return
-            attributes: dict[str, Any] = _attributes.usage(response)
-            model = _attributes.response_model(response)
-            if model:
-                attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
-            reasons = _attributes.finish_reasons(response)
-            if reasons:
-                attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-            if self._capture:
-                attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = _attributes.output_messages(response)
-            else:
-                text = _attributes.output_text(response)
-                if text:
-                    content.give(run.span.get_span_context().span_id,
-                                 content.Content(output_text=text))
-            self._finish(run_id, **attributes)
-        except Exception as error:
-            internal_error("langchain on_llm_end", error)
+        run = self._runs.get(run_id)
+        if run is None or run.span is None:
+            return
+        attributes: dict[str, Any] = _attributes.usage(response)
+        model = _attributes.response_model(response)
+        if model:
+            attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
+        reasons = _attributes.finish_reasons(response)
+        if reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+        if self._capture:
+            attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = _attributes.output_messages(response)
+        else:
+            text = _attributes.output_text(response)
+            if text:
+                content.give(run.span.get_span_context().span_id,
+                             content.Content(output_text=text))
+        self._finish(run_id, **attributes)
 
+    @_guarded
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._finish(run_id, error)
-        except Exception as failure:
-            internal_error("langchain on_llm_error", failure)
+        self._finish(run_id, error)
 
     # --- tools -----------------------------------------------------------------------------------
 
+    @_guarded
     def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, *, run_id: UUID,
                       parent_run_id: UUID | None = None,
                       metadata: dict[str, Any] | None = None,
@@ -214,56 +225,49 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         parent = self._parent(parent_run_id)
         if self._halt_on is not None and parent is not None:
             halt.check(parent.parent, self._halt_on)  # raises AgentHalted: not an error of ours
-        try:
-            name = str((serialized or {}).get("name") or kwargs.get("name") or "tool")
-            attributes: dict[str, Any] = {
-                semconv.GEN_AI_OPERATION_NAME: semconv.OP_EXECUTE_TOOL,
-                semconv.GEN_AI_TOOL_NAME: name,
-                "gen_ai.tool.type": "function",
-                **_attributes.langgraph_attributes(metadata),
-            }
-            call_id = kwargs.get("tool_call_id")
-            if isinstance(call_id, str):
-                attributes[semconv.GEN_AI_TOOL_CALL_ID] = call_id
-            if parent and parent.agent:
-                attributes[semconv.GEN_AI_AGENT_NAME] = parent.agent
-            arguments = inputs if isinstance(inputs, Mapping) else input_str
-            if self._capture:
-                attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = (
-                    arguments if isinstance(arguments, str)
-                    else json.dumps(arguments, default=str, ensure_ascii=False))
-            self._start(run_id, f"{semconv.OP_EXECUTE_TOOL} {name}", SpanKind.INTERNAL,
-                        attributes, parent, parent.agent if parent else None, current_frame())
-            self._runs[run_id].arguments = arguments
-        except Exception as error:
-            internal_error("langchain on_tool_start", error)
+        name = str((serialized or {}).get("name") or kwargs.get("name") or "tool")
+        attributes: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.OP_EXECUTE_TOOL,
+            semconv.GEN_AI_TOOL_NAME: name,
+            "gen_ai.tool.type": "function",
+            **_attributes.langgraph_attributes(metadata),
+        }
+        call_id = kwargs.get("tool_call_id")
+        if isinstance(call_id, str):
+            attributes[semconv.GEN_AI_TOOL_CALL_ID] = call_id
+        if parent and parent.agent:
+            attributes[semconv.GEN_AI_AGENT_NAME] = parent.agent
+        arguments = inputs if isinstance(inputs, Mapping) else input_str
+        if self._capture:
+            attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = (
+                arguments if isinstance(arguments, str)
+                else json.dumps(arguments, default=str, ensure_ascii=False))
+        self._start(run_id, f"{semconv.OP_EXECUTE_TOOL} {name}", SpanKind.INTERNAL,
+                    attributes, parent, parent.agent if parent else None, current_frame())
+        self._runs[run_id].arguments = arguments
 
+    @_guarded
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            run = self._runs.get(run_id)
-            if run is None or run.span is None:
-                return
-            result, status = _attributes.tool_result_text(output)
-            if status == "error":  # a tool error turned into a message (handle_tool_error)
-                run.span.set_status(Status(StatusCode.ERROR, str(result)[:1000]))
-                run.span.set_attribute(semconv.ERROR_TYPE, "ToolException")
-            if self._capture:
-                run.span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT,
-                                       result if isinstance(result, str)
-                                       else json.dumps(result, default=str, ensure_ascii=False))
-            else:
-                content.give(run.span.get_span_context().span_id,
-                             content.Content(args=run.arguments, result=result))
-            self._finish(run_id)
-        except Exception as error:
-            internal_error("langchain on_tool_end", error)
+        run = self._runs.get(run_id)
+        if run is None or run.span is None:
+            return
+        result, status = _attributes.tool_result_text(output)
+        if status == "error":  # a tool error turned into a message (handle_tool_error)
+            run.span.set_status(Status(StatusCode.ERROR, str(result)[:1000]))
+            run.span.set_attribute(semconv.ERROR_TYPE, "ToolException")
+        if self._capture:
+            run.span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT,
+                                   result if isinstance(result, str)
+                                   else json.dumps(result, default=str, ensure_ascii=False))
+        else:
+            content.give(run.span.get_span_context().span_id,
+                         content.Content(args=run.arguments, result=result))
+        self._finish(run_id)
 
+    @_guarded
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            run = self._runs.get(run_id)
-            if run is not None and run.span is not None and not self._capture:
-                content.give(run.span.get_span_context().span_id,
-                             content.Content(args=run.arguments))
-            self._finish(run_id, error)
-        except Exception as failure:
-            internal_error("langchain on_tool_error", failure)
+        run = self._runs.get(run_id)
+        if run is not None and run.span is not None and not self._capture:
+            content.give(run.span.get_span_context().span_id,
+                         content.Content(args=run.arguments))
+        self._finish(run_id, error)
