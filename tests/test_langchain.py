@@ -418,3 +418,24 @@ def test_failing_streamed_model_call(instrumented):
         asyncio.run(consume())
     (chat,) = by_name(instrumented, "chat")
     assert chat.attributes["error.type"] == "ValueError"
+
+
+def test_nested_agent_is_its_own_invoke_agent_span(instrumented):
+    """A create_agent agent called from another agent's tool gets its own run."""
+    inner = create_agent(looping_model(1), [lookup_order], name="researcher")
+
+    @tool
+    def ask_researcher(question: str) -> str:
+        """Ask the research agent."""
+        return inner.invoke({"messages": [("user", question)]})["messages"][-1].content
+
+    outer = create_agent(looping_model(1, ("ask_researcher", {"question": "A-1?"})),
+                         [ask_researcher], name="manager")
+    outer.invoke({"messages": [("user", "Where is A-1?")]})
+    agents = {s.attributes["gen_ai.agent.name"]: s for s in by_name(instrumented, "invoke_agent")}
+    assert set(agents) == {"manager", "researcher"}
+    (delegation,) = by_name(instrumented, "execute_tool ask_researcher")
+    assert agents["researcher"].parent.span_id == _id(delegation)
+    (lookup,) = by_name(instrumented, "execute_tool lookup_order")
+    assert lookup.parent.span_id == _id(agents["researcher"])
+    assert lookup.attributes["gen_ai.agent.name"] == "researcher"
