@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 
@@ -17,7 +16,6 @@ from .processor import AgentWatchSpanProcessor
 
 __all__ = ["AgentWatchHandle", "init"]
 
-logger = logging.getLogger("otel_agentwatch")
 
 _lock = threading.Lock()
 _current: AgentWatchHandle | None = None

@@ -9,7 +9,6 @@ orchestrates; the work lives in :mod:`.normalize`, :mod:`.runs`, :mod:`.detector
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import weakref
@@ -31,13 +30,12 @@ from .enrich import (
     rebuild,
     run_attributes,
 )
-from .normalize import build_step, classify, is_agent_span
+from .normalize import SpanShape, build_step, classify, is_agent_span
 from .runs import RunState, RunTable
 from .steps import RunKey, Step, StepKind
 
 __all__ = ["AgentWatchSpanProcessor"]
 
-logger = logging.getLogger("otel_agentwatch")
 
 
 class AgentWatchSpanProcessor(SpanProcessor):
@@ -174,20 +172,24 @@ class AgentWatchSpanProcessor(SpanProcessor):
         run_key, is_anchor = self._table.span_ended(
             trace_id, span_id, None if parent is None or parent.is_remote else parent.span_id)
         # An anchor's own span is not a step of the run it anchors (a root agent span).
-        shape = classify(span) if run_key[1] != span_id else None
-        if shape is None and not is_anchor:
+        is_step = run_key[1] != span_id
+        # The anchor's own span is classified too when run judges need it at run end.
+        shape = classify(span) if is_step or (is_anchor and self._finishers) else None
+        step_shape = shape if is_step else None
+        if step_shape is None and not is_anchor:
             return span, ()
         # Build the full step (parsing arguments and results, the costly part) only if a
         # running detector watches its kind, and outside the lock.
-        watchers = self._by_kind[shape.kind, shape.has_text] if shape is not None else ()
-        step = build_step(span, shape, run_key) if watchers else None
+        watchers = (self._by_kind[step_shape.kind, step_shape.has_text]
+                    if step_shape is not None else ())
+        step = build_step(span, step_shape, run_key) if watchers else None
 
         detections: list[Detection] = []
         finished: RunState | None = None
         with self._lock:
-            if shape is not None:
+            if step_shape is not None:
                 run = self._table.state(run_key)
-                run.count(shape.kind)
+                run.count(step_shape.kind)
             if step is not None:
                 detections = self._observe(step, run, watchers)
                 if detections:
@@ -199,7 +201,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
             if is_anchor:
                 finished = self._table.pop((trace_id, span_id))
         if is_anchor and self._finishers:
-            finished, ending = self._finish_run(span, (trace_id, span_id), finished)
+            finished, ending = self._finish_run(span, shape, (trace_id, span_id), finished)
             detections.extend(ending)
         if not detections and (finished is None or not finished.flagged):
             return span, ()
@@ -211,10 +213,9 @@ class AgentWatchSpanProcessor(SpanProcessor):
             events.extend(detection_events(finished.unmarked, span.end_time))
         return rebuild(span, attributes, events), [d for d in detections if d.new]
 
-    def _finish_run(self, span: ReadableSpan, key: RunKey, run: RunState | None,
-                    ) -> tuple[RunState | None, list[Detection]]:
+    def _finish_run(self, span: ReadableSpan, shape: SpanShape | None, key: RunKey,
+                    run: RunState | None) -> tuple[RunState | None, list[Detection]]:
         """Give the detectors that judge whole runs their say, as the run's span ends."""
-        shape = classify(span)
         if run is None and shape is None:  # no steps, and not an agent span: nothing to judge
             return None, []
         anchor = build_step(span, shape, key) if shape is not None else None

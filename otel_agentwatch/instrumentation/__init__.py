@@ -9,7 +9,6 @@ it, never before: importing this package loads no framework.
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,7 +17,6 @@ from ._base import Instrumentor
 
 __all__ = ["INSTRUMENTORS", "Instrumentor", "instrument_when_imported", "load"]
 
-logger = logging.getLogger("otel_agentwatch")
 
 INSTRUMENTORS: dict[str, str] = {
     "langchain": "otel_agentwatch.instrumentation.langchain:LangChainInstrumentor",

@@ -46,11 +46,24 @@ class _HandlerSlot:
 
     def __init__(self) -> None:
         self.handler: Any = None
+        # Set with the handler: what tells another instrumentation is active. Looked up
+        # once, since get() runs for every runnable the application invokes.
+        self._manager: Any = None
+        self._proxy: Any = None
         self._warned = False
+
+    def fill(self, handler: Any) -> None:
+        import wrapt
+        from langchain_core.callbacks.base import BaseCallbackManager
+
+        self._manager, self._proxy = BaseCallbackManager, wrapt.BaseObjectProxy
+        self.handler = handler
 
     def get(self) -> Any:
         handler = self.handler
-        if handler is not None and _other_langchain_instrumentation():
+        # OpenInference and OpenLLMetry wrap BaseCallbackManager.__init__ with wrapt.
+        if handler is not None and isinstance(self._manager.__dict__.get("__init__"),
+                                              self._proxy):
             if not self._warned:
                 self._warned = True
                 logger.info("otel-agentwatch: another LangChain instrumentation is active; "
@@ -72,13 +85,6 @@ def _register_hook() -> None:
 
             register_configure_hook(_slot, inheritable=True)  # type: ignore[arg-type]  # duck-typed ContextVar
             _hook_registered = True
-
-
-def _other_langchain_instrumentation() -> bool:
-    import wrapt
-    from langchain_core.callbacks.base import BaseCallbackManager
-
-    return isinstance(BaseCallbackManager.__dict__.get("__init__"), wrapt.BaseObjectProxy)
 
 
 class LangChainInstrumentor(Instrumentor):
@@ -107,8 +113,8 @@ class LangChainInstrumentor(Instrumentor):
             importlib.import_module(module)
             wrapt.wrap_function_wrapper(module, f"{owner}.{method}",
                                         async_frame if is_async else sync_frame)
-        _slot.handler = AgentWatchCallbackHandler(
-            tracer, config if config is not None else Config.from_env())
+        _slot.fill(AgentWatchCallbackHandler(
+            tracer, config if config is not None else Config.from_env()))
 
     def _uninstrument(self) -> None:
         import importlib
