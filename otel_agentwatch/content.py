@@ -5,32 +5,67 @@ text, but with content capture off (the default) it must not put them on the spa
 hands them to the processor here instead, keyed by span id: the processor takes them
 when the span ends, and nothing is exported. Entries never taken (a span that never
 ends) are forgotten beyond a bound.
+
+A model call made through an SDK is announced before its span exists
+(:func:`model_call`): the processor gives the announcement to the first span that starts
+inside it, which is ours, or the SDK's own span when the SDK traces itself. That is how
+what we read off the request (the conversation, the tool results it answers) reaches a
+span we did not create.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-__all__ = ["Content", "give", "take"]
+__all__ = ["Content", "ToolExchange", "give", "has", "model_call", "pending_call", "take"]
 
 _LIMIT = 4096
 
 
-class Content(NamedTuple):
-    """What a span's attributes would hold with capture on; None where unknown."""
+class ToolExchange(NamedTuple):
+    """A tool call the model asked for in one response, answered in the next request."""
 
-    args: Any = None  # tool arguments: a parsed value, or text
-    result: Any = None  # tool result
-    output_text: str | None = None  # model output text
+    call_id: str
+    name: str
+    arguments: Any  # as the model wrote them: usually a JSON string, or a parsed object
+    result: Any  # what the application sent back
+    is_error: bool = False  # the application marked the result as an error
+
+
+class Content:
+    """What a span's attributes would hold with capture on; None where unknown.
+
+    Mutable: a model call's output arrives after its span has started, and the
+    instrumentation fills it in before the span ends.
+    """
+
+    __slots__ = ("answered", "args", "conversation", "output_text", "result", "span_id")
+
+    def __init__(self, args: Any = None, result: Any = None, output_text: str | None = None,
+                 answered: tuple[ToolExchange, ...] = (),
+                 conversation: int | None = None) -> None:
+        self.args = args  # tool arguments: a parsed value, or text
+        self.result = result  # tool result
+        self.output_text = output_text  # model output text
+        self.answered = answered  # tool results the model call's request carried
+        # For a model call outside any span: the conversation it continues, as a key
+        # that groups its calls into one run.
+        self.conversation = conversation
+        self.span_id: int | None = None  # the span it was given to
 
 
 _pending: OrderedDict[int, Content] = OrderedDict()
+_announced: contextvars.ContextVar[Content | None] = contextvars.ContextVar(
+    "otel_agentwatch_model_call", default=None)
 
 
 def give(span_id: int, content: Content) -> None:
     """Keep ``content`` for the span until it ends (single dict operations: thread-safe)."""
+    content.span_id = span_id
     _pending[span_id] = content
     if len(_pending) > _LIMIT:
         with contextlib.suppress(KeyError):
@@ -44,3 +79,19 @@ def take(span_id: int) -> Content | None:
 
 def has(span_id: int) -> bool:
     return span_id in _pending
+
+
+@contextlib.contextmanager
+def model_call(announced: Content) -> Iterator[Content]:
+    """Announce a model call for the span that starts next in this context."""
+    token = _announced.set(announced)
+    try:
+        yield announced
+    finally:
+        _announced.reset(token)
+
+
+def pending_call() -> Content | None:
+    """The announced model call no span has claimed yet, in this context."""
+    announced = _announced.get()
+    return announced if announced is not None and announced.span_id is None else None

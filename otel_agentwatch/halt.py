@@ -17,9 +17,11 @@ from .detectors.base import Detection, Severity
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
+    from .config import Config
     from .processor import AgentWatchSpanProcessor
+    from .steps import RunKey
 
-__all__ = ["AgentHalted", "check"]
+__all__ = ["AgentHalted", "check", "halt_level"]
 
 
 class AgentHalted(BaseException):
@@ -54,19 +56,31 @@ def register(processor: AgentWatchSpanProcessor) -> None:
         _processors.add(processor)
 
 
-def check(parent: Span | None, level: Severity) -> None:
-    """Raise :class:`AgentHalted` if the run that ``parent`` belongs to has a detection at
-    ``level`` or above.
+def check(parent: Span | None, level: Severity | None = None,
+          run: RunKey | None = None) -> None:
+    """Raise :class:`AgentHalted` if the run of the next call has a detection at ``level``
+    or above.
 
-    ``parent`` is the span the next call would run under. Does nothing when the span
-    is unknown to every processor.
+    The run is the one ``parent`` (the span the next call would run under) belongs to,
+    or else ``run`` (a conversation's run, for model calls outside any span). Without
+    ``level``, each processor applies its own ``AGENTWATCH_ACTION`` and
+    ``AGENTWATCH_HALT_ON``. Does nothing when no processor knows the run.
     """
-    if parent is None:
+    span_id = parent.get_span_context().span_id if parent is not None else None
+    if span_id is None and run is None:
         return
-    span_id = parent.get_span_context().span_id
     with _lock:
         processors = tuple(_processors)
     for processor in processors:
-        detection = processor.run_verdict(span_id)
-        if detection is not None and detection.severity.rank >= level.rank:
+        threshold = level if level is not None else halt_level(processor.config)
+        if threshold is None:
+            continue
+        detection = (processor.run_verdict(span_id) if span_id is not None
+                     else processor.conversation_verdict(run))  # type: ignore[arg-type]  # run is set
+        if detection is not None and detection.severity.rank >= threshold.rank:
             raise AgentHalted(detection)
+
+
+def halt_level(config: Config) -> Severity | None:
+    """The severity at which ``config`` halts a run; None when it only observes."""
+    return Severity(config.halt_on) if config.action == "halt" else None

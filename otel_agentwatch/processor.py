@@ -18,7 +18,7 @@ from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from . import halt
+from . import content, halt
 from ._guard import internal_error
 from .callbacks import DetectionSink, in_side_effect
 from .config import Config
@@ -30,8 +30,8 @@ from .enrich import (
     rebuild,
     run_attributes,
 )
-from .normalize import SpanShape, build_step, classify, is_agent_span
-from .runs import RunState, RunTable
+from .normalize import SpanShape, answered_tool_steps, build_step, classify, is_agent_span
+from .runs import RunState, RunTable, conversation_run
 from .steps import RunKey, Step, StepKind
 
 __all__ = ["AgentWatchSpanProcessor"]
@@ -103,11 +103,13 @@ class AgentWatchSpanProcessor(SpanProcessor):
         """The most severe detection so far in the run that work under the live span
         ``span_id`` belongs to; None if there is none or the span is unknown."""
         key = self._table.run_of(span_id)
-        if key is None:
-            return None
+        return self.conversation_verdict(key) if key is not None else None
+
+    def conversation_verdict(self, run: tuple[int, int]) -> Detection | None:
+        """The most severe detection so far in the run ``run`` (a run key); None if none."""
         with self._lock:
-            run = self._table.peek(key)
-            return run.worst if run is not None else None
+            state = self._table.peek(run)
+            return state.worst if state is not None else None
 
     # --- SpanProcessor -------------------------------------------------------------------------
 
@@ -116,11 +118,19 @@ class AgentWatchSpanProcessor(SpanProcessor):
             try:
                 context = span.get_span_context()
                 parent = span.parent
+                # A model call our instrumentation announced: this is its span (ours, or
+                # the SDK's own), and outside any span its conversation is its run.
+                call = content.pending_call()
+                conversation = None
+                if call is not None:
+                    content.give(context.span_id, call)
+                    if call.conversation is not None:
+                        conversation = conversation_run(call.conversation)
                 # The live-span registry needs no lock: see RunTable.
                 self._table.span_started(
                     context.trace_id, context.span_id,
                     None if parent is None or parent.is_remote else parent.span_id,
-                    is_agent_span(span), span,
+                    is_agent_span(span), span, conversation,
                 )
             except Exception as error:
                 internal_error("AgentWatchSpanProcessor.on_start", error)
@@ -183,21 +193,33 @@ class AgentWatchSpanProcessor(SpanProcessor):
         watchers = (self._by_kind[step_shape.kind, step_shape.has_text]
                     if step_shape is not None else ())
         step = build_step(span, step_shape, run_key) if watchers else None
+        # Tool results a model call's request carried: the tools of a hand-written loop.
+        answered = (answered_tool_steps(span, step_shape, run_key)
+                    if step_shape is not None and step_shape.kept is not None else ())
 
         detections: list[Detection] = []
         finished: RunState | None = None
         with self._lock:
             if step_shape is not None:
                 run = self._table.state(run_key)
+                if step_shape.kind is StepKind.TOOL:
+                    run.has_tool_spans = True
+                elif answered and not run.has_tool_spans:
+                    # Only when the run has no tool spans of its own: those describe the
+                    # same calls.
+                    tool_watchers = self._by_kind[StepKind.TOOL, False]
+                    for tool_step in answered:
+                        run.count(StepKind.TOOL)
+                        detections.extend(self._observe(tool_step, run, tool_watchers))
                 run.count(step_shape.kind)
             if step is not None:
-                detections = self._observe(step, run, watchers)
-                if detections:
-                    anchor = self._table.live_span(run_key[1])
-                    for detection in detections:
-                        run.record(detection)
-                        if detection.new and not mark_open_anchor(anchor, detection, run):
-                            run.unmarked.append(detection)
+                detections.extend(self._observe(step, run, watchers))
+            if detections:
+                anchor = self._table.live_span(run_key[1])
+                for detection in detections:
+                    run.record(detection)
+                    if detection.new and not mark_open_anchor(anchor, detection, run):
+                        run.unmarked.append(detection)
             if is_anchor:
                 finished = self._table.pop((trace_id, span_id))
         if is_anchor and self._finishers:

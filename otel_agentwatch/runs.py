@@ -28,7 +28,7 @@ from .steps import RunKey, StepKind
 if TYPE_CHECKING:
     from .detectors.base import Detection
 
-__all__ = ["RunState", "RunTable"]
+__all__ = ["RunState", "RunTable", "conversation_run"]
 
 _UNMARKED_LIMIT = 32
 _SWEEP_INTERVAL = 1.0  # seconds between sweeps for idle runs
@@ -40,6 +40,11 @@ State = TypeVar("State")
 # the span object if it anchors a run, kept to mark it while open). A tuple: one is
 # made for every span the application starts.
 _LiveSpan = tuple[RunKey, RunKey, object]
+
+
+def conversation_run(conversation: int) -> RunKey:
+    """The run of a conversation's model calls made outside any span: no trace has id 0."""
+    return (0, conversation)
 
 
 class RunTable(Generic[State]):
@@ -70,11 +75,18 @@ class RunTable(Generic[State]):
     # --- spans -------------------------------------------------------------------------------
 
     def span_started(self, trace_id: int, span_id: int, parent_id: int | None,
-                     is_agent: bool, span: object) -> RunKey:
-        """Register a started span; returns the run its children will belong to."""
+                     is_agent: bool, span: object, conversation: RunKey | None = None) -> RunKey:
+        """Register a started span; returns the run its children will belong to.
+
+        ``conversation``: for a local root that continues a conversation (a model call
+        of a hand-written agent loop, outside any span), the run it belongs to; such a
+        run has no anchor span and ends only by eviction.
+        """
         live = self._live
         parent = live.get(parent_id) if parent_id is not None else None
-        if parent is None:  # a local root: a new run anchored here
+        if parent is None and conversation is not None and not is_agent:
+            entry = (conversation, conversation, None)
+        elif parent is None:  # a local root: a new run anchored here
             own = (trace_id, span_id)
             entry = (own, own, span)
         elif is_agent:  # a new run for its children; the invocation is a step of the parent's
@@ -166,8 +178,8 @@ class RunTable(Generic[State]):
 class RunState:
     """What the processor remembers about one run: detector states, counters, verdicts."""
 
-    __slots__ = ("detection_count", "detector_states", "fired", "key", "llm_calls", "steps",
-                 "tool_calls", "unmarked", "worst")
+    __slots__ = ("detection_count", "detector_states", "fired", "has_tool_spans", "key",
+                 "llm_calls", "steps", "tool_calls", "unmarked", "worst")
 
     def __init__(self, key: RunKey, detector_states: list[Any]) -> None:
         self.key = key
@@ -175,6 +187,7 @@ class RunState:
         self.steps = 0
         self.tool_calls = 0
         self.llm_calls = 0
+        self.has_tool_spans = False  # tool calls have spans: model requests add no tool steps
         self.detection_count = 0  # new detections (streak openings and escalations)
         self.fired: dict[str, Detection] = {}  # detector id -> its most severe detection
         self.worst: Detection | None = None

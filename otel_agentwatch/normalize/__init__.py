@@ -16,8 +16,10 @@ from .. import content, semconv
 from ..steps import RunKey, Step, StepKind
 from . import genai, openinference, openllmetry
 from ._args import canonical_result, tool_arguments
+from ._span import make_step
 
-__all__ = ["SpanShape", "build_step", "classify", "is_agent_span", "normalize"]
+__all__ = ["SpanShape", "answered_tool_steps", "build_step", "classify", "is_agent_span",
+           "is_model_span", "normalize"]
 
 
 class _Dialect(Protocol):
@@ -48,6 +50,8 @@ _NOT_AGENT_NAMES = tuple(f"{operation} " for operation in (
 ))
 
 
+_MODEL_OPERATIONS = frozenset({semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION,
+                               semconv.OP_GENERATE_CONTENT})
 _TEXT_KEYS = frozenset({semconv.GEN_AI_OUTPUT_MESSAGES, semconv.OI_OUTPUT_MESSAGE_CONTENT})
 
 
@@ -58,6 +62,7 @@ class SpanShape(NamedTuple):
     dialect: _Dialect
     present: frozenset[str]  # the attribute keys the dialects read that the span has
     has_text: bool  # whether it carries the model's output text
+    kept: content.Content | None = None  # what our instrumentation kept in-process for it
 
 
 def classify(span: ReadableSpan) -> SpanShape | None:
@@ -78,8 +83,10 @@ def classify(span: ReadableSpan) -> SpanShape | None:
         return None
     for key, dialect in _DIALECTS:
         if key in present:
-            has_text = not _TEXT_KEYS.isdisjoint(present) or content.has(span.context.span_id)
-            return SpanShape(dialect.kind_of(attributes), dialect, present, has_text)
+            kept = content.take(span.context.span_id)
+            has_text = not _TEXT_KEYS.isdisjoint(present) or (
+                kept is not None and kept.output_text is not None)
+            return SpanShape(dialect.kind_of(attributes), dialect, present, has_text, kept)
     return None  # unreachable: a marker was present
 
 
@@ -88,7 +95,7 @@ def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> Step:
     attributes = span.attributes
     plain = {key: attributes[key] for key in shape.present}
     step = shape.dialect.to_step(span, plain, run_key, shape.kind)
-    kept = content.take(step.span_id)
+    kept = shape.kept
     if kept is None:
         return step
     args, args_key = tool_arguments(kept.args) if kept.args is not None else (step.args,
@@ -98,6 +105,30 @@ def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> Step:
         result=canonical_result(kept.result) if kept.result is not None else step.result,
         output_text=kept.output_text if kept.output_text is not None else step.output_text,
     )
+
+
+def answered_tool_steps(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> list[Step]:
+    """Tool steps for the tool results a model call's request carried (hand-written loops).
+
+    The application ran the tools itself, so no span describes them; the model call
+    that sends their results back stands in for them: the steps carry its span id, and
+    what they trigger is flagged on it.
+    """
+    kept = shape.kept
+    if kept is None or not kept.answered:
+        return []
+    steps = []
+    for exchange in kept.answered:
+        arguments = tool_arguments(exchange.arguments)
+        steps.append(make_step(
+            span, _NO_ATTRIBUTES, run_key, StepKind.TOOL, exchange.name, arguments=arguments,
+            result=canonical_result(exchange.result),
+        )._replace(error="tool_error" if exchange.is_error else None, error_message=None,
+                   end_time=span.start_time))
+    return steps
+
+
+_NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 
 def normalize(span: ReadableSpan, run_key: RunKey) -> Step | None:
@@ -127,5 +158,24 @@ def is_agent_span(span: Any) -> bool:
     for key in _AGENT_MARKERS.intersection(attributes):
         value = str(attributes[key])
         if value == semconv.OP_INVOKE_AGENT or value.upper() == "AGENT":
+            return True
+    return False
+
+
+# What model-call spans say they are, per dialect.
+_MODEL_MARKS = ((semconv.GEN_AI_OPERATION_NAME, _MODEL_OPERATIONS),
+                (semconv.OI_SPAN_KIND, frozenset({"LLM"})),
+                (semconv.TL_REQUEST_TYPE, frozenset({"chat", "completion"})))
+
+
+def is_model_span(span: Any) -> bool:
+    """Whether a live span is a model call, in any dialect (an SDK call inside it is
+    the same call, not a second one)."""
+    attributes = getattr(span, "attributes", None)
+    if not attributes or not isinstance(attributes, Mapping):
+        return False
+    for key, values in _MODEL_MARKS:
+        value = attributes.get(key)
+        if isinstance(value, str) and value in values:
             return True
     return False

@@ -29,7 +29,6 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from ... import content, halt, semconv
 from ..._guard import internal_error
 from ...config import Config
-from ...detectors.base import Severity
 from . import _attributes
 from ._frames import Frame, current_frame
 
@@ -85,7 +84,7 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         self._config = config
         self._chains = config.langchain_chains
         self._capture = config.capture_content
-        self._halt_on = Severity(config.halt_on) if config.action == "halt" else None
+        self._halt_on = halt.halt_level(config)
         self._runs: OrderedDict[UUID, _Run] = OrderedDict()
 
     # --- bookkeeping ----------------------------------------------------------------------------
