@@ -38,6 +38,10 @@ RUN_STEPS: Final = "agentwatch.run.steps"
 RUN_TOOL_CALLS: Final = "agentwatch.run.tool_calls"
 RUN_LLM_CALLS: Final = "agentwatch.run.llm_calls"
 
+# --- model calls: the tool calls a response asked for (names and ids, never arguments) ------
+REQUESTED_TOOL_NAMES: Final = "agentwatch.requested_tools"
+REQUESTED_TOOL_CALL_IDS: Final = "agentwatch.requested_tool_call_ids"
+
 # --- metric --------------------------------------------------------------------------------
 DETECTIONS_METRIC: Final = "agentwatch.detections"
 

@@ -19,7 +19,9 @@ __all__ = ["INSTRUMENTORS", "Instrumentor", "instrument_when_imported", "load"]
 
 
 INSTRUMENTORS: dict[str, str] = {
+    "anthropic": "otel_agentwatch.instrumentation.anthropic:AnthropicInstrumentor",
     "langchain": "otel_agentwatch.instrumentation.langchain:LangChainInstrumentor",
+    "openai": "otel_agentwatch.instrumentation.openai:OpenAIInstrumentor",
 }
 
 

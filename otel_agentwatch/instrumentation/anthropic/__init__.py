@@ -1,0 +1,42 @@
+"""Anthropic SDK instrumentation: ``messages.create`` (whole and ``stream=True``) and
+``messages.stream``, sync and async.
+
+anthropic 2.x traces its own calls (an ``anthropic.messages.create`` span, on unless the
+client's ``open_telemetry`` option or ``ANTHROPIC_OPEN_TELEMETRY=false`` turns it off).
+Then no second span is made: the SDK's span is the call's span, and what we read off the
+request (the conversation, the tool results it carries) is handed to the processor for
+it. Model output text reaches the detectors from that span only in the SDK's content
+mode; with its tracing off, our own ``chat`` span carries everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import ClassVar
+
+from .._model_call import ModelApi
+from .._sdk import Method, SdkInstrumentor
+from ._messages import MessagesApi
+
+__all__ = ["AnthropicInstrumentor"]
+
+_MESSAGES = "anthropic.resources.messages.messages"
+
+
+class AnthropicInstrumentor(SdkInstrumentor):
+    """Instruments the ``anthropic`` package."""
+
+    name: ClassVar[str] = "anthropic"
+    target_module: ClassVar[str] = "anthropic"
+    methods: ClassVar[tuple[Method, ...]] = (
+        Method(_MESSAGES, "Messages", "create", "messages", "sync"),
+        Method(_MESSAGES, "AsyncMessages", "create", "messages", "async"),
+        Method(_MESSAGES, "Messages", "stream", "messages", "manager"),
+        Method(_MESSAGES, "AsyncMessages", "stream", "messages", "manager"),
+    )
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("anthropic >= 0.40",)
+
+    def apis(self) -> dict[str, ModelApi]:
+        return {"messages": MessagesApi()}

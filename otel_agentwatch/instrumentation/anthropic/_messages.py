@@ -1,0 +1,175 @@
+"""``messages.create`` and ``messages.stream``: requests, messages and stream events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry import trace
+
+from ... import semconv
+from ...content import ToolExchange
+from .._model_call import (
+    Reply,
+    Request,
+    conversation_key,
+    field,
+    input_messages,
+    reply,
+    request_attributes,
+)
+
+__all__ = ["MessagesApi"]
+
+
+class MessagesApi:
+    """Reads Messages API calls (stateless: each request holds the history)."""
+
+    operation = semconv.OP_CHAT
+
+    def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
+        model = str(kwargs.get("model") or "unknown")
+        messages = kwargs.get("messages")
+        messages = list(messages) if isinstance(messages, Sequence) else []
+        attributes = request_attributes(self.operation, "anthropic", model, kwargs, instance)
+        system = kwargs.get("system")
+        if capture:
+            attributes[semconv.GEN_AI_INPUT_MESSAGES] = input_messages(messages, system)
+        first_user = next((field(m, "content") for m in messages if field(m, "role") == "user"),
+                          None)
+        return Request(model, attributes, conversation_key(system, first_user),
+                       answered_tool_calls(messages), kwargs.get("stream") is True)
+
+    def reply(self, request: Request, response: Any, capture: bool) -> Reply | None:
+        blocks = field(response, "content")
+        if blocks is None or field(response, "role") != "assistant":
+            return None
+        texts, thinking, calls = [], [], []
+        for block in blocks:
+            kind = field(block, "type")
+            if kind == "text":
+                texts.append(str(field(block, "text") or ""))
+            elif kind == "thinking":
+                thinking.append(str(field(block, "thinking") or ""))
+            elif kind == "tool_use":
+                calls.append((str(field(block, "id")), str(field(block, "name")),
+                              field(block, "input")))
+        return _reply(response, field(response, "usage"), field(response, "stop_reason"),
+                      calls, "".join(texts), "".join(thinking), capture)
+
+    def stream_reader(self, request: Request) -> EventReader:
+        return EventReader()
+
+    def traces_itself(self, instance: Any) -> bool:
+        """anthropic 2.x makes a span per call unless ``open_telemetry`` turns it off;
+        without a tracer provider of its own it uses the global one, and makes none that
+        records while that is still OpenTelemetry's placeholder."""
+        client = getattr(instance, "_client", None)
+        try:
+            if getattr(client, "_tracer", None) is None:
+                return False
+            options = getattr(client, "_open_telemetry", None)
+        except Exception:  # a client class we do not know
+            return False
+        if isinstance(options, Mapping) and options.get("tracer_provider") is not None:
+            return True
+        return not isinstance(trace.get_tracer_provider(),
+                              (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
+
+def _reply(message: Any, usage: Any, stop_reason: Any, calls: list[tuple[str, str, Any]],
+           text: str, thinking: str, capture: bool) -> Reply:
+    # gen_ai.usage.input_tokens counts every input token; Anthropic reports cached ones apart.
+    inputs = [field(usage, key) for key in ("input_tokens", "cache_creation_input_tokens",
+                                            "cache_read_input_tokens")]
+    counted = [value for value in inputs if isinstance(value, int)]
+    return reply(
+        model=field(message, "model"), response_id=field(message, "id"),
+        input_tokens=sum(counted) if counted else None,
+        output_tokens=field(usage, "output_tokens"),
+        reasoning_tokens=field(field(usage, "output_tokens_details"), "thinking_tokens"),
+        finish_reasons=[stop_reason] if isinstance(stop_reason, str) else [],
+        tool_calls=calls, text=text, capture=capture, reasoning=thinking or None,
+    )
+
+
+def answered_tool_calls(messages: Sequence[Any]) -> tuple[ToolExchange, ...]:
+    """The ``tool_result`` blocks of the message after the last assistant message,
+    matched to that message's ``tool_use`` blocks."""
+    for index in range(len(messages) - 1, -1, -1):
+        if field(messages[index], "role") == "assistant":
+            break
+    else:
+        return ()
+    content = field(messages[index], "content")
+    calls = {field(block, "id"): (field(block, "name"), field(block, "input"))
+             for block in (content if isinstance(content, Sequence) and
+                           not isinstance(content, str) else ())
+             if field(block, "type") == "tool_use"}
+    exchanges = []
+    for message in messages[index + 1:]:
+        blocks = field(message, "content")
+        if isinstance(blocks, str) or not isinstance(blocks, Sequence):
+            continue
+        for block in blocks:
+            if field(block, "type") != "tool_result":
+                continue
+            call_id = field(block, "tool_use_id")
+            name, arguments = calls.get(call_id, (None, None))
+            if isinstance(name, str):
+                exchanges.append(ToolExchange(str(call_id), name, arguments,
+                                              field(block, "content"),
+                                              field(block, "is_error") is True))
+    return tuple(exchanges)
+
+
+class EventReader:
+    """Adds up the raw events of ``messages.create(stream=True)``."""
+
+    def __init__(self) -> None:
+        self._message: Any = None
+        self._usage: dict[str, Any] = {}
+        self._stop_reason: Any = None
+        self._blocks: dict[int, list[Any]] = {}  # index -> [type, id, name, pieces]
+
+    def add(self, event: Any) -> None:
+        kind = field(event, "type")
+        if kind == "message_start":
+            self._message = field(event, "message")
+            self._merge_usage(field(self._message, "usage"))
+        elif kind == "content_block_start":
+            block = field(event, "content_block")
+            self._blocks[field(event, "index") or 0] = [
+                field(block, "type"), field(block, "id"), field(block, "name"), []]
+        elif kind == "content_block_delta":
+            entry = self._blocks.get(field(event, "index") or 0)
+            delta = field(event, "delta")
+            piece = (field(delta, "text") or field(delta, "thinking")
+                     or field(delta, "partial_json"))
+            if entry is not None and isinstance(piece, str):
+                entry[3].append(piece)
+        elif kind == "message_delta":
+            self._stop_reason = field(field(event, "delta"), "stop_reason")
+            self._merge_usage(field(event, "usage"))
+
+    def _merge_usage(self, usage: Any) -> None:
+        for key in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                    "cache_read_input_tokens"):
+            value = field(usage, key)
+            if isinstance(value, int):
+                self._usage[key] = value
+
+    def reply(self, capture: bool) -> Reply | None:
+        if self._message is None:
+            return None
+        texts, thinking, calls = [], [], []
+        for index in sorted(self._blocks):
+            kind, call_id, name, pieces = self._blocks[index]
+            if kind == "text":
+                texts.append("".join(pieces))
+            elif kind == "thinking":
+                thinking.append("".join(pieces))
+            elif kind == "tool_use":
+                calls.append((str(call_id), str(name), "".join(pieces) or "{}"))
+        return _reply(self._message, self._usage, self._stop_reason, calls, "".join(texts),
+                      "".join(thinking), capture)
