@@ -14,6 +14,7 @@ from .config import Config, ConfigError
 from .detectors import Detection, Severity
 from .halt import AgentHalted
 from .processor import AgentWatchSpanProcessor
+from .spans import agent_run, tool
 from .steps import Step, StepKind
 from .version import __version__
 
@@ -28,7 +29,9 @@ __all__ = [
     "Step",
     "StepKind",
     "__version__",
+    "agent_run",
     "init",
     "on_detection",
     "remove_on_detection",
+    "tool",
 ]

@@ -189,15 +189,15 @@ SETTINGS: tuple[Setting, ...] = (
             "`loop.repeated_text`: how similar an output must be to the one before to count "
             "as restating it; 0 counts every output."),
     Setting("AGENTWATCH_ACTION", "action", _choice("observe", "halt"), "observe",
-            "`halt`: instrumented tool calls of a run with a detection at "
-            "`AGENTWATCH_HALT_ON` raise `otel_agentwatch.AgentHalted` instead of running; "
+            "`halt`: instrumented tool calls and SDK model calls of a run with a detection "
+            "at `AGENTWATCH_HALT_ON` raise `otel_agentwatch.AgentHalted` instead of running; "
             "`observe` never changes what the application does."),
     Setting("AGENTWATCH_HALT_ON", "halt_on", _choice("critical", "warning"), "critical",
             "The severity that halts a run when `AGENTWATCH_ACTION=halt`."),
     Setting("AGENTWATCH_INSTRUMENT", "instrument",
             _name_list("'all', 'none', or a comma-separated list of framework names"), ("all",),
             "Which frameworks `init()` instruments when the application imports them: "
-            "`all`, `none`, or a list (`langchain`)."),
+            "`all`, `none`, or a list (`langchain,openai,anthropic`)."),
     Setting("AGENTWATCH_LANGCHAIN_CHAINS", "langchain_chains", _choice("agents", "nodes", "all"),
             "agents",
             "LangChain chain spans: only agent and graph invocations, also LangGraph nodes, "

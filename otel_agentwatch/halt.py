@@ -8,17 +8,15 @@ With ``AGENTWATCH_ACTION=halt``, instrumentation asks :func:`check` before each 
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import TYPE_CHECKING
 
+from . import _registry
 from .detectors.base import Detection, Severity
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from .config import Config
-    from .processor import AgentWatchSpanProcessor
     from .steps import RunKey
 
 __all__ = ["AgentHalted", "check", "halt_level"]
@@ -46,16 +44,6 @@ class AgentHalted(BaseException):
                          f"({detection.severity.value}): {detection.message}")
 
 
-_processors: weakref.WeakSet[AgentWatchSpanProcessor] = weakref.WeakSet()
-_lock = threading.Lock()
-
-
-def register(processor: AgentWatchSpanProcessor) -> None:
-    """Let ``check`` consult ``processor`` (every processor registers itself)."""
-    with _lock:
-        _processors.add(processor)
-
-
 def check(parent: Span | None, level: Severity | None = None,
           run: RunKey | None = None) -> None:
     """Raise :class:`AgentHalted` if the run of the next call has a detection at ``level``
@@ -69,9 +57,7 @@ def check(parent: Span | None, level: Severity | None = None,
     span_id = parent.get_span_context().span_id if parent is not None else None
     if span_id is None and run is None:
         return
-    with _lock:
-        processors = tuple(_processors)
-    for processor in processors:
+    for processor in _registry.processors():
         threshold = level if level is not None else halt_level(processor.config)
         if threshold is None:
             continue

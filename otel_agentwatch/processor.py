@@ -18,7 +18,7 @@ from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from . import content, halt
+from . import _registry, content
 from ._guard import internal_error
 from .callbacks import DetectionSink, in_side_effect
 from .config import Config
@@ -78,7 +78,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._sink = DetectionSink(meter_provider)
         self._is_shutdown = False
         _reinit_after_fork(self)
-        halt.register(self)
+        _registry.register(self)
 
     @property
     def config(self) -> Config:

@@ -57,3 +57,36 @@ def pipeline() -> Iterator[Pipeline]:
     built = Pipeline()
     yield built
     built.provider.shutdown()
+
+
+# --- provider SDK tests (imported lazily: only those tests load openai and anthropic) ----------
+
+@pytest.fixture
+def server():
+    """A scripted model provider on 127.0.0.1 (tests/scripted_server.py)."""
+    from tests.scripted_server import ScriptedServer
+
+    with ScriptedServer() as running:
+        yield running
+
+
+@pytest.fixture
+def make_instrumented():
+    """Builds pipelines with the OpenAI and Anthropic SDKs instrumented into them."""
+    from tests.sdk_fixtures import Instrumented
+
+    made = []
+
+    def make(**settings):
+        built = Instrumented(Config(**settings))
+        made.append(built)
+        return built
+
+    yield make
+    for built in made:
+        built.close()
+
+
+@pytest.fixture
+def instrumented(make_instrumented):
+    return make_instrumented()

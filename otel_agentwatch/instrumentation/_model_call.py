@@ -23,13 +23,14 @@ from typing import Any, NamedTuple, Protocol
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from .. import content, halt, semconv
 from .._guard import internal_error
 from ..config import Config
 from ..normalize import is_model_span
 from ..runs import conversation_run
+from ._errors import record_error
 
 __all__ = [
     "ModelApi",
@@ -406,9 +407,7 @@ class ModelCallWrapper:
             if answer is not None:
                 span.set_attributes(answer.attributes)
             if error is not None:
-                span.set_attribute(semconv.ERROR_TYPE, type(error).__qualname__)
-                span.record_exception(error)
-                span.set_status(Status(StatusCode.ERROR, str(error)[:1000]))
+                record_error(span, error)
             span.end()
         except Exception as failure:
             internal_error(self._site, failure)

@@ -29,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from ... import content, halt, semconv
 from ..._guard import internal_error
 from ...config import Config
+from .._errors import record_error
 from . import _attributes
 from ._frames import Frame, current_frame
 
@@ -116,9 +117,7 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         if attributes:
             span.set_attributes(attributes)
         if error is not None and type(error).__name__ not in _CONTROL_FLOW:
-            span.set_attribute(semconv.ERROR_TYPE, type(error).__qualname__)
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, str(error)[:1000]))
+            record_error(span, error)
         span.end()
         return span
 

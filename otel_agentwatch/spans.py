@@ -1,0 +1,255 @@
+"""Spans an application opens itself: :func:`tool` for its tool functions and
+:class:`agent_run` for one run of a hand-written agent.
+
+Both follow the GenAI conventions (``execute_tool {name}``, ``invoke_agent {name}``), so
+the detectors treat them as they treat a framework's, and both honour
+``AGENTWATCH_ACTION=halt``: a tool of a stuck run raises :class:`~otel_agentwatch.AgentHalted`
+instead of running.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, TracerProvider
+
+from . import _registry, content, halt, semconv
+from ._guard import internal_error
+from .instrumentation._errors import record_error
+from .version import __version__
+
+__all__ = ["agent_run", "tool"]
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+_SCOPE = "otel_agentwatch.spans"
+
+
+def _tracer(provider: TracerProvider | None) -> trace.Tracer:
+    # Looked up per call: the global provider may be set after the function is decorated.
+    return trace.get_tracer(_SCOPE, __version__, provider)
+
+
+@overload
+def tool(function: _Function, /) -> _Function: ...
+
+
+@overload
+def tool(name: str | None = None, /, *, tracer_provider: TracerProvider | None = None,
+         ) -> Callable[[_Function], _Function]: ...
+
+
+def tool(function_or_name: Any = None, /, *,
+         tracer_provider: TracerProvider | None = None) -> Any:
+    """Make a function (sync or async, plain or a method) an ``execute_tool`` span.
+
+    Use as ``@tool``, ``@tool("search_orders")`` or ``@tool(tracer_provider=...)``. The
+    span is named ``execute_tool {name}`` (the function's name unless given), is current
+    while the function runs, and carries its arguments and result in-process for the
+    detectors; on the span only with content capture on. An exception is recorded and
+    re-raised. With ``AGENTWATCH_ACTION=halt``, a call in a run that is already stuck
+    raises :class:`~otel_agentwatch.AgentHalted` and the function does not run.
+    """
+    if callable(function_or_name):
+        return _tool_decorator(None, tracer_provider)(function_or_name)
+    if function_or_name is not None and not isinstance(function_or_name, str):
+        raise TypeError(f"tool() takes a function or a tool name, not {function_or_name!r}")
+    if function_or_name is not None and not function_or_name.strip():
+        raise ValueError("tool() needs a non-empty tool name")
+    return _tool_decorator(function_or_name, tracer_provider)
+
+
+def _tool_decorator(name: str | None,
+                    provider: TracerProvider | None) -> Callable[[_Function], _Function]:
+    def decorate(function: _Function) -> _Function:
+        import wrapt  # here, so that importing the package does not load it
+
+        tool_name = name or getattr(function, "__name__", None) or "tool"
+        signature = _signature(function)
+
+        def start(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                  ) -> _ToolCall | None:
+            current = trace.get_current_span()
+            # AgentHalted, when asked for, is the one exception that reaches the caller.
+            halt.check(current if current.get_span_context().is_valid else None)
+            try:
+                return _ToolCall(_tracer(provider), tool_name,
+                                 _arguments(signature, instance, args, kwargs),
+                                 _registry.capture_content())
+            except Exception as error:
+                internal_error("tool span", error, "this tool call is not traced")
+                return None
+
+        if inspect.iscoroutinefunction(function):
+            @wrapt.decorator
+            async def async_tool(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+                call = start(instance, args, kwargs)
+                if call is None:
+                    return await wrapped(*args, **kwargs)
+                with call:
+                    return call.done(await wrapped(*args, **kwargs))
+
+            return async_tool(function)  # type: ignore[no-any-return]
+
+        @wrapt.decorator
+        def sync_tool(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            call = start(instance, args, kwargs)
+            if call is None:
+                return wrapped(*args, **kwargs)
+            with call:
+                return call.done(wrapped(*args, **kwargs))
+
+        return sync_tool(function)  # type: ignore[no-any-return]
+
+    return decorate
+
+
+class _ToolCall:
+    """One call of a decorated tool: its span, current while the function runs."""
+
+    __slots__ = ("_capture", "_content", "_span", "_token")
+
+    def __init__(self, tracer: trace.Tracer, name: str, arguments: Any, capture: bool) -> None:
+        attributes: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.OP_EXECUTE_TOOL,
+            semconv.GEN_AI_TOOL_NAME: name,
+            "gen_ai.tool.type": "function",
+        }
+        if capture:
+            attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = _json(arguments)
+        self._capture = capture
+        self._span = tracer.start_span(f"{semconv.OP_EXECUTE_TOOL} {name}",
+                                       kind=SpanKind.INTERNAL, attributes=attributes)
+        self._content = content.Content(args=arguments)
+        content.give(self._span.get_span_context().span_id, self._content)
+        self._token: object = None
+
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+
+    def done(self, result: Any) -> Any:
+        try:
+            if self._capture:
+                self._span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, _json(result))
+            self._content.result = result
+        except Exception as error:
+            internal_error("tool result", error)
+        return result
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        try:
+            otel_context.detach(self._token)
+            if error is not None:
+                record_error(self._span, error)
+            self._span.end()
+        except Exception as failure:
+            internal_error("tool span end", failure)
+
+
+def _signature(function: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):  # builtins and some callables have none
+        return None
+
+
+def _arguments(signature: inspect.Signature | None, instance: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+    """The call's arguments by parameter name (``self``/``cls`` left out)."""
+    if signature is None:
+        return {"args": list(args), **kwargs} if args else dict(kwargs)
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError:  # the call itself will fail and say why
+        return {"args": list(args), **kwargs}
+    return dict(bound.arguments)
+
+
+def _json(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+class agent_run:  # used like contextlib's lowercase context managers
+    """An ``invoke_agent {name}`` span around one run of a hand-written agent loop.
+
+    A context manager (``with agent_run("support"):``, also ``async with``) or a
+    decorator (``@agent_run("support")`` on a sync or async function). Model calls and
+    tools inside become steps of this run, so the run is one trace, judged as a whole
+    and flagged on this span. An instance is entered once; the decorator makes a fresh
+    one per call.
+
+    Args:
+        name: the agent's name (``gen_ai.agent.name``).
+        conversation_id: ``gen_ai.conversation.id``, if the application has one.
+        tracer_provider: default the global one.
+    """
+
+    def __init__(self, name: str, *, conversation_id: str | None = None,
+                 tracer_provider: TracerProvider | None = None) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"agent_run() needs a non-empty agent name, not {name!r}")
+        self.name = name
+        self.conversation_id = conversation_id
+        self.tracer_provider = tracer_provider
+        self._span: Span | None = None
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        if self._span is not None:
+            raise RuntimeError("an agent_run is entered once; make a new one for each run")
+        attributes: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,
+            semconv.GEN_AI_AGENT_NAME: self.name,
+        }
+        if self.conversation_id is not None:
+            attributes[semconv.GEN_AI_CONVERSATION_ID] = str(self.conversation_id)
+        self._span = _tracer(self.tracer_provider).start_span(
+            f"{semconv.OP_INVOKE_AGENT} {self.name}", kind=SpanKind.INTERNAL,
+            attributes=attributes)
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        span = self._span
+        if span is None:
+            return
+        otel_context.detach(self._token)
+        if error is not None:
+            record_error(span, error)
+        span.end()
+
+    async def __aenter__(self) -> Span:
+        return self.__enter__()
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        self.__exit__(kind, error, traceback)
+
+    def __call__(self, function: _Function) -> _Function:
+        options: Mapping[str, Any] = {"conversation_id": self.conversation_id,
+                                      "tracer_provider": self.tracer_provider}
+        name = self.name
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                async with agent_run(name, **options):
+                    return await function(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with agent_run(name, **options):
+                return function(*args, **kwargs)
+
+        return run  # type: ignore[return-value]

@@ -1,0 +1,56 @@
+"""What the SDK tests share: a pipeline with the OpenAI and Anthropic SDKs instrumented
+into it, and a detector that records the steps the detectors see (fixtures in conftest)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from otel_agentwatch import Config, StepKind
+from otel_agentwatch.instrumentation.anthropic import AnthropicInstrumentor
+from otel_agentwatch.instrumentation.openai import OpenAIInstrumentor
+from tests.conftest import Pipeline
+
+
+class StepRecorder:
+    """A detector that flags nothing and keeps every step it is shown: what the
+    detectors see."""
+
+    id: ClassVar[str] = "test.recorder"
+    failure_mode: ClassVar[str] = "none"
+    mast_codes: ClassVar[tuple[str, ...]] = ()
+    kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL, StepKind.LLM})
+
+    def __init__(self) -> None:
+        self.steps: list[Any] = []
+
+    def new_state(self) -> None:
+        return None
+
+    def observe(self, step: Any, state: Any) -> None:
+        self.steps.append(step)
+
+    def of(self, kind: StepKind) -> list[Any]:
+        return [step for step in self.steps if step.kind is kind]
+
+
+class Instrumented(Pipeline):
+    """A pipeline with the OpenAI and Anthropic SDKs instrumented into it."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.recorder = StepRecorder()
+        super().__init__(config or Config(), extra_detectors=[self.recorder])
+        self.instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+        for instrumentor in self.instrumentors:
+            assert instrumentor.instrument(tracer_provider=self.provider, config=self.config)
+
+    @property
+    def config(self) -> Config:
+        return self.processor.config
+
+    def close(self) -> None:
+        for instrumentor in self.instrumentors:
+            instrumentor.uninstrument()
+        self.provider.shutdown()
+
+    def flagged(self, name_prefix: str = "") -> list[Any]:
+        return [s for s in self.spans(name_prefix) if s.attributes.get("agentwatch.flagged")]
