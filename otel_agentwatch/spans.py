@@ -166,10 +166,14 @@ def _arguments(signature: inspect.Signature | None, instance: Any, args: tuple[A
     if signature is None:
         return {"args": list(args), **kwargs} if args else dict(kwargs)
     try:
-        bound = signature.bind_partial(*args, **kwargs)
+        if instance is None:
+            return dict(signature.bind_partial(*args, **kwargs).arguments)
+        # A method: the signature includes self (or cls), which wrapt passes apart.
+        arguments = dict(signature.bind_partial(instance, *args, **kwargs).arguments)
     except TypeError:  # the call itself will fail and say why
         return {"args": list(args), **kwargs}
-    return dict(bound.arguments)
+    arguments.pop(next(iter(signature.parameters)), None)
+    return arguments
 
 
 def _json(value: Any) -> str:

@@ -241,3 +241,45 @@ def test_uninstrument_restores_the_client(server):
     assert Completions.__dict__["create"] is not original
     instrumentor.uninstrument()
     assert Completions.__dict__["create"] is original
+
+
+def test_a_langchain_chat_model_calling_the_sdk_makes_one_model_span(server, instrumented):
+    """The LangChain model span is current while the model calls the SDK: that call is
+    the same model call, not a second one."""
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    from otel_agentwatch.instrumentation.langchain import LangChainInstrumentor
+
+    class OpenAIBacked(BaseChatModel):
+        """A minimal LangChain chat model over the real OpenAI client."""
+
+        base_url: str
+
+        @property
+        def _llm_type(self) -> str:
+            return "openai-backed"
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            reply = client_for(self.base_url).chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": m.content}
+                                          for m in messages])
+            return ChatResult(generations=[ChatGeneration(
+                message=AIMessage(content=reply.choices[0].message.content))])
+
+    def client_for(url):
+        return openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
+
+    langchain = LangChainInstrumentor()
+    assert langchain.instrument(tracer_provider=instrumented.provider, config=instrumented.config)
+    try:
+        server.script(chat_completion("from langchain"))
+        answer = OpenAIBacked(base_url=server.url).invoke("hello")
+    finally:
+        langchain.uninstrument()
+    assert answer.content == "from langchain"
+    model_spans = [s for s in instrumented.spans()
+                   if s.attributes.get("gen_ai.operation.name") == "chat"]
+    assert len(model_spans) == 1
+    assert model_spans[0].instrumentation_scope.name == "otel_agentwatch.instrumentation.langchain"
