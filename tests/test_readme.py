@@ -86,3 +86,17 @@ def test_example_halts_with_the_flag():
         env={k: v for k, v in os.environ.items() if not k.startswith(("AGENTWATCH_", "OTEL_"))})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("agent halted: lookup_order called 5 times in a row")
+
+
+@pytest.mark.parametrize("options, flagged", [([], "4 of 7 spans flagged."),
+                                              (["--agent-run"], "4 of 14 spans flagged.")])
+def test_openai_example_flags_the_loop(options, flagged):
+    """The raw-SDK example: flagged on its chat spans alone, or on its tool spans."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "openai_tool_loop.py"), *options],
+        capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("AGENTWATCH_", "OTEL_"))})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("agent answered: Your order A-1042 has shipped.")
+    assert "lookup_order called 5 times in a row" in result.stdout
+    assert result.stdout.rstrip().endswith(flagged)

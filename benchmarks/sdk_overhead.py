@@ -1,0 +1,167 @@
+"""Per-call cost of our OpenAI and Anthropic instrumentation against the bare clients.
+
+    python benchmarks/sdk_overhead.py [--conversations 10] [--turns 20] [--rounds 7]
+
+The real clients talk to the scripted server of ``tests/scripted_server.py`` on
+127.0.0.1. The workload is a hand-written tool loop: each conversation runs ``--turns``
+calls, every request carrying the history so far and the result of the tool the previous
+reply asked for, which is the path that turns requests into tool steps. Three APIs:
+OpenAI Chat Completions (whole), the same streamed with usage, and Anthropic Messages
+(the SDK's own tracing off). Per API, two pipelines alternated in rotating order round by
+round, the median reported:
+
+* ``bare``: the client uninstrumented, no tracing at all;
+* ``agentwatch``: our instrumentation and AgentWatchSpanProcessor in front of a
+  BatchSpanProcessor with an exporter that drops everything.
+
+The HTTP round trip to a local server dominates a call; the added time per call is the
+number to read, the ratio says how it compares with the cheapest call there can be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import anthropic
+import openai
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+
+from otel_agentwatch import AgentWatchSpanProcessor, Config
+from otel_agentwatch.instrumentation.anthropic import AnthropicInstrumentor
+from otel_agentwatch.instrumentation.openai import OpenAIInstrumentor
+from tests.scripted_server import (
+    ScriptedServer,
+    chat_chunks,
+    chat_completion,
+    message,
+)
+
+
+class _Drop(SpanExporter):
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def _openai_chat(server: ScriptedServer, turns: int, stream: bool) -> Callable[[int], None]:
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0)
+
+    def conversation(index: int) -> None:
+        messages: list[Any] = [{"role": "system", "content": "You are a research agent."},
+                               {"role": "user", "content": f"Question {index}?"}]
+        for turn in range(turns):
+            call = (f"call_{turn}", "search", f'{{"query": "topic {turn % 7}"}}')
+            if stream:
+                server.script(chat_chunks("", [call], usage=(100 + turn, 12)))
+                chunks = list(client.chat.completions.create(
+                    model="gpt-4o", messages=messages, stream=True,
+                    stream_options={"include_usage": True}))
+                assert chunks
+            else:
+                server.script(chat_completion(None, [call]))
+                client.chat.completions.create(model="gpt-4o", messages=messages)
+            messages.append({"role": "assistant", "content": None, "tool_calls": [{
+                "id": call[0], "type": "function",
+                "function": {"name": call[1], "arguments": call[2]}}]})
+            messages.append({"role": "tool", "tool_call_id": call[0],
+                             "content": "results: " + "lorem ipsum " * 20})
+
+    return conversation
+
+
+def _anthropic_messages(server: ScriptedServer, turns: int) -> Callable[[int], None]:
+    client = anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=0,
+                                 open_telemetry=False)
+
+    def conversation(index: int) -> None:
+        messages: list[Any] = [{"role": "user", "content": f"Question {index}?"}]
+        for turn in range(turns):
+            arguments = {"query": f"topic {turn % 7}"}
+            server.script(message(None, [(f"toolu_{turn}", "search", arguments)]))
+            reply = client.messages.create(model="claude-scripted-1", max_tokens=256,
+                                           system="You are a research agent.",
+                                           messages=messages)
+            messages.append({"role": "assistant", "content": reply.content})
+            messages.append({"role": "user", "content": [{
+                "type": "tool_result", "tool_use_id": f"toolu_{turn}",
+                "content": "results: " + "lorem ipsum " * 20}]})
+
+    return conversation
+
+
+def _pipelines() -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
+    provider = TracerProvider()
+    config = Config()
+    provider.add_span_processor(AgentWatchSpanProcessor(BatchSpanProcessor(_Drop()),
+                                                        config=config))
+    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+
+    def on() -> None:
+        for instrumentor in instrumentors:
+            instrumentor.instrument(tracer_provider=provider, config=config)
+
+    def off() -> None:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+
+    return {"bare": (lambda: None, lambda: None), "agentwatch": (on, off)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=10)
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    pipelines = _pipelines()
+    names = list(pipelines)
+    calls = args.conversations * args.turns
+    with ScriptedServer() as server:
+        workloads = {
+            "openai chat": _openai_chat(server, args.turns, stream=False),
+            "openai chat, streamed": _openai_chat(server, args.turns, stream=True),
+            "anthropic messages": _anthropic_messages(server, args.turns),
+        }
+        print(f"{args.conversations} conversations x {args.turns} calls per round, "
+              f"{args.rounds} rounds (median), scripted server on 127.0.0.1")
+        for label, conversation in workloads.items():
+            conversation(-1)  # warm up the client and its connection
+            times: dict[str, list[float]] = {name: [] for name in names}
+            for round_index in range(args.rounds):
+                shift = round_index % len(names)
+                for name in names[shift:] + names[:shift]:
+                    on, off = pipelines[name]
+                    gc.collect()
+                    on()
+                    try:
+                        start = time.perf_counter()
+                        for index in range(args.conversations):
+                            conversation(round_index * 1000 + index)
+                        times[name].append(time.perf_counter() - start)
+                    finally:
+                        off()
+            per_call = {name: statistics.median(values) / calls * 1e6
+                        for name, values in times.items()}
+            bare, ours = per_call["bare"], per_call["agentwatch"]
+            print(f"{label:24s} bare {bare:7.0f} us/call   agentwatch {ours:7.0f} us/call   "
+                  f"+{ours - bare:5.0f} us ({ours / bare:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
