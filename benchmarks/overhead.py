@@ -33,15 +33,12 @@ import dataclasses
 import gc
 import json
 import random
-import re
-import shutil
 import statistics
-import subprocess
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 
+from _callgrind import instructions
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanContext, SpanKind
@@ -244,16 +241,8 @@ def drive_once(pipeline: str, setup_only: bool) -> None:
 
 
 def measure_instructions() -> dict[str, float]:
-    if shutil.which("valgrind") is None:
-        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
-
     def count(*drive: str) -> int:
-        result = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, __file__, "--drive", *drive],
-            capture_output=True, text=True, check=True,
-        )
-        return int(re.search(r"Collected : (\d+)", result.stderr).group(1))
+        return instructions(__file__, "--drive", *drive)
 
     spans = INSTRUCTION_RUNS * SPANS_PER_RUN
     per_span = {

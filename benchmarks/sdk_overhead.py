@@ -1,6 +1,7 @@
 """Per-call cost of our OpenAI and Anthropic instrumentation against the bare clients.
 
     python benchmarks/sdk_overhead.py [--conversations 10] [--turns 20] [--rounds 7]
+    python benchmarks/sdk_overhead.py --instructions     # needs valgrind
 
 The real clients talk to the scripted server of ``tests/scripted_server.py`` on
 127.0.0.1. The workload is a hand-written tool loop: each conversation runs ``--turns``
@@ -16,6 +17,10 @@ round, the median reported:
 
 The HTTP round trip to a local server dominates a call; the added time per call is the
 number to read, the ratio says how it compares with the cheapest call there can be.
+Timings on a shared machine move by more than what we add, so ``--instructions`` counts
+CPU instructions instead (under valgrind's callgrind, every thread, the server's
+included, so the ratio is against client and server together), one process per pipeline,
+less a process that only sets up and warms up.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import anthropic
 import openai
+from _callgrind import instructions
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
@@ -121,22 +127,66 @@ def _pipelines() -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
     return {"bare": (lambda: None, lambda: None), "agentwatch": (on, off)}
 
 
+def _workloads(server: ScriptedServer, turns: int) -> dict[str, Callable[[int], None]]:
+    return {
+        "openai chat": _openai_chat(server, turns, stream=False),
+        "openai chat, streamed": _openai_chat(server, turns, stream=True),
+        "anthropic messages": _anthropic_messages(server, turns),
+    }
+
+
+INSTRUCTION_CONVERSATIONS, INSTRUCTION_TURNS = 3, 20
+
+
+def _drive(pipeline: str, label: str, setup_only: bool) -> None:
+    """One process's work for --instructions."""
+    on, _off = _pipelines()[pipeline]
+    on()
+    with ScriptedServer() as server:
+        conversation = _workloads(server, INSTRUCTION_TURNS)[label]
+        conversation(-1)
+        if not setup_only:
+            for index in range(INSTRUCTION_CONVERSATIONS):
+                conversation(index)
+
+
+def _instructions() -> None:
+    def count(*drive: str) -> int:
+        return instructions(__file__, "--drive", *drive)
+
+    calls = INSTRUCTION_CONVERSATIONS * INSTRUCTION_TURNS
+    print(f"CPU instructions per call, all threads (callgrind), {calls} calls")
+    with ScriptedServer() as server:
+        labels = list(_workloads(server, 1))
+    for label in labels:
+        per_call = {pipeline: (count(pipeline, label) - count(pipeline, label, "setup")) / calls
+                    for pipeline in ("bare", "agentwatch")}
+        bare, ours = per_call["bare"], per_call["agentwatch"]
+        print(f"{label:24s} bare {bare:12,.0f}   agentwatch {ours:12,.0f}   "
+              f"+{ours - bare:10,.0f} ({ours / bare:.2f}x)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=10)
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions under callgrind instead of timing")
+    parser.add_argument("--drive", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.drive:
+        _drive(args.drive[0], args.drive[1], setup_only=len(args.drive) > 2)
+        return 0
+    if args.instructions:
+        _instructions()
+        return 0
     pipelines = _pipelines()
     names = list(pipelines)
     calls = args.conversations * args.turns
     with ScriptedServer() as server:
-        workloads = {
-            "openai chat": _openai_chat(server, args.turns, stream=False),
-            "openai chat, streamed": _openai_chat(server, args.turns, stream=True),
-            "anthropic messages": _anthropic_messages(server, args.turns),
-        }
+        workloads = _workloads(server, args.turns)
         print(f"{args.conversations} conversations x {args.turns} calls per round, "
               f"{args.rounds} rounds (median), scripted server on 127.0.0.1")
         for label, conversation in workloads.items():

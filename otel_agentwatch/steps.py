@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 __all__ = ["RunKey", "Step", "StepKind"]
 
 RunKey = tuple[int, int]
-"""``(trace_id, anchor_span_id)``: the nearest agent span, or else the local trace root."""
+"""``(trace_id, anchor_span_id)``: the nearest agent span, or else the local trace root;
+``(0, conversation)`` for SDK model calls made outside any span, grouped by conversation."""
 
 
 class StepKind(str, enum.Enum):
