@@ -312,3 +312,36 @@ def test_zero_code_import_line_flags_a_raw_sdk_loop(server):
     assert [span["name"] for span in spans] == ["chat gpt-4o"] * 6
     severities = [span["attributes"].get("agentwatch.severity") for span in spans]
     assert severities == [None, None, None, "warning", "warning", "critical"]
+
+
+def test_another_instrumentation_wrapped_first_keeps_its_span_and_we_add_none(server):
+    """An instrumentation that wrapped ``create`` before us (with wrapt, as the official
+    and OpenLLMetry ones do) makes the call's span; we make none, and its spans are
+    judged with the tool results we read off the requests."""
+    import wrapt
+    from openai.resources.chat.completions.completions import Completions
+
+    from tests.sdk_fixtures import Instrumented
+
+    pipeline = Instrumented()
+    for instrumentor in pipeline.instrumentors:  # theirs goes on first
+        instrumentor.uninstrument()
+    tracer = pipeline.provider.get_tracer("someone-else")
+
+    def theirs(wrapped, instance, args, kwargs):
+        with tracer.start_as_current_span("openai.chat", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.request.model": kwargs["model"]}):
+            return wrapped(*args, **kwargs)
+
+    original = Completions.__dict__["create"]
+    wrapt.wrap_function_wrapper(Completions, "create", theirs)
+    try:
+        for instrumentor in pipeline.instrumentors:
+            instrumentor.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
+        lookup_loop(server, client(server), turns=5)
+    finally:
+        pipeline.close()
+        Completions.create = original
+    assert [span.name for span in pipeline.spans()] == ["openai.chat"] * 5
+    assert [s.attributes.get("agentwatch.severity") for s in pipeline.spans()] == [
+        None, None, None, "warning", "warning"]

@@ -301,7 +301,7 @@ class ModelCallWrapper:
 
     def __call__(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                  kwargs: dict[str, Any]) -> Any:
-        call = self._begin(instance, kwargs)
+        call = self._begin(wrapped, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         with self.running(call):
@@ -310,7 +310,7 @@ class ModelCallWrapper:
 
     async def call_async(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                          kwargs: dict[str, Any]) -> Any:
-        call = self._begin(instance, kwargs)
+        call = self._begin(wrapped, instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         with self.running(call):
@@ -324,7 +324,7 @@ class ModelCallWrapper:
         (Anthropic's ``messages.stream``)."""
         manager = wrapped(*args, **kwargs)
         try:
-            return _TracedStreamManager(manager, self, instance, kwargs)
+            return _TracedStreamManager(manager, self, wrapped, instance, kwargs)
         except Exception as error:
             internal_error(self._site, error)
             return manager
@@ -348,14 +348,20 @@ class ModelCallWrapper:
             self.finish(call, None, error)
             raise
 
-    def _begin(self, instance: Any, kwargs: Mapping[str, Any]) -> _Call | None:
-        """Start tracing a call; None when it is not ours to trace. May raise AgentHalted."""
+    def _begin(self, wrapped: Any, instance: Any, kwargs: Mapping[str, Any]) -> _Call | None:
+        """Start tracing a call; None when it is not ours to trace. May raise AgentHalted.
+
+        No span of ours when the call has one already: a framework's model span is
+        current, the SDK traces itself, or another instrumentation wrapped the method
+        before us (its wrapper runs inside ours, and its span claims the announcement).
+        """
         current = trace.get_current_span()
         try:
             if current.is_recording() and is_model_span(current):
-                return None  # already traced: a framework's model span is current
+                return None
             request = self._api.request(instance, kwargs, self._capture)
-            own_span = not self._api.traces_itself(instance)
+            own_span = not (self._api.traces_itself(instance)
+                            or isinstance(wrapped, wrapt.BaseObjectProxy))
         except Exception as error:
             internal_error(self._site, error, "this model call is not traced")
             return None
@@ -515,10 +521,11 @@ class _TracedStreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
     """A stream manager whose request (made on entry) is traced; the span ends on exit
     with the message accumulated so far."""
 
-    def __init__(self, manager: Any, wrapper: ModelCallWrapper, instance: Any,
+    def __init__(self, manager: Any, wrapper: ModelCallWrapper, wrapped: Any, instance: Any,
                  kwargs: Mapping[str, Any]) -> None:
         super().__init__(manager)
         self._self_wrapper = wrapper
+        self._self_wrapped = wrapped
         self._self_instance = instance
         self._self_kwargs = kwargs
         self._self_call: _Call | None = None
@@ -553,7 +560,8 @@ class _TracedStreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_exit(exc_info[1])
 
     def _self_start(self) -> _Call | None:
-        self._self_call = self._self_wrapper._begin(self._self_instance, self._self_kwargs)
+        self._self_call = self._self_wrapper._begin(self._self_wrapped, self._self_instance,
+                                                    self._self_kwargs)
         return self._self_call
 
     def _self_exit(self, error: BaseException | None) -> None:
