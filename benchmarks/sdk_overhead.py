@@ -37,8 +37,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import anthropic
-import openai
 from _callgrind import instructions
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -64,6 +62,8 @@ class _Drop(SpanExporter):
 
 
 def _openai_chat(server: ScriptedServer, turns: int, stream: bool) -> Callable[[int], None]:
+    import openai  # here: --instructions processes load only the SDK they drive
+
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0)
 
     def conversation(index: int) -> None:
@@ -90,6 +90,8 @@ def _openai_chat(server: ScriptedServer, turns: int, stream: bool) -> Callable[[
 
 
 def _anthropic_messages(server: ScriptedServer, turns: int) -> Callable[[int], None]:
+    import anthropic
+
     client = anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=0,
                                  open_telemetry=False)
 
@@ -109,12 +111,14 @@ def _anthropic_messages(server: ScriptedServer, turns: int) -> Callable[[int], N
     return conversation
 
 
-def _pipelines() -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
+def _pipelines(sdks: Sequence[str] = ("openai", "anthropic"),
+               ) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
     provider = TracerProvider()
     config = Config()
     provider.add_span_processor(AgentWatchSpanProcessor(BatchSpanProcessor(_Drop()),
                                                         config=config))
-    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    instrumentors = [{"openai": OpenAIInstrumentor, "anthropic": AnthropicInstrumentor}[sdk]()
+                     for sdk in sdks]
 
     def on() -> None:
         for instrumentor in instrumentors:
@@ -127,11 +131,13 @@ def _pipelines() -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
     return {"bare": (lambda: None, lambda: None), "agentwatch": (on, off)}
 
 
-def _workloads(server: ScriptedServer, turns: int) -> dict[str, Callable[[int], None]]:
+def _workloads(server: ScriptedServer,
+               turns: int) -> dict[str, Callable[[], Callable[[int], None]]]:
+    """Each API's conversation, built on demand (building one imports its SDK)."""
     return {
-        "openai chat": _openai_chat(server, turns, stream=False),
-        "openai chat, streamed": _openai_chat(server, turns, stream=True),
-        "anthropic messages": _anthropic_messages(server, turns),
+        "openai chat": lambda: _openai_chat(server, turns, stream=False),
+        "openai chat, streamed": lambda: _openai_chat(server, turns, stream=True),
+        "anthropic messages": lambda: _anthropic_messages(server, turns),
     }
 
 
@@ -140,10 +146,10 @@ INSTRUCTION_CONVERSATIONS, INSTRUCTION_TURNS = 3, 20
 
 def _drive(pipeline: str, label: str, setup_only: bool) -> None:
     """One process's work for --instructions."""
-    on, _off = _pipelines()[pipeline]
+    on, _off = _pipelines([label.split()[0]])[pipeline]
     on()
     with ScriptedServer() as server:
-        conversation = _workloads(server, INSTRUCTION_TURNS)[label]
+        conversation = _workloads(server, INSTRUCTION_TURNS)[label]()
         conversation(-1)
         if not setup_only:
             for index in range(INSTRUCTION_CONVERSATIONS):
@@ -189,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         workloads = _workloads(server, args.turns)
         print(f"{args.conversations} conversations x {args.turns} calls per round, "
               f"{args.rounds} rounds (median), scripted server on 127.0.0.1")
-        for label, conversation in workloads.items():
+        for label, build in workloads.items():
+            conversation = build()
             conversation(-1)  # warm up the client and its connection
             times: dict[str, list[float]] = {name: [] for name in names}
             for round_index in range(args.rounds):
