@@ -40,6 +40,8 @@ __all__ = [
     "StreamReader",
     "conversation_key",
     "field",
+    "history_request",
+    "last_turn",
     "output_messages",
     "reply",
     "request_attributes",
@@ -108,6 +110,38 @@ def conversation_key(system: Any, first_input: Any) -> int | None:
     if first_input is None:
         return None
     return hash((repr(system), repr(first_input))) & 0x7FFF_FFFF_FFFF_FFFF or 1
+
+
+def history_request(operation: str, provider: str, instance: Any, kwargs: Mapping[str, Any],
+                    capture: bool,
+                    answered: Callable[[Sequence[Any]], tuple[content.ToolExchange, ...]],
+                    ) -> Request:
+    """The :class:`Request` of an API whose requests carry the whole conversation as
+    ``messages``, the system prompt as ``system`` or as leading system messages (Chat
+    Completions, Anthropic Messages); ``answered`` finds the tool results in them."""
+    model = str(kwargs.get("model") or "unknown")
+    messages = kwargs.get("messages")
+    messages = list(messages) if isinstance(messages, Sequence) else []
+    attributes = request_attributes(operation, provider, model, kwargs, instance)
+    system = kwargs.get("system")
+    if capture:
+        attributes[semconv.GEN_AI_INPUT_MESSAGES] = input_messages(messages, system)
+    if system is None:
+        system = [field(m, "content") for m in messages
+                  if field(m, "role") in ("system", "developer")]
+    first_user = next((field(m, "content") for m in messages if field(m, "role") == "user"),
+                      None)
+    return Request(model, attributes, conversation_key(system, first_user), answered(messages),
+                   kwargs.get("stream") is True)
+
+
+def last_turn(messages: Sequence[Any]) -> tuple[Any, Sequence[Any]]:
+    """The last assistant message and the messages after it (where the results of the
+    tools it asked for are); ``(None, ())`` when the model has not spoken yet."""
+    for index in range(len(messages) - 1, -1, -1):
+        if field(messages[index], "role") == "assistant":
+            return messages[index], messages[index + 1:]
+    return None, ()
 
 
 _PARAMETERS = (("temperature", "gen_ai.request.temperature"),

@@ -9,15 +9,7 @@ from opentelemetry import trace
 
 from ... import semconv
 from ...content import ToolExchange
-from .._model_call import (
-    Reply,
-    Request,
-    conversation_key,
-    field,
-    input_messages,
-    reply,
-    request_attributes,
-)
+from .._model_call import Reply, Request, field, history_request, last_turn, reply
 
 __all__ = ["MessagesApi"]
 
@@ -28,17 +20,8 @@ class MessagesApi:
     operation = semconv.OP_CHAT
 
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
-        model = str(kwargs.get("model") or "unknown")
-        messages = kwargs.get("messages")
-        messages = list(messages) if isinstance(messages, Sequence) else []
-        attributes = request_attributes(self.operation, "anthropic", model, kwargs, instance)
-        system = kwargs.get("system")
-        if capture:
-            attributes[semconv.GEN_AI_INPUT_MESSAGES] = input_messages(messages, system)
-        first_user = next((field(m, "content") for m in messages if field(m, "role") == "user"),
-                          None)
-        return Request(model, attributes, conversation_key(system, first_user),
-                       answered_tool_calls(messages), kwargs.get("stream") is True)
+        return history_request(self.operation, "anthropic", instance, kwargs, capture,
+                               answered_tool_calls)
 
     def reply(self, request: Request, response: Any, capture: bool) -> Reply | None:
         blocks = field(response, "content")
@@ -94,24 +77,15 @@ def _reply(message: Any, usage: Any, stop_reason: Any, calls: list[tuple[str, st
 
 
 def answered_tool_calls(messages: Sequence[Any]) -> tuple[ToolExchange, ...]:
-    """The ``tool_result`` blocks of the message after the last assistant message,
-    matched to that message's ``tool_use`` blocks."""
-    for index in range(len(messages) - 1, -1, -1):
-        if field(messages[index], "role") == "assistant":
-            break
-    else:
-        return ()
-    content = field(messages[index], "content")
+    """The ``tool_result`` blocks after the last assistant message, matched to its
+    ``tool_use`` blocks."""
+    assistant, after = last_turn(messages)
     calls = {field(block, "id"): (field(block, "name"), field(block, "input"))
-             for block in (content if isinstance(content, Sequence) and
-                           not isinstance(content, str) else ())
+             for block in _blocks(field(assistant, "content"))
              if field(block, "type") == "tool_use"}
     exchanges = []
-    for message in messages[index + 1:]:
-        blocks = field(message, "content")
-        if isinstance(blocks, str) or not isinstance(blocks, Sequence):
-            continue
-        for block in blocks:
+    for message in after:
+        for block in _blocks(field(message, "content")):
             if field(block, "type") != "tool_result":
                 continue
             call_id = field(block, "tool_use_id")
@@ -121,6 +95,11 @@ def answered_tool_calls(messages: Sequence[Any]) -> tuple[ToolExchange, ...]:
                                               field(block, "content"),
                                               field(block, "is_error") is True))
     return tuple(exchanges)
+
+
+def _blocks(content: Any) -> Sequence[Any]:
+    """A message's content blocks (a plain string content has none)."""
+    return content if isinstance(content, Sequence) and not isinstance(content, str) else ()
 
 
 class EventReader:

@@ -7,15 +7,7 @@ from typing import Any
 
 from ... import semconv
 from ...content import ToolExchange
-from .._model_call import (
-    Reply,
-    Request,
-    conversation_key,
-    field,
-    input_messages,
-    reply,
-    request_attributes,
-)
+from .._model_call import Reply, Request, field, history_request, last_turn, reply
 from ._provider import provider_name
 
 __all__ = ["ChatCompletionsApi"]
@@ -27,19 +19,8 @@ class ChatCompletionsApi:
     operation = semconv.OP_CHAT
 
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
-        model = str(kwargs.get("model") or "unknown")
-        messages = kwargs.get("messages")
-        messages = list(messages) if isinstance(messages, Sequence) else []
-        attributes = request_attributes(self.operation, provider_name(instance), model, kwargs,
-                                        instance)
-        if capture:
-            attributes[semconv.GEN_AI_INPUT_MESSAGES] = input_messages(messages)
-        system = [field(m, "content") for m in messages
-                  if field(m, "role") in ("system", "developer")]
-        first_user = next((field(m, "content") for m in messages if field(m, "role") == "user"),
-                          None)
-        return Request(model, attributes, conversation_key(system, first_user),
-                       answered_tool_calls(messages), kwargs.get("stream") is True)
+        return history_request(self.operation, provider_name(instance), instance, kwargs,
+                               capture, answered_tool_calls)
 
     def reply(self, request: Request, response: Any, capture: bool) -> Reply | None:
         choices = field(response, "choices")
@@ -65,18 +46,14 @@ class ChatCompletionsApi:
 
 
 def answered_tool_calls(messages: Sequence[Any]) -> tuple[ToolExchange, ...]:
-    """The tool results after the last assistant message, matched to the calls it made."""
-    for index in range(len(messages) - 1, -1, -1):
-        if field(messages[index], "role") == "assistant":
-            break
-    else:
-        return ()
+    """The ``tool`` messages after the last assistant message, matched to its calls."""
+    assistant, after = last_turn(messages)
     calls = {}
-    for call in field(messages[index], "tool_calls") or ():
+    for call in field(assistant, "tool_calls") or ():
         function = field(call, "function")
         calls[field(call, "id")] = (field(function, "name"), field(function, "arguments"))
     exchanges = []
-    for message in messages[index + 1:]:
+    for message in after:
         if field(message, "role") != "tool":
             continue
         call_id = field(message, "tool_call_id")
