@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-__all__ = ["Content", "ToolExchange", "give", "has", "model_call", "pending_call", "take"]
+__all__ = ["Content", "ToolExchange", "give", "model_call", "pending_call", "take"]
 
 _LIMIT = 4096
 
@@ -75,10 +75,6 @@ def give(span_id: int, content: Content) -> None:
 def take(span_id: int) -> Content | None:
     """The content given for a span, removed; None if none was given."""
     return _pending.pop(span_id, None)
-
-
-def has(span_id: int) -> bool:
-    return span_id in _pending
 
 
 @contextlib.contextmanager

@@ -62,7 +62,7 @@ def check(parent: Span | None, level: Severity | None = None,
         if threshold is None:
             continue
         detection = (processor.run_verdict(span_id) if span_id is not None
-                     else processor.conversation_verdict(run))  # type: ignore[arg-type]  # run is set
+                     else processor.verdict_of_run(run))  # type: ignore[arg-type]  # run is set
         if detection is not None and detection.severity.rank >= threshold.rank:
             raise AgentHalted(detection)
 

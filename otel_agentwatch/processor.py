@@ -103,9 +103,9 @@ class AgentWatchSpanProcessor(SpanProcessor):
         """The most severe detection so far in the run that work under the live span
         ``span_id`` belongs to; None if there is none or the span is unknown."""
         key = self._table.run_of(span_id)
-        return self.conversation_verdict(key) if key is not None else None
+        return self.verdict_of_run(key) if key is not None else None
 
-    def conversation_verdict(self, run: tuple[int, int]) -> Detection | None:
+    def verdict_of_run(self, run: RunKey) -> Detection | None:
         """The most severe detection so far in the run ``run`` (a run key); None if none."""
         with self._lock:
             state = self._table.peek(run)

@@ -107,6 +107,9 @@ def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> Step:
     )
 
 
+_NO_ATTRIBUTES: Mapping[str, Any] = {}  # the steps' facts come from the request, not the span
+
+
 def answered_tool_steps(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> list[Step]:
     """Tool steps for the tool results a model call's request carried (hand-written loops).
 
@@ -126,9 +129,6 @@ def answered_tool_steps(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -
         )._replace(error="tool_error" if exchange.is_error else None, error_message=None,
                    end_time=span.start_time))
     return steps
-
-
-_NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 
 def normalize(span: ReadableSpan, run_key: RunKey) -> Step | None:
