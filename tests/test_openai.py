@@ -345,3 +345,28 @@ def test_another_instrumentation_wrapped_first_keeps_its_span_and_we_add_none(se
     assert [span.name for span in pipeline.spans()] == ["openai.chat"] * 5
     assert [s.attributes.get("agentwatch.severity") for s in pipeline.spans()] == [
         None, None, None, "warning", "warning"]
+
+
+def test_a_failure_inside_our_reading_never_reaches_the_application(
+        server, instrumented, monkeypatch, lenient_guard, caplog):
+    """A request or response we cannot read: the call goes on (untraced, or with a span
+    that ends without the reply), one warning is logged, the caller sees nothing."""
+    from otel_agentwatch.instrumentation.openai._chat import ChatCompletionsApi
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unexpected SDK object")
+
+    oai = client(server)
+    monkeypatch.setattr(ChatCompletionsApi, "reply", broken)
+    server.script(chat_completion("still answered"))
+    reply = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "a"}])
+    assert reply.choices[0].message.content == "still answered"
+    [span] = instrumented.spans()
+    assert "gen_ai.response.model" not in span.attributes  # ended without the reply
+
+    monkeypatch.setattr(ChatCompletionsApi, "request", broken)
+    server.script(chat_completion("untraced"))
+    reply = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "b"}])
+    assert reply.choices[0].message.content == "untraced"
+    assert len(instrumented.spans()) == 1
+    assert any("internal error" in record.getMessage() for record in caplog.records)
