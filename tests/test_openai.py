@@ -370,3 +370,31 @@ def test_a_failure_inside_our_reading_never_reaches_the_application(
     assert reply.choices[0].message.content == "untraced"
     assert len(instrumented.spans()) == 1
     assert any("internal error" in record.getMessage() for record in caplog.records)
+
+
+def test_chat_stream_helper_sync_and_async(server, instrumented):
+    """``chat.completions.stream()`` (a context manager, not ``create``): one span per
+    call, read from the completion accumulated when the block exits."""
+    server.script(chat_chunks("helper text", [("call_h", "lookup_order", ARGS)],
+                              usage=(21, 8)))
+    with client(server).chat.completions.stream(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
+            stream_options={"include_usage": True}) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == "helper text"
+
+    async def run():
+        server.script(chat_chunks("async helper", usage=(5, 2)))
+        async with client(server, openai.AsyncOpenAI).chat.completions.stream(
+                model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
+                stream_options={"include_usage": True}) as stream:
+            async for _event in stream:
+                pass
+
+    asyncio.run(run())
+    first, second = instrumented.spans()
+    assert first.attributes["gen_ai.usage.input_tokens"] == 21
+    assert first.attributes["agentwatch.requested_tools"] == ("lookup_order",)
+    assert second.attributes["gen_ai.usage.output_tokens"] == 2
+    assert [step.output_text for step in instrumented.recorder.of(StepKind.LLM)] == [
+        "helper text", "async helper"]

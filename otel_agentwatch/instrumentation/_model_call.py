@@ -77,6 +77,10 @@ class ModelApi(Protocol):
     """How to read one SDK method's calls."""
 
     operation: str
+    # The property of the stream a streaming helper's context manager yields (``with
+    # client.messages.stream(...) as stream``) that holds the reply so far, read when the
+    # block exits; None when the API's helper has no such property.
+    stream_snapshot: str | None
 
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
         """Read a call's arguments (``instance`` is the SDK resource the method is on)."""
@@ -353,9 +357,9 @@ class ModelCallWrapper:
 
     def stream_manager(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                        kwargs: dict[str, Any]) -> Any:
-        """For methods returning a context manager that makes the request on entry and
-        yields a stream whose ``current_message_snapshot`` is the reply so far
-        (Anthropic's ``messages.stream``)."""
+        """For streaming helpers: methods returning a context manager that makes the
+        request on entry and yields a stream whose ``ModelApi.stream_snapshot`` property
+        is the reply so far (``messages.stream``, ``chat.completions.stream``)."""
         manager = wrapped(*args, **kwargs)
         try:
             return _TracedStreamManager(manager, self, wrapped, instance, kwargs)
@@ -605,7 +609,8 @@ class _TracedStreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
         wrapper = self._self_wrapper
         answer = None
         try:
-            snapshot = getattr(self._self_stream, "current_message_snapshot", None)
+            name = wrapper._api.stream_snapshot
+            snapshot = getattr(self._self_stream, name, None) if name else None
             if snapshot is not None:
                 answer = wrapper._api.reply(call.request, snapshot, wrapper._capture)
         except Exception as failure:

@@ -18,6 +18,7 @@ class MessagesApi:
     """Reads Messages API calls (stateless: each request holds the history)."""
 
     operation = semconv.OP_CHAT
+    stream_snapshot = "current_message_snapshot"
 
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
         return history_request(self.operation, "anthropic", instance, kwargs, capture,

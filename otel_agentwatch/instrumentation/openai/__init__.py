@@ -1,5 +1,5 @@
-"""OpenAI SDK instrumentation: ``chat.completions`` and ``responses`` (``create`` and
-``parse``), sync and async, whole and streamed.
+"""OpenAI SDK instrumentation: ``chat.completions`` (``create``, ``parse``, ``stream``)
+and ``responses`` (``create``, ``parse``), sync and async, whole and streamed.
 
 Each call becomes a ``chat {model}`` span, unless it runs inside a model span another
 instrumentation already made (a LangChain chat model calling the SDK). The tool results a
@@ -33,6 +33,8 @@ class OpenAIInstrumentor(SdkInstrumentor):
         Method(_CHAT, "Completions", "parse", "chat", "sync"),
         Method(_CHAT, "AsyncCompletions", "create", "chat", "async"),
         Method(_CHAT, "AsyncCompletions", "parse", "chat", "async"),
+        Method(_CHAT, "Completions", "stream", "chat", "manager"),
+        Method(_CHAT, "AsyncCompletions", "stream", "chat", "manager"),
         Method(_RESPONSES, "Responses", "create", "responses", "sync"),
         Method(_RESPONSES, "Responses", "parse", "responses", "sync"),
         Method(_RESPONSES, "AsyncResponses", "create", "responses", "async"),

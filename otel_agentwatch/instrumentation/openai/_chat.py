@@ -17,6 +17,7 @@ class ChatCompletionsApi:
     """Reads Chat Completions calls (a stateless API: each request holds the history)."""
 
     operation = semconv.OP_CHAT
+    stream_snapshot = "current_completion_snapshot"
 
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
         return history_request(self.operation, provider_name(instance), instance, kwargs,

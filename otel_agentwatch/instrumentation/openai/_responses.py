@@ -55,6 +55,7 @@ class ResponsesApi:
     """Reads Responses API calls."""
 
     operation = semconv.OP_CHAT
+    stream_snapshot = None  # responses.stream keeps its reply private: not wrapped
 
     def __init__(self) -> None:
         self._conversations = _Recent(_REMEMBERED)  # response id -> conversation key
