@@ -99,6 +99,8 @@ class ModelApi(Protocol):
 
 def field(value: Any, name: str) -> Any:
     """``value[name]`` for a mapping, ``value.name`` for an SDK object; None if absent."""
+    if type(value) is dict:  # the common case, before the costlier ABC check
+        return value.get(name)
     if isinstance(value, Mapping):
         return value.get(name)
     return getattr(value, name, None)
@@ -130,13 +132,23 @@ def history_request(operation: str, provider: str, instance: Any, kwargs: Mappin
     system = kwargs.get("system")
     if capture:
         attributes[semconv.GEN_AI_INPUT_MESSAGES] = input_messages(messages, system)
-    if system is None:
-        system = [field(m, "content") for m in messages
-                  if field(m, "role") in ("system", "developer")]
-    first_user = next((field(m, "content") for m in messages if field(m, "role") == "user"),
-                      None)
-    return Request(model, attributes, conversation_key(system, first_user), answered(messages),
+    return Request(model, attributes, _conversation_of(messages, system), answered(messages),
                    kwargs.get("stream") is True)
+
+
+def _conversation_of(messages: Sequence[Any], system: Any) -> int | None:
+    """The conversation key from the head of the history only (it grows at the tail):
+    the leading system messages, unless ``system`` is given apart, and the first user
+    message."""
+    leading: list[Any] = []
+    for message in messages:
+        role = field(message, "role")
+        if role == "user":
+            return conversation_key(system if system is not None else leading,
+                                    field(message, "content"))
+        if role in ("system", "developer"):
+            leading.append(field(message, "content"))
+    return None
 
 
 def last_turn(messages: Sequence[Any]) -> tuple[Any, Sequence[Any]]:
