@@ -9,6 +9,7 @@ Importing this package loads OpenTelemetry only: no agent framework, SDK or nump
 from __future__ import annotations
 
 from ._setup import AgentWatchHandle, init
+from .budgets import BudgetStatus, budget_status
 from .callbacks import on_detection, remove_on_detection
 from .config import Config, ConfigError
 from .detectors import Detection, Severity
@@ -22,6 +23,7 @@ __all__ = [
     "AgentHalted",
     "AgentWatchHandle",
     "AgentWatchSpanProcessor",
+    "BudgetStatus",
     "Config",
     "ConfigError",
     "Detection",
@@ -30,6 +32,7 @@ __all__ = [
     "StepKind",
     "__version__",
     "agent_run",
+    "budget_status",
     "init",
     "on_detection",
     "remove_on_detection",

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .pricing import ModelPrice, parse_prices
+
 __all__ = ["SETTINGS", "Config", "ConfigError", "Setting", "settings_markdown"]
 
 
@@ -188,6 +190,25 @@ SETTINGS: tuple[Setting, ...] = (
             0.8,
             "`loop.repeated_text`: how similar an output must be to the one before to count "
             "as restating it; 0 counts every output."),
+    Setting("AGENTWATCH_BUDGET_TOOL_CALLS", "budget_tool_calls", _integer(0), 0,
+            "`budget.tool_calls`: tool calls a run may make; 0 sets no limit."),
+    Setting("AGENTWATCH_BUDGET_LLM_CALLS", "budget_llm_calls", _integer(0), 0,
+            "`budget.llm_calls`: model calls a run may make; 0 sets no limit."),
+    Setting("AGENTWATCH_BUDGET_TOKENS", "budget_tokens", _integer(0), 0,
+            "`budget.tokens`: input plus output tokens a run may use; 0 sets no limit."),
+    Setting("AGENTWATCH_BUDGET_COST_USD", "budget_cost_usd", _number(0), 0.0,
+            "`budget.cost`: US dollars a run may spend on model calls (see "
+            "`AGENTWATCH_MODEL_PRICES`); 0 sets no limit."),
+    Setting("AGENTWATCH_BUDGET_SECONDS", "budget_seconds", _number(0), 0.0,
+            "`budget.duration`: seconds from a run's first step to its latest; 0 sets no "
+            "limit."),
+    Setting("AGENTWATCH_BUDGET_WARNING_FRACTION", "budget_warning_fraction", _fraction(), 0.8,
+            "The share of a budget spent that raises a warning (critical at the limit)."),
+    Setting("AGENTWATCH_MODEL_PRICES", "model_prices", _Kind(
+                "comma-separated model=input/output prices in USD per million tokens, "
+                "e.g. 'my-model=0.5/1.5'", parse_prices,
+                lambda v: isinstance(v, tuple)), (),
+            "Prices that add to or override the built-in table, by model-name prefix."),
     Setting("AGENTWATCH_ACTION", "action", _choice("observe", "halt"), "observe",
             "`halt`: instrumented tool calls and SDK model calls of a run with a detection "
             "at `AGENTWATCH_HALT_ON` raise `otel_agentwatch.AgentHalted` instead of running; "
@@ -219,12 +240,18 @@ SETTINGS: tuple[Setting, ...] = (
             "`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` takes precedence.", standard=True),
 )
 
+def _format_item(item: Any) -> str:
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], ModelPrice):
+        return f"{item[0]}={item[1].input_per_mtok:g}/{item[1].output_per_mtok:g}"
+    return str(item)
+
+
 def format_value(value: Any) -> str:
     """A setting's value as a user would write it in the environment."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
-        return ",".join(str(item) for item in value)
+        return ",".join(_format_item(item) for item in value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -262,6 +289,13 @@ class Config:
     loop_monologue_threshold: int = 3
     loop_monologue_critical: int = 5
     loop_monologue_similarity: float = 0.8
+    budget_tool_calls: int = 0
+    budget_llm_calls: int = 0
+    budget_tokens: int = 0
+    budget_cost_usd: float = 0.0
+    budget_seconds: float = 0.0
+    budget_warning_fraction: float = 0.8
+    model_prices: tuple[tuple[str, ModelPrice], ...] = ()
     action: str = "observe"
     halt_on: str = "critical"
     instrument: tuple[str, ...] = ("all",)

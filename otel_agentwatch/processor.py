@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.util.types import AttributeValue
 
 from . import _registry, content
 from ._guard import internal_error
@@ -35,6 +37,8 @@ from .runs import RunState, RunTable, conversation_run
 from .steps import RunKey, Step, StepKind
 
 __all__ = ["AgentWatchSpanProcessor"]
+
+_Read = TypeVar("_Read")
 
 
 
@@ -69,6 +73,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._disabled: frozenset[int] = frozenset()
         self._by_kind = self._index_by_kind()
         self._finishers = self._index_finishers()
+        self._annotators = self._index_annotators()
         self._lock = threading.Lock()
         self._table: RunTable[RunState] = RunTable(
             self._new_run,
@@ -110,6 +115,23 @@ class AgentWatchSpanProcessor(SpanProcessor):
         with self._lock:
             state = self._table.peek(run)
             return state.worst if state is not None else None
+
+    def inspect_run(self, span_id: int,
+                    reader: Callable[[Detector, Any], _Read | None]) -> list[_Read]:
+        """What ``reader`` makes of each running detector's state in the run that work
+        under the live span ``span_id`` belongs to (None results left out); empty when
+        the run is unknown or has no state yet. Called under the processor's lock."""
+        key = self._table.run_of(span_id)
+        if key is None:
+            return []
+        with self._lock:
+            run = self._table.peek(key)
+            if run is None:
+                return []
+            read = (reader(detector, run.detector_states[index])
+                    for index, detector in enumerate(self._detectors)
+                    if index not in self._disabled)
+            return [value for value in read if value is not None]
 
     # --- SpanProcessor -------------------------------------------------------------------------
 
@@ -198,10 +220,12 @@ class AgentWatchSpanProcessor(SpanProcessor):
                     if step_shape is not None and step_shape.kept is not None else ())
 
         detections: list[Detection] = []
+        annotations: dict[str, AttributeValue] = {}
         finished: RunState | None = None
         with self._lock:
             if step_shape is not None:
                 run = self._table.state(run_key)
+                observed = step_shape.kind
                 if step_shape.kind is StepKind.TOOL:
                     run.has_tool_spans = True
                 elif answered and not run.has_tool_spans:
@@ -211,9 +235,12 @@ class AgentWatchSpanProcessor(SpanProcessor):
                     for tool_step in answered:
                         run.count(StepKind.TOOL)
                         detections.extend(self._observe(tool_step, run, tool_watchers))
+                    observed = None  # both kinds
                 run.count(step_shape.kind)
             if step is not None:
                 detections.extend(self._observe(step, run, watchers))
+            if self._annotators and step_shape is not None:
+                annotations = self._annotate(run, observed)
             if detections:
                 anchor = self._table.live_span(run_key[1])
                 for detection in detections:
@@ -225,10 +252,11 @@ class AgentWatchSpanProcessor(SpanProcessor):
         if is_anchor and self._finishers:
             finished, ending = self._finish_run(span, shape, (trace_id, span_id), finished)
             detections.extend(ending)
-        if not detections and (finished is None or not finished.flagged):
+        if not detections and not annotations and (finished is None or not finished.flagged):
             return span, ()
 
         attributes = flag_attributes(detections) if detections else {}
+        attributes.update(annotations)
         events = detection_events(detections, span.end_time)
         if finished is not None and finished.flagged:
             attributes.update(run_attributes(finished, final=True))
@@ -260,8 +288,15 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._disabled = self._disabled | {index}
         self._by_kind = self._index_by_kind()
         self._finishers = self._index_finishers()
+        self._annotators = self._index_annotators()
         internal_error(f"detector {detector.id}", error,
                        f"detector {detector.id} is disabled; spans keep flowing")
+
+    def _index_annotators(self) -> tuple[tuple[int, Detector], ...]:
+        """The running detectors that put attributes on every step they watch."""
+        return tuple((index, detector) for index, detector in enumerate(self._detectors)
+                     if index not in self._disabled and detector.kinds
+                     and hasattr(detector, "attributes"))
 
     def _index_finishers(self) -> tuple[tuple[int, Detector], ...]:
         """The running detectors that judge a run when it ends (they have ``finish``)."""
@@ -281,6 +316,21 @@ class AgentWatchSpanProcessor(SpanProcessor):
             )
             for kind in StepKind for has_text in (False, True)
         }
+
+    def _annotate(self, run: RunState, kind: StepKind | None) -> dict[str, AttributeValue]:
+        """What the annotating detectors watching ``kind`` (None: tool and model steps)
+        put on the step's span (budgets: the run's consumption so far)."""
+        annotations: dict[str, AttributeValue] = {}
+        states = run.detector_states
+        for index, detector in self._annotators:
+            kinds = detector.kinds
+            if kind in kinds if kind is not None else (StepKind.TOOL in kinds
+                                                       or StepKind.LLM in kinds):
+                try:
+                    annotations.update(detector.attributes(states[index]))  # type: ignore[attr-defined]  # annotators have it
+                except Exception as error:
+                    self._disable(index, detector, error)
+        return annotations
 
     def _observe(self, step: Step, run: RunState,
                  watchers: tuple[tuple[int, Detector], ...]) -> list[Detection]:

@@ -83,10 +83,12 @@ def test_traces_protocol_variable_wins_over_the_general_one():
 class TestDetectorSelection:
     @pytest.mark.parametrize(("value", "expected"), [
         ("all", set(DETECTOR_IDS)),
-        ("loop", set(DETECTOR_IDS)),
+        ("loop", {i for i in DETECTOR_IDS if i.startswith("loop.")}),
+        ("budget", {"budget.tool_calls", "budget.llm_calls", "budget.tokens", "budget.cost",
+                    "budget.duration"}),
         ("loop.repeated_call", {"loop.repeated_call"}),
         ("-loop.repeated_outcome", set(DETECTOR_IDS) - {"loop.repeated_outcome"}),
-        ("all,-loop", set()),
+        ("all,-loop,-budget", set()),
         ("loop.repeated_outcome, loop.repeated_call", {"loop.repeated_call",
                                                        "loop.repeated_outcome"}),
     ])

@@ -17,6 +17,8 @@ variables tune only ``default``). ``AGENTWATCH_DETECTORS`` still selects among t
 * ``roo``: consecutive identical calls: critical at the 4th.
 * ``default``: every detector, with the ``AGENTWATCH_LOOP_*`` thresholds, chosen on the
   measurements in the README to keep successful runs unflagged.
+
+Budgets (``AGENTWATCH_BUDGET_*``) apply under every profile.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .base import Detector
+from .budget import BUDGETS
 from .cycle import CycleDetector
 from .loop import (
     ErrorStreakDetector,
@@ -50,15 +53,25 @@ DETECTORS: tuple[type[Detector], ...] = (
     EditChurnDetector,
     RepeatedTextDetector,
     StepLimitDetector,
+    *BUDGETS,
 )
 
 
+def _budgets(config: Config) -> tuple[Detector, ...]:
+    """The budgets that have a limit. Limits apply whatever the profile: a budget is
+    the user's, not a loop guard's."""
+    return tuple(budget.from_config(config) for budget in BUDGETS
+                 if getattr(config, budget.setting) > 0)
+
+
 def _default(config: Config) -> tuple[Detector, ...]:
-    return tuple(detector.from_config(config) for detector in DETECTORS)
+    guards = tuple(detector.from_config(config) for detector in DETECTORS
+                   if detector not in BUDGETS)
+    return (*guards, *_budgets(config))
 
 
 def _fixed(*detectors: Detector) -> Callable[[Config], tuple[Detector, ...]]:
-    return lambda _config: detectors
+    return lambda config: (*detectors, *_budgets(config))
 
 
 PROFILES: dict[str, Callable[[Config], tuple[Detector, ...]]] = {
