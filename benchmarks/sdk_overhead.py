@@ -18,9 +18,10 @@ round, the median reported:
 The HTTP round trip to a local server dominates a call; the added time per call is the
 number to read, the ratio says how it compares with the cheapest call there can be.
 Timings on a shared machine move by more than what we add, so ``--instructions`` counts
-CPU instructions instead (under valgrind's callgrind, every thread, the server's
-included, so the ratio is against client and server together), one process per pipeline,
-less a process that only sets up and warms up.
+CPU instructions instead, under valgrind's callgrind, one process per pipeline less a
+process that only sets up and warms up. There the clients answer in-process from the
+same script (an ``httpx2`` mock transport, no socket), since a server thread's polling
+would be counted too; the ratio is against the client's own work.
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ class _Drop(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def _openai_chat(server: ScriptedServer, turns: int, stream: bool) -> Callable[[int], None]:
+def _openai_chat(server: ScriptedServer, turns: int, stream: bool,
+                 in_process: bool) -> Callable[[int], None]:
     import openai  # here: --instructions processes load only the SDK they drive
 
-    client = openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0)
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0,
+                           http_client=server.http_client() if in_process else None)
 
     def conversation(index: int) -> None:
         messages: list[Any] = [{"role": "system", "content": "You are a research agent."},
@@ -89,11 +92,13 @@ def _openai_chat(server: ScriptedServer, turns: int, stream: bool) -> Callable[[
     return conversation
 
 
-def _anthropic_messages(server: ScriptedServer, turns: int) -> Callable[[int], None]:
+def _anthropic_messages(server: ScriptedServer, turns: int,
+                        in_process: bool) -> Callable[[int], None]:
     import anthropic
 
     client = anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=0,
-                                 open_telemetry=False)
+                                 open_telemetry=False,
+                                 http_client=server.http_client() if in_process else None)
 
     def conversation(index: int) -> None:
         messages: list[Any] = [{"role": "user", "content": f"Question {index}?"}]
@@ -131,13 +136,13 @@ def _pipelines(sdks: Sequence[str] = ("openai", "anthropic"),
     return {"bare": (lambda: None, lambda: None), "agentwatch": (on, off)}
 
 
-def _workloads(server: ScriptedServer,
-               turns: int) -> dict[str, Callable[[], Callable[[int], None]]]:
+def _workloads(server: ScriptedServer, turns: int, in_process: bool = False,
+               ) -> dict[str, Callable[[], Callable[[int], None]]]:
     """Each API's conversation, built on demand (building one imports its SDK)."""
     return {
-        "openai chat": lambda: _openai_chat(server, turns, stream=False),
-        "openai chat, streamed": lambda: _openai_chat(server, turns, stream=True),
-        "anthropic messages": lambda: _anthropic_messages(server, turns),
+        "openai chat": lambda: _openai_chat(server, turns, False, in_process),
+        "openai chat, streamed": lambda: _openai_chat(server, turns, True, in_process),
+        "anthropic messages": lambda: _anthropic_messages(server, turns, in_process),
     }
 
 
@@ -149,7 +154,7 @@ def _drive(pipeline: str, label: str, setup_only: bool) -> None:
     on, _off = _pipelines([label.split()[0]])[pipeline]
     on()
     with ScriptedServer() as server:
-        conversation = _workloads(server, INSTRUCTION_TURNS)[label]()
+        conversation = _workloads(server, INSTRUCTION_TURNS, in_process=True)[label]()
         conversation(-1)
         if not setup_only:
             for index in range(INSTRUCTION_CONVERSATIONS):

@@ -43,19 +43,7 @@ class ScriptedServer:
                 body = self.rfile.read(length)
                 outer.requests.append(json.loads(body or b"{}"))
                 outer.paths.append(self.path)
-                reply = outer.replies.popleft() if outer.replies else HttpError(
-                    500, {"error": {"message": "no scripted reply left"}})
-                if isinstance(reply, HttpError):
-                    self._send(reply.status, "application/json", json.dumps(reply.body).encode())
-                elif isinstance(reply, Sse):
-                    chunks = []
-                    for event, data in reply:
-                        head = f"event: {event}\n" if event else ""
-                        text = data if isinstance(data, str) else json.dumps(data)
-                        chunks.append(f"{head}data: {text}\n\n")
-                    self._send(200, "text/event-stream", "".join(chunks).encode())
-                else:
-                    self._send(200, "application/json", json.dumps(reply).encode())
+                self._send(*outer.next_reply())
 
             def _send(self, status: int, content_type: str, payload: bytes) -> None:
                 self.send_response(status)
@@ -75,6 +63,36 @@ class ScriptedServer:
 
     def script(self, *replies: Any) -> None:
         self.replies.extend(replies)
+
+    def next_reply(self) -> tuple[int, str, bytes]:
+        """``(status, content type, body)`` of the next scripted reply."""
+        reply = self.replies.popleft() if self.replies else HttpError(
+            500, {"error": {"message": "no scripted reply left"}})
+        if isinstance(reply, HttpError):
+            return reply.status, "application/json", json.dumps(reply.body).encode()
+        if isinstance(reply, Sse):
+            chunks = []
+            for event, data in reply:
+                head = f"event: {event}\n" if event else ""
+                text = data if isinstance(data, str) else json.dumps(data)
+                chunks.append(f"{head}data: {text}\n\n")
+            return 200, "text/event-stream", "".join(chunks).encode()
+        return 200, "application/json", json.dumps(reply).encode()
+
+    def http_client(self) -> Any:
+        """An ``httpx2.Client`` that answers in-process from the same script, without a
+        socket: for the instruction-count benchmark, where a server thread's polling
+        would count too."""
+        import httpx2
+
+        def answer(request: Any) -> Any:
+            self.requests.append(json.loads(request.content or b"{}"))
+            self.paths.append(request.url.path)
+            status, content_type, body = self.next_reply()
+            return httpx2.Response(status, headers={"content-type": content_type},
+                                   content=body)
+
+        return httpx2.Client(transport=httpx2.MockTransport(answer))
 
     def __enter__(self) -> ScriptedServer:
         self._thread.start()

@@ -1,9 +1,9 @@
 """Detectors: streaming observers of a run's steps, and the registry that selects them.
 
 Each detector family has its own module (:mod:`.loop`, :mod:`.cycle`,
-:mod:`.resources`, :mod:`.text`); :mod:`.profiles` lists every detector class and the
-profiles that configure them; :func:`build_detectors` makes the ones a
-:class:`~otel_agentwatch.config.Config` selects.
+:mod:`.resources`, :mod:`.text`, :mod:`.termination`, :mod:`.budget`);
+:mod:`.profiles` lists every detector class and the profiles that configure them;
+:func:`build_detectors` makes the ones a :class:`~otel_agentwatch.config.Config` selects.
 """
 
 from __future__ import annotations

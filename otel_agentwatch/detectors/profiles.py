@@ -36,6 +36,7 @@ from .loop import (
     StepLimitDetector,
 )
 from .resources import EditChurnDetector, RedundantReadDetector
+from .termination import EndedAfterErrorsDetector, UnverifiedEndingDetector
 from .text import CHUNK, RepeatedTextDetector
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ DETECTORS: tuple[type[Detector], ...] = (
     EditChurnDetector,
     RepeatedTextDetector,
     StepLimitDetector,
+    UnverifiedEndingDetector,
+    EndedAfterErrorsDetector,
     *BUDGETS,
 )
 

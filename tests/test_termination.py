@@ -1,0 +1,107 @@
+"""How runs end: unverified changes and unresolved errors, judged when the run's span ends."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from otel_agentwatch import Config, Severity, StepKind, agent_run, tool
+from otel_agentwatch.detectors.termination import (
+    EndedAfterErrorsDetector,
+    UnverifiedEndingDetector,
+)
+from otel_agentwatch.normalize._args import tool_arguments
+from otel_agentwatch.steps import Step
+
+_ids = itertools.count(1)
+ANCHOR = Step(StepKind.AGENT, "coder", 999, 1, (1, 999))
+
+
+def call(name: str, error: str | None = None, **args) -> Step:
+    parsed, key = tool_arguments(json.dumps(args))
+    return Step(StepKind.TOOL, name, next(_ids), 1, (1, 999), args=parsed, args_key=key,
+                error=error)
+
+
+def edit(path: str = "app.py") -> Step:
+    return call("str_replace_editor", command="str_replace", path=path, old_str="a",
+                new_str="b")
+
+
+def bash(command: str, error: str | None = None) -> Step:
+    return call("bash", error=error, command=command)
+
+
+def judge(detector, steps, anchor=ANCHOR):
+    state = detector.new_state()
+    for step in steps:
+        assert detector.observe(step, state) is None  # judged at the end only
+    return detector.finish(anchor, state)
+
+
+class TestUnverifiedEnding:
+    @pytest.mark.parametrize("steps", [
+        [edit()],
+        [bash("pytest -q"), edit()],
+        [edit(), bash("cat app.py"), edit("b.py")],
+        [edit(), bash("echo x > out.txt")],
+    ], ids=["one edit", "edit after the tests", "edits and a read", "shell redirect"])
+    def test_changes_left_unverified(self, steps):
+        detection = judge(UnverifiedEndingDetector(), steps)
+        assert detection.severity is Severity.WARNING
+        assert detection.span_id == ANCHOR.span_id
+        assert detection.mast_codes == ("FM-3.2", "FM-3.1")
+
+    @pytest.mark.parametrize("steps", [
+        [],
+        [bash("ls"), call("search", query="x")],
+        [edit(), bash("pytest -q")],
+        [edit(), edit("b.py"), bash("make build")],
+        [edit(), call("run_tests")],
+    ], ids=["nothing", "reads only", "edit then tests", "edits then build", "test tool"])
+    def test_verified_or_unchanged(self, steps):
+        assert judge(UnverifiedEndingDetector(), steps) is None
+
+    def test_a_failed_write_changed_nothing_and_a_failed_test_verified_nothing(self):
+        assert judge(UnverifiedEndingDetector(), [edit(), bash("pytest", error="exit 1")])
+        assert judge(UnverifiedEndingDetector(), [bash("sed -i s/a/b/ x", error="1")]) is None
+
+    def test_a_run_that_raised_is_not_judged(self):
+        crashed = ANCHOR._replace(error="ValueError")
+        assert judge(UnverifiedEndingDetector(), [edit()], crashed) is None
+
+
+class TestEndedAfterErrors:
+    def test_one_failure_at_the_end_warns_three_are_critical(self):
+        one = judge(EndedAfterErrorsDetector(3), [call("fetch"), call("fetch", error="Timeout")])
+        assert one.severity is Severity.WARNING
+        three = judge(EndedAfterErrorsDetector(3), [call("fetch", error="Timeout")] * 3)
+        assert three.severity is Severity.CRITICAL
+        assert three.evidence["count"] == 3 and len(three.evidence["earlier_span_ids"]) == 3
+
+    def test_errors_resolved_before_the_end_are_fine(self):
+        steps = [call("fetch", error="Timeout"), call("fetch")]
+        assert judge(EndedAfterErrorsDetector(3), steps) is None
+
+
+def test_end_to_end_on_the_agent_span(pipeline):
+    edit_file = tool("str_replace_editor", tracer_provider=pipeline.provider)(
+        lambda command, path, old_str, new_str: "edited")
+    run_tests = tool("bash", tracer_provider=pipeline.provider)(lambda command: "1 passed")
+    with agent_run("careful", tracer_provider=pipeline.provider):
+        edit_file(command="str_replace", path="a.py", old_str="x", new_str="y")
+        run_tests(command="pytest -q")
+    with agent_run("hasty", tracer_provider=pipeline.provider):
+        edit_file(command="str_replace", path="a.py", old_str="x", new_str="y")
+    careful, hasty = pipeline.spans("invoke_agent")
+    assert "agentwatch.flagged" not in careful.attributes
+    assert hasty.attributes["agentwatch.detections"] == ("termination.unverified",)
+    assert hasty.attributes["agentwatch.run.failure_mode"] == "unverified_termination"
+
+
+def test_critical_threshold_is_a_setting():
+    config = Config.from_env({"AGENTWATCH_TERMINATION_ERRORS_CRITICAL": "1"})
+    detector = EndedAfterErrorsDetector.from_config(config)
+    assert judge(detector, [call("fetch", error="Timeout")]).severity is Severity.CRITICAL
