@@ -223,28 +223,32 @@ def replay_steps(run: dict[str, Any], config: Config) -> list[ReadableSpan]:
 # --- scoring ------------------------------------------------------------------------------------
 
 
-def detections(spans: Iterable[ReadableSpan]) -> list[tuple[str, str, str]]:
-    """(span id, detector, severity) for every detection event on a flagged span."""
+# The loop labels (TRAIL Resource Abuse, Who&When is_in_loop) are scored against the loop
+# detectors only; successful runs count a warning from any detector as a false positive.
+LOOPS = "loop."
+
+
+def detections(spans: Iterable[ReadableSpan],
+               family: str = "") -> list[tuple[str, str, str]]:
+    """(span id, detector, severity) for every detection event on a flagged span, of the
+    detectors whose id starts with ``family`` (all by default)."""
     found = []
     for span in spans:
         if not (span.attributes or {}).get("agentwatch.flagged"):
             continue
         for event in span.events:
-            if event.name == "agentwatch.detection":
+            if event.name == "agentwatch.detection" and \
+                    event.attributes["agentwatch.detector"].startswith(family):
                 found.append((format(span.context.span_id, "016x"),
                               event.attributes["agentwatch.detector"],
                               event.attributes["agentwatch.severity"]))
     return found
 
 
-def worst(spans: Iterable[ReadableSpan]) -> str | None:
-    rank = {"warning": 1, "critical": 2}
-    best = None
-    for span in spans:
-        severity = (span.attributes or {}).get("agentwatch.severity")
-        if severity and (best is None or rank[severity] > rank[best]):
-            best = severity
-    return best
+def worst(spans: Iterable[ReadableSpan], family: str = "") -> str | None:
+    """The most severe detection of the ``family`` detectors on any span."""
+    severities = {severity for _, _, severity in detections(spans, family)}
+    return "critical" if "critical" in severities else ("warning" if severities else None)
 
 
 @dataclass
@@ -297,13 +301,13 @@ def score_trail(data: Path, config: Config, k: int, source: str) -> dict[str, Tr
                  else replay_steps(run, config))
         labelled = [e["location"] for e in run["labels"]["errors"]
                     if e["category"] == LOOP_FAILURE]
-        severity = worst(spans)
+        severity = worst(spans, LOOPS)
         score.traces += 1
         score.labelled += bool(labelled)
         score.trace_warning.add(severity is not None, bool(labelled))
         score.trace_critical.add(severity == "critical", bool(labelled))
         position = {step.get("span_id"): index for index, step in enumerate(run["steps"])}
-        flagged = [position[span_id] for span_id, _, _ in detections(spans)
+        flagged = [position[span_id] for span_id, _, _ in detections(spans, LOOPS)
                    if span_id in position]
         targets = [position[span_id] for span_id in labelled if span_id in position]
         score.span_labels += len(targets)
@@ -350,7 +354,7 @@ def score_whowhen(data: Path, config: Config) -> Counts:
         if not ledgers:
             continue
         in_loop = any(_ledger_flag(ledger, "is_in_loop") is True for ledger in ledgers)
-        counts.add(worst(replay_steps(run, config)) is not None, in_loop)
+        counts.add(worst(replay_steps(run, config), LOOPS) is not None, in_loop)
     return counts
 
 

@@ -19,12 +19,14 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["ANY_RESOURCE", "Action", "action_of", "classify_action", "covers"]
+__all__ = ["ANY_RESOURCE", "REMOVED", "Action", "action_of", "classify_action", "covers",
+           "removed"]
 
 READ, WRITE, VERIFY, OTHER = "read", "write", "verify", "other"
 ANY_RESOURCE = "*"  # a write whose target is unknown (a patch): it may have changed anything
 WHOLE = "whole"  # the range of a read that showed the whole resource
 SEARCH_PREFIX = "search:"  # resources that are search queries: "search:{tool}:{query}"
+REMOVED = "removed"  # a write that deletes: its scope is ("removed", every path deleted)
 
 
 class Action(NamedTuple):
@@ -32,12 +34,14 @@ class Action(NamedTuple):
 
     ``scope`` is ``"whole"``, a ``(first, last)`` line range (``last`` None for "to the
     end"), or another hashable token (a grep pattern, a ``sed`` address) that names what
-    was shown.
+    was shown; for a write that deletes, ``(REMOVED, path, ...)`` (see :func:`removed`).
     """
 
     kind: str
     resource: str | None = None
     scope: Any = WHOLE
+    # A write whose own command line verifies after it (``sed -i ... && pytest``).
+    verified: bool = False
 
 
 _NOTHING = Action(OTHER)
@@ -59,6 +63,8 @@ _SHELL_TOOLS = ("bash", "shell", "terminal", "run_command", "execute_command", "
 _SEGMENT_SPLIT = re.compile(r"\s*(?:&&|\|\||;|\n)\s*")
 _REDIRECT = re.compile(r"(?<![0-9&<>])>{1,2}\s*([^\s;&|<>]+)")
 _REDIRECTION_WORD = re.compile(r"^\d*(?:>|<|&>)")
+_HEREDOC = re.compile(r"<<-?\s*['\"]?(\w+)['\"]?")
+_QUOTED = re.compile(r"'[^']*'|\"(?:\\.|[^\"\\])*\"")
 _SED_RANGE = re.compile(r"^(\d+)(?:,(\d+|\$))?p$")
 _VERIFY_COMMANDS = frozenset({
     "pytest", "py.test", "tox", "nox", "mypy", "ruff", "flake8", "pylint", "black", "isort",
@@ -76,6 +82,14 @@ _SHELL_NAME = re.compile("|".join(_SHELL_TOOLS))
 
 _CACHE_SIZE = 1024
 _cache: OrderedDict[tuple[str, Hashable], Action] = OrderedDict()
+
+
+def removed(action: Action) -> tuple[str, ...]:
+    """The paths a write deletes (``rm``); empty for any other action."""
+    scope = action.scope
+    if action.kind == WRITE and isinstance(scope, tuple) and scope[:1] == (REMOVED,):
+        return scope[1:]
+    return ()
 
 
 def action_of(tool: str, args: Any, args_key: Hashable | None) -> Action:
@@ -128,21 +142,51 @@ def classify_action(tool: str, args: Any) -> Action:
 def shell_action(command: str) -> Action:
     """The action of a shell command line; the most consequential segment wins.
 
-    A write anywhere in the line makes it a write; else a verification; else the first
+    A write anywhere in the line makes it a write (the first one; ``verified`` when a
+    verification follows the line's last write); else a verification; else the first
     read. ``cat > f <<EOF`` writes ``f``.
     """
     found = _NOTHING
-    for segment in _SEGMENT_SPLIT.split(command.strip()):
+    write: Action | None = None
+    verified = False
+    for segment in _SEGMENT_SPLIT.split(_without_heredoc_bodies(command).strip()):
         action = _segment_action(segment)
         if action.kind == WRITE:
-            return action
-        if action.kind == VERIFY or (action.kind == READ and found.kind == OTHER):
+            write = write or action
+            verified = False
+        elif action.kind == VERIFY:
+            verified = True
+            if write is None:
+                found = action
+        elif action.kind == READ and found.kind == OTHER and write is None:
             found = action
+    if write is not None:
+        return write._replace(verified=True) if verified else write
     return found
 
 
+def _without_heredoc_bodies(command: str) -> str:
+    """The command line with here-document bodies left out: their lines are data (a
+    script being written), not commands."""
+    if "<<" not in command:
+        return command
+    kept: list[str] = []
+    terminator: str | None = None
+    for line in command.split("\n"):
+        if terminator is not None:
+            if line.strip() == terminator:
+                terminator = None
+            continue
+        kept.append(line)
+        opened = _HEREDOC.search(line)
+        if opened:
+            terminator = opened.group(1)
+    return "\n".join(kept)
+
+
 def _segment_action(segment: str) -> Action:
-    redirect = _REDIRECT.search(segment)
+    # A '>' inside quotes (python -c "print(a > b)") redirects nothing.
+    redirect = _REDIRECT.search(_QUOTED.sub("''", segment))
     if redirect and redirect.group(1) not in ("/dev/null", "&1", "&2"):
         return Action(WRITE, redirect.group(1))
     words = [w for w in _split(segment.split("|", 1)[0]) if not _REDIRECTION_WORD.match(w)]
@@ -167,8 +211,12 @@ def _segment_action(segment: str) -> Action:
         return Action(WRITE, rest[-1])
     if program in ("cp", "mv") and len(files) >= 2:
         return Action(WRITE, files[-1])
-    if program in ("rm", "touch") and files:
+    if program == "rm" and files:
+        return Action(WRITE, files[-1], (REMOVED, *files))
+    if program == "touch" and files:
         return Action(WRITE, files[-1])
+    if program in ("bash", "sh", "zsh") and files and files[0].endswith(".sh"):
+        return Action(VERIFY, files[0])  # running a script the agent wrote to check
     if program in _PYTHONS:  # python script.py runs a script; python -m tool, a module
         return Action(VERIFY, files[0] if files and rest[:1] != ["-m"] else None)
     if program in _VERIFY_COMMANDS or program.startswith("./") or "test" in program:

@@ -190,10 +190,13 @@ SETTINGS: tuple[Setting, ...] = (
             0.8,
             "`loop.repeated_text`: how similar an output must be to the one before to count "
             "as restating it; 0 counts every output."),
+    Setting("AGENTWATCH_TERMINATION_ERRORS_THRESHOLD", "termination_errors_threshold",
+            _integer(1), 2,
+            "`termination.after_errors`: failed tool calls in a row at the end of a run that "
+            "raise a warning."),
     Setting("AGENTWATCH_TERMINATION_ERRORS_CRITICAL", "termination_errors_critical",
             _integer(1), 3,
-            "`termination.after_errors`: failed tool calls in a row at the end of a run that "
-            "make it critical (one is a warning)."),
+            "`termination.after_errors`: such failures that make it critical."),
     Setting("AGENTWATCH_BUDGET_TOOL_CALLS", "budget_tool_calls", _integer(0), 0,
             "`budget.tool_calls`: tool calls a run may make; 0 sets no limit."),
     Setting("AGENTWATCH_BUDGET_LLM_CALLS", "budget_llm_calls", _integer(0), 0,
@@ -293,6 +296,7 @@ class Config:
     loop_monologue_threshold: int = 3
     loop_monologue_critical: int = 5
     loop_monologue_similarity: float = 0.8
+    termination_errors_threshold: int = 2
     termination_errors_critical: int = 3
     budget_tool_calls: int = 0
     budget_llm_calls: int = 0
@@ -328,6 +332,8 @@ class Config:
             ("AGENTWATCH_LOOP_EDIT", self.loop_edit_threshold, self.loop_edit_critical),
             ("AGENTWATCH_LOOP_MONOLOGUE", self.loop_monologue_threshold,
              self.loop_monologue_critical),
+            ("AGENTWATCH_TERMINATION_ERRORS", self.termination_errors_threshold,
+             self.termination_errors_critical),
         ):
             _check_stages(prefix, warning, critical)
         object.__setattr__(self, "enabled_detectors", _resolve_selection(self.detectors))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from otel_agentwatch.actions import ANY_RESOURCE, WHOLE, Action, classify_action, covers
+from otel_agentwatch.actions import (
+    ANY_RESOURCE,
+    REMOVED,
+    WHOLE,
+    Action,
+    classify_action,
+    covers,
+)
 
 
 @pytest.mark.parametrize(("command", "expected"), [
@@ -28,6 +35,17 @@ from otel_agentwatch.actions import ANY_RESOURCE, WHOLE, Action, classify_action
     ("ls -la", Action("other")),
     ("grep -rn foo . 2>/dev/null | head", Action("read", ".", ("grep", "foo"))),
     ("echo 'unbalanced", Action("other")),
+    # A '>' inside quotes redirects nothing.
+    ('python3 -c "print(1 > 2)"', Action("verify", "print(1 > 2)")),
+    # Deleting is a write that removes; a write verified on its own line says so.
+    ("rm reproduce.py check.py", Action("write", "check.py", (REMOVED, "reproduce.py",
+                                                                "check.py"))),
+    ("bash check_edge_cases.sh", Action("verify", "check_edge_cases.sh")),
+    ("sed -i 's/a/b/' x.py && python -m pytest -q", Action("write", "x.py", verified=True)),
+    ("sed -i 's/a/b/' x.py && pytest && sed -i 's/b/c/' y.py", Action("write", "x.py")),
+    # A here-document's lines are the file's content, not commands.
+    ("cat <<'EOF' > test_y.py\nimport pytest\npytest.main()\nEOF", Action("write", "test_y.py")),
+    ("cat <<'EOF' > y.py\nx = 1\nEOF\npython y.py", Action("write", "y.py", verified=True)),
 ])
 def test_shell_commands(command, expected):
     assert classify_action("bash", {"command": command}) == expected

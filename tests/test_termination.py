@@ -47,7 +47,9 @@ class TestUnverifiedEnding:
         [bash("pytest -q"), edit()],
         [edit(), bash("cat app.py"), edit("b.py")],
         [edit(), bash("echo x > out.txt")],
-    ], ids=["one edit", "edit after the tests", "edits and a read", "shell redirect"])
+        [edit(), bash("rm other.py")],
+    ], ids=["one edit", "edit after the tests", "edits and a read", "shell redirect",
+            "edit then an unrelated delete"])
     def test_changes_left_unverified(self, steps):
         detection = judge(UnverifiedEndingDetector(), steps)
         assert detection.severity is Severity.WARNING
@@ -64,9 +66,14 @@ class TestUnverifiedEnding:
     def test_verified_or_unchanged(self, steps):
         assert judge(UnverifiedEndingDetector(), steps) is None
 
-    def test_a_failed_write_changed_nothing_and_a_failed_test_verified_nothing(self):
-        assert judge(UnverifiedEndingDetector(), [edit(), bash("pytest", error="exit 1")])
+    def test_a_failed_write_changed_nothing_and_failing_tests_were_still_run(self):
+        assert judge(UnverifiedEndingDetector(), [edit(), bash("pytest", error="exit 1")]) is None
         assert judge(UnverifiedEndingDetector(), [bash("sed -i s/a/b/ x", error="1")]) is None
+
+    def test_deleting_its_own_scratch_files_undoes_their_writes(self):
+        scratch = [bash("cat <<'EOF' > repro.py\nprint(1)\nEOF"), bash("rm repro.py")]
+        assert judge(UnverifiedEndingDetector(), scratch) is None
+        assert judge(UnverifiedEndingDetector(), [edit("app.py"), *scratch])
 
     def test_a_run_that_raised_is_not_judged(self):
         crashed = ANCHOR._replace(error="ValueError")
@@ -74,16 +81,17 @@ class TestUnverifiedEnding:
 
 
 class TestEndedAfterErrors:
-    def test_one_failure_at_the_end_warns_three_are_critical(self):
-        one = judge(EndedAfterErrorsDetector(3), [call("fetch"), call("fetch", error="Timeout")])
-        assert one.severity is Severity.WARNING
-        three = judge(EndedAfterErrorsDetector(3), [call("fetch", error="Timeout")] * 3)
+    def test_two_failures_at_the_end_warn_three_are_critical(self):
+        assert judge(EndedAfterErrorsDetector(), [call("fetch"), call("fetch", error="T")]) is None
+        two = judge(EndedAfterErrorsDetector(), [call("fetch", error="Timeout")] * 2)
+        assert two.severity is Severity.WARNING
+        three = judge(EndedAfterErrorsDetector(), [call("fetch", error="Timeout")] * 3)
         assert three.severity is Severity.CRITICAL
         assert three.evidence["count"] == 3 and len(three.evidence["earlier_span_ids"]) == 3
 
     def test_errors_resolved_before_the_end_are_fine(self):
-        steps = [call("fetch", error="Timeout"), call("fetch")]
-        assert judge(EndedAfterErrorsDetector(3), steps) is None
+        steps = [call("fetch", error="Timeout")] * 3 + [call("fetch")]
+        assert judge(EndedAfterErrorsDetector(), steps) is None
 
 
 def test_end_to_end_on_the_agent_span(pipeline):
@@ -101,7 +109,8 @@ def test_end_to_end_on_the_agent_span(pipeline):
     assert hasty.attributes["agentwatch.run.failure_mode"] == "unverified_termination"
 
 
-def test_critical_threshold_is_a_setting():
-    config = Config.from_env({"AGENTWATCH_TERMINATION_ERRORS_CRITICAL": "1"})
+def test_thresholds_are_settings():
+    config = Config.from_env({"AGENTWATCH_TERMINATION_ERRORS_THRESHOLD": "1",
+                              "AGENTWATCH_TERMINATION_ERRORS_CRITICAL": "1"})
     detector = EndedAfterErrorsDetector.from_config(config)
     assert judge(detector, [call("fetch", error="Timeout")]).severity is Severity.CRITICAL

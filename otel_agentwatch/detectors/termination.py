@@ -3,10 +3,13 @@ termination, FM-3.2 no or incomplete verification).
 
 * ``termination.unverified``: the run changed something (a write: an edit, a patch, a
   file written) and ended with no verification (tests, a build, a linter, running the
-  program, a tool named for checking) after its last change.
+  program, a tool named for checking) after its last change. Deleting a file the run
+  wrote undoes that write (agents clean up their scratch scripts before they finish);
+  tests that ran and failed count as verification (the agent looked).
 * ``termination.after_errors``: the run's last tool calls failed and nothing succeeded
-  after them: it stopped on an error it did not resolve. Warning for one, critical from
-  ``critical_at`` failures in a row.
+  after them: it stopped on errors it did not resolve. Warning from ``warning_at``
+  failures in a row (one failed lookup before the final answer is common and harmless),
+  critical from ``critical_at``.
 
 Both need the run's own span to end, so runs without one (SDK calls grouped by
 conversation) are not judged.
@@ -16,9 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from ..actions import VERIFY, WRITE, action_of
+from ..actions import ANY_RESOURCE, VERIFY, WRITE, action_of, removed
 from ..steps import Step, StepKind
-from .base import Detection, Severity, make_detection
+from .base import Detection, Severity, make_detection, severity_at
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -29,18 +32,17 @@ _TOOLS = frozenset({StepKind.TOOL})
 
 
 class _Changes:
-    """Writes since the last verification, and the spans that made them."""
+    """Changes since the last verification: resource -> span id of its latest write."""
 
-    __slots__ = ("last_write", "verified_ever", "writes")
+    __slots__ = ("pending", "verified_ever")
 
     def __init__(self) -> None:
-        self.writes = 0  # writes after the last verification
-        self.last_write = 0  # span id of the latest write
+        self.pending: dict[str, int] = {}
         self.verified_ever = False
 
 
 class UnverifiedEndingDetector:
-    """Ends after writes with no verification since the last one: a warning."""
+    """Ends with changes made after its last verification: a warning."""
 
     __slots__ = ()
 
@@ -48,6 +50,7 @@ class UnverifiedEndingDetector:
     failure_mode: ClassVar[str] = "unverified_termination"
     mast_codes: ClassVar[tuple[str, ...]] = ("FM-3.2", "FM-3.1")
     kinds: ClassVar[frozenset[StepKind]] = _TOOLS
+    MAX_PENDING: ClassVar[int] = 64
 
     @classmethod
     def from_config(cls, config: Config) -> UnverifiedEndingDetector:
@@ -57,27 +60,31 @@ class UnverifiedEndingDetector:
         return _Changes()
 
     def observe(self, step: Step, state: _Changes) -> Detection | None:
-        if step.error is not None:
-            return None  # a failed call changed nothing we can count on, verified nothing
-        kind = action_of(step.name, step.args, step.args_key).kind
-        if kind == WRITE:
-            state.writes += 1
-            state.last_write = step.span_id
-        elif kind == VERIFY:
-            state.writes = 0
+        action = action_of(step.name, step.args, step.args_key)
+        if action.kind == VERIFY or action.verified:
+            # Tests that ran and failed were still run: the agent looked.
+            state.pending.clear()
             state.verified_ever = True
+        elif action.kind == WRITE and step.error is None:  # a failed write changed nothing
+            deleted = removed(action)
+            if deleted:  # deleting what the run wrote itself undoes it (scratch files)
+                for path in deleted:
+                    state.pending.pop(path, None)
+            elif len(state.pending) < self.MAX_PENDING or action.resource in state.pending:
+                state.pending[action.resource or ANY_RESOURCE] = step.span_id
         return None
 
     def finish(self, anchor: Step | None, state: _Changes) -> Detection | None:
         # A run that raised did not stop: it crashed, which its span says already.
-        if anchor is None or anchor.error is not None or state.writes == 0:
+        if anchor is None or anchor.error is not None or not state.pending:
             return None
         since = "since its last verification" if state.verified_ever else "at all"
+        changed = len(state.pending)
         return make_detection(
             self, anchor, Severity.WARNING,
-            f"the run ended after {state.writes} change(s) without verifying them {since}",
-            count=state.writes, warning_at=1, critical_at=1, earlier=(state.last_write,),
-            new=True, unverified_writes=state.writes,
+            f"the run ended with {changed} changed resource(s) it did not verify {since}",
+            count=changed, warning_at=1, critical_at=1,
+            earlier=tuple(state.pending.values())[-8:], new=True, unverified_changes=changed,
         )
 
 
@@ -91,9 +98,10 @@ class _Failures:
 
 
 class EndedAfterErrorsDetector:
-    """Ends with its last tool calls failed: warning, critical from ``critical_at``."""
+    """Ends with its last tool calls failed: warning from ``warning_at`` in a row,
+    critical from ``critical_at``."""
 
-    __slots__ = ("critical_at",)
+    __slots__ = ("critical_at", "warning_at")
 
     id: ClassVar[str] = "termination.after_errors"
     failure_mode: ClassVar[str] = "ended_after_errors"
@@ -101,12 +109,13 @@ class EndedAfterErrorsDetector:
     kinds: ClassVar[frozenset[StepKind]] = _TOOLS
     EVIDENCE_SPANS: ClassVar[int] = 8
 
-    def __init__(self, critical_at: int = 3) -> None:
+    def __init__(self, warning_at: int = 2, critical_at: int = 3) -> None:
+        self.warning_at = warning_at
         self.critical_at = critical_at
 
     @classmethod
     def from_config(cls, config: Config) -> EndedAfterErrorsDetector:
-        return cls(config.termination_errors_critical)
+        return cls(config.termination_errors_threshold, config.termination_errors_critical)
 
     def new_state(self) -> _Failures:
         return _Failures()
@@ -123,13 +132,13 @@ class EndedAfterErrorsDetector:
         return None
 
     def finish(self, anchor: Step | None, state: _Failures) -> Detection | None:
-        if anchor is None or state.count == 0:
+        severity = severity_at(state.count, self.warning_at, self.critical_at)
+        if anchor is None or severity is None:
             return None
-        severity = Severity.CRITICAL if state.count >= self.critical_at else Severity.WARNING
         return make_detection(
             self, anchor, severity,
             f"the run ended right after {state.count} failed tool call(s), the last of "
             f"{state.tool}, with nothing succeeding after them",
-            count=state.count, warning_at=1, critical_at=self.critical_at,
+            count=state.count, warning_at=self.warning_at, critical_at=self.critical_at,
             earlier=tuple(state.span_ids), new=True, tool=state.tool,
         )
