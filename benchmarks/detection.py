@@ -32,7 +32,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -226,6 +226,9 @@ def replay_steps(run: dict[str, Any], config: Config) -> list[ReadableSpan]:
 # The loop labels (TRAIL Resource Abuse, Who&When is_in_loop) are scored against the loop
 # detectors only; successful runs count a warning from any detector as a false positive.
 LOOPS = "loop."
+STALL_FAILURES = frozenset({"Task Orchestration", "Task Orchestration Error",
+                            "Task Orchestration Errors", "Context Handling Failures",
+                            "Context Handling Failure"})
 
 
 def detections(spans: Iterable[ReadableSpan],
@@ -256,6 +259,7 @@ class Counts:
     true_positive: int = 0
     false_positive: int = 0
     false_negative: int = 0
+    true_negative: int = 0
 
     def add(self, predicted: bool, labelled: bool) -> None:
         if predicted and labelled:
@@ -264,6 +268,8 @@ class Counts:
             self.false_positive += 1
         elif labelled:
             self.false_negative += 1
+        else:
+            self.true_negative += 1
 
     def precision(self) -> float | None:
         flagged = self.true_positive + self.false_positive
@@ -358,6 +364,46 @@ def score_whowhen(data: Path, config: Config) -> Counts:
     return counts
 
 
+def score_runs(runs: Iterable[dict[str, Any]], config: Config, family: str,
+               labelled: Callable[[dict[str, Any]], bool]) -> Counts:
+    """Run level: predicted when any detection of ``family`` is on the replayed run."""
+    counts = Counts()
+    for run in runs:
+        counts.add(worst(replay_steps(run, config), family) is not None, labelled(run))
+    return counts
+
+
+def score_trail_runs(data: Path, config: Config, family: str,
+                     categories: frozenset[str]) -> dict[str, Counts]:
+    """Run level on TRAIL's recorded spans, per subset: a trace is labelled when any of
+    its errors is in ``categories``."""
+    runs = {json.loads(line)["run_id"]: json.loads(line)
+            for line in (data / "trail" / "runs.jsonl").open(encoding="utf-8")}
+    scores: dict[str, Counts] = defaultdict(Counts)
+    for line in (data / "trail" / "spans.jsonl").open(encoding="utf-8"):
+        record = json.loads(line)
+        run = runs.get(record["trace_id"])
+        if run is None:
+            continue
+        labelled = any(e["category"] in categories for e in run["labels"]["errors"])
+        predicted = worst(replay_trail_trace(record, config), family) is not None
+        scores["GAIA" if record["split"] == "GAIA" else "SWE"].add(predicted, labelled)
+    return scores
+
+
+# tau-bench airline tools that read or think; every other tool changes a booking.
+_TAU_READS = ("get_", "search_", "list_", "calculate", "think", "transfer_to_human")
+
+
+def _tau_gold_write_missed(run: dict[str, Any]) -> bool:
+    """A failed tau-bench run in which a gold write action was never executed."""
+    if run["outcome"].get("reward") != 0:
+        return False
+    done = {step.get("name") for step in run["steps"] if step["kind"] == "tool"}
+    return any(not action["name"].startswith(_TAU_READS) and action["name"] not in done
+               for action in run.get("expected_actions") or ())
+
+
 def _ledger_flag(ledger: dict[str, Any], name: str) -> Any:
     value = ledger.get(name)
     return value.get("answer") if isinstance(value, dict) else value
@@ -437,6 +483,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     for label, config in configs:
         counts = score_whowhen(args.data, config)
         print(f"| {label} | {_pct(counts.precision())} | {_pct(counts.recall())} |")
+    print("\n### Beyond loops: run-level labels (`default` profile)\n")
+    print("A run is predicted when any detector of the family flags it.\n")
+    print("| detectors | corpus | label | runs (labelled) | precision | recall |")
+    print("|---|---|---|---|---|---|")
+    default = Config()
+
+    def row(family: str, corpus: str, label: str, counts: Counts) -> None:
+        runs = counts.true_positive + counts.false_positive + counts.false_negative + \
+            counts.true_negative
+        labelled = counts.true_positive + counts.false_negative
+        print(f"| `{family}*` | {corpus} | {label} | {runs} ({labelled}) | "
+              f"{_pct(counts.precision())} | {_pct(counts.recall())} |")
+
+    with_ledgers = [r for r in _read_runs(args.data / "whowhen" / "runs.jsonl")
+                    if any(isinstance(s.get("ledger"), dict) for s in r["steps"])]
+    row("progress.", "Who&When (Magentic-One)", "ledger `is_progress_being_made=false` "
+        "(silver)", score_runs(with_ledgers, default, "progress.", lambda run: any(
+            _ledger_flag(s["ledger"], "is_progress_being_made") is False
+            for s in run["steps"] if isinstance(s.get("ledger"), dict))))
+    for subset, counts in sorted(score_trail_runs(args.data, default, "progress.",
+                                                  STALL_FAILURES).items()):
+        row("progress.", f"TRAIL {subset} (spans)", "`Task Orchestration`, "
+            "`Context Handling Failures`", counts)
+    row("termination.", "tau-bench airline", "reward 0 with a gold write action never "
+        "executed (proxy)", score_runs(_read_runs(args.data / "taubench" /
+                                                  "airline_runs.jsonl"),
+                                       default, "termination.", _tau_gold_write_missed))
     print(f"\n({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return 0
 

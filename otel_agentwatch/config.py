@@ -190,6 +190,11 @@ SETTINGS: tuple[Setting, ...] = (
             0.8,
             "`loop.repeated_text`: how similar an output must be to the one before to count "
             "as restating it; 0 counts every output."),
+    Setting("AGENTWATCH_STALL_THRESHOLD", "stall_threshold", _integer(2), 10,
+            "`progress.stall`: tool calls in a row with no new result and no new change "
+            "that raise a warning."),
+    Setting("AGENTWATCH_STALL_CRITICAL", "stall_critical", _integer(2), 20,
+            "`progress.stall`: such tool calls that make it critical."),
     Setting("AGENTWATCH_TERMINATION_ERRORS_THRESHOLD", "termination_errors_threshold",
             _integer(1), 2,
             "`termination.after_errors`: failed tool calls in a row at the end of a run that "
@@ -296,6 +301,8 @@ class Config:
     loop_monologue_threshold: int = 3
     loop_monologue_critical: int = 5
     loop_monologue_similarity: float = 0.8
+    stall_threshold: int = 10
+    stall_critical: int = 20
     termination_errors_threshold: int = 2
     termination_errors_critical: int = 3
     budget_tool_calls: int = 0
@@ -332,6 +339,7 @@ class Config:
             ("AGENTWATCH_LOOP_EDIT", self.loop_edit_threshold, self.loop_edit_critical),
             ("AGENTWATCH_LOOP_MONOLOGUE", self.loop_monologue_threshold,
              self.loop_monologue_critical),
+            ("AGENTWATCH_STALL", self.stall_threshold, self.stall_critical),
             ("AGENTWATCH_TERMINATION_ERRORS", self.termination_errors_threshold,
              self.termination_errors_critical),
         ):

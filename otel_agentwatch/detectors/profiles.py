@@ -35,6 +35,7 @@ from .loop import (
     RepeatedOutcomeDetector,
     StepLimitDetector,
 )
+from .progress import StallDetector
 from .resources import EditChurnDetector, RedundantReadDetector
 from .termination import EndedAfterErrorsDetector, UnverifiedEndingDetector
 from .text import CHUNK, RepeatedTextDetector
@@ -54,6 +55,7 @@ DETECTORS: tuple[type[Detector], ...] = (
     EditChurnDetector,
     RepeatedTextDetector,
     StepLimitDetector,
+    StallDetector,
     UnverifiedEndingDetector,
     EndedAfterErrorsDetector,
     *BUDGETS,

@@ -1,0 +1,103 @@
+"""``progress.stall``: the run keeps acting and learns nothing (MAST FM-1.5, unaware of
+termination conditions).
+
+A tool call makes progress when its result is content the run has not seen before (new
+information), or when it is a successful write it has not made before (it changed the
+world). Everything else, a search that returns an answer already seen, a different
+query that comes back with the same "no results", a test run that fails the same way, a
+call that fails as an earlier one did, is a step without progress. A warning after
+``warning_at`` such tool calls in a row, critical after ``critical_at``. Model calls
+between them neither count nor reset: thinking is not information from the world.
+Calls whose results the span did not carry are left out.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, ClassVar
+
+from ..actions import WRITE, action_of
+from ..steps import Step, StepKind
+from .base import Detection, StageLatch, make_detection, severity_at
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["StallDetector"]
+
+_SEEN_LIMIT = 1024  # result digests remembered per run
+_EVIDENCE_SPANS = 8
+
+
+class _Progress:
+    __slots__ = ("latch", "seen", "since", "span_ids")
+
+    def __init__(self) -> None:
+        self.seen: OrderedDict[int, None] = OrderedDict()  # digests of results and writes
+        self.since = 0  # tool calls since the last one that made progress
+        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
+        self.latch = StageLatch()
+
+    def is_new(self, digest: int) -> bool:
+        """Whether ``digest`` is new to the run; remembers it either way (bounded)."""
+        seen = self.seen
+        if digest in seen:
+            seen.move_to_end(digest)
+            return False
+        seen[digest] = None
+        if len(seen) > _SEEN_LIMIT:
+            seen.popitem(last=False)
+        return True
+
+
+class StallDetector:
+    """Tool calls in a row that bring no new result and change nothing new."""
+
+    __slots__ = ("critical_at", "warning_at")
+
+    id: ClassVar[str] = "progress.stall"
+    failure_mode: ClassVar[str] = "no_progress"
+    mast_codes: ClassVar[tuple[str, ...]] = ("FM-1.5",)
+    kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL})
+
+    def __init__(self, warning_at: int = 10, critical_at: int = 20) -> None:
+        self.warning_at = warning_at
+        self.critical_at = critical_at
+
+    @classmethod
+    def from_config(cls, config: Config) -> StallDetector:
+        return cls(config.stall_threshold, config.stall_critical)
+
+    def new_state(self) -> _Progress:
+        return _Progress()
+
+    def observe(self, step: Step, state: _Progress) -> Detection | None:
+        if step.error is None and step.result is None:
+            return None  # the span did not carry the result: nothing to judge
+        if self._progressed(step, state):
+            state.since = 0
+            state.span_ids.clear()
+            state.latch.reset()
+            return None
+        state.since += 1
+        state.span_ids.append(step.span_id)
+        severity = severity_at(state.since, self.warning_at, self.critical_at)
+        if severity is None:
+            return None
+        return make_detection(
+            self, step, severity,
+            f"{state.since} tool calls in a row brought no new result and changed nothing "
+            f"new",
+            count=state.since, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=tuple(state.span_ids)[:-1], new=state.latch.announce(severity),
+        )
+
+    @staticmethod
+    def _progressed(step: Step, state: _Progress) -> bool:
+        if step.error is not None:
+            # A failure is news only the first time it happens this way.
+            return state.is_new(hash(("error", step.name, step.error, step.error_message)))
+        if step.args_key is not None and \
+                action_of(step.name, step.args, step.args_key).kind == WRITE:
+            return state.is_new(hash(("write", step.name, step.args_key)))
+        return state.is_new(hash(("result", step.result)))
