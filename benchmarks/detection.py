@@ -109,8 +109,11 @@ def _duration_ns(iso: str) -> int:
     return int(total * 1e9)
 
 
-def replay_trail_trace(trace_record: dict[str, Any], config: Config) -> list[ReadableSpan]:
-    """The recorded OpenInference spans, started and ended in time order with their ids."""
+def replay_trail_trace(trace_record: dict[str, Any], config: Config,
+                       objective: str | None = None) -> list[ReadableSpan]:
+    """The recorded OpenInference spans, started and ended in time order with their ids;
+    ``objective`` (the task) as the root span's ``agentwatch.objective``, as an
+    application would set it (OpenInference records the agent's input only at its end)."""
     pipeline = Pipeline(config)
     events: list[tuple[int, int, dict[str, Any]]] = []
     for record in trace_record["spans"]:
@@ -127,6 +130,8 @@ def replay_trail_trace(trace_record: dict[str, Any], config: Config) -> list[Rea
                 if key in attributes:
                     attributes[key] = _uncut(attributes[key], attributes.get(f"{key}.sha1"))
             parent = live.get(record["parent_span_id"] or "")
+            if objective and not record["parent_span_id"]:
+                attributes["agentwatch.objective"] = objective
             pipeline.ids.trace_id = int(record["trace_id"], 16)
             pipeline.ids.span_id = int(span_id, 16)
             context = trace.set_span_in_context(parent) if parent is not None else None
@@ -161,7 +166,9 @@ def replay_steps(run: dict[str, Any], config: Config) -> list[ReadableSpan]:
 
     tracer = pipeline.tracer
     next_id()
-    root = tracer.start_span("conversation", start_time=tick())
+    task = run.get("task")
+    root = tracer.start_span("conversation", start_time=tick(), attributes={
+        "agentwatch.objective": task} if isinstance(task, str) and task else None)
     turn = None
     for step in run["steps"]:
         if step["kind"] == "user" or turn is None:
@@ -226,6 +233,8 @@ def replay_steps(run: dict[str, Any], config: Config) -> list[ReadableSpan]:
 # The loop labels (TRAIL Resource Abuse, Who&When is_in_loop) are scored against the loop
 # detectors only; successful runs count a warning from any detector as a false positive.
 LOOPS = "loop."
+DRIFT_FAILURES = frozenset({"Goal Deviation", "Goal deviation", "Instruction Non-compliance",
+                            "Instruction Non-Compliance"})
 STALL_FAILURES = frozenset({"Task Orchestration", "Task Orchestration Error",
                             "Task Orchestration Errors", "Context Handling Failures",
                             "Context Handling Failure"})
@@ -303,7 +312,7 @@ def score_trail(data: Path, config: Config, k: int, source: str) -> dict[str, Tr
             continue
         subset = "GAIA" if record["split"] == "GAIA" else "SWE"
         score = scores[subset]
-        spans = (replay_trail_trace(record, config) if source == "spans"
+        spans = (replay_trail_trace(record, config, run.get("task")) if source == "spans"
                  else replay_steps(run, config))
         labelled = [e["location"] for e in run["labels"]["errors"]
                     if e["category"] == LOOP_FAILURE]
@@ -386,7 +395,8 @@ def score_trail_runs(data: Path, config: Config, family: str,
         if run is None:
             continue
         labelled = any(e["category"] in categories for e in run["labels"]["errors"])
-        predicted = worst(replay_trail_trace(record, config), family) is not None
+        predicted = worst(replay_trail_trace(record, config, run.get("task")),
+                          family) is not None
         scores["GAIA" if record["split"] == "GAIA" else "SWE"].add(predicted, labelled)
     return scores
 
@@ -483,11 +493,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for label, config in configs:
         counts = score_whowhen(args.data, config)
         print(f"| {label} | {_pct(counts.precision())} | {_pct(counts.recall())} |")
-    print("\n### Beyond loops: run-level labels (`default` profile)\n")
+    print("\n### Beyond loops: run-level labels (`default` profile, every detector on)\n")
     print("A run is predicted when any detector of the family flags it.\n")
     print("| detectors | corpus | label | runs (labelled) | precision | recall |")
     print("|---|---|---|---|---|---|")
-    default = Config()
+    default = Config(detectors=("all",))  # drift.objective too, which is off by default
 
     def row(family: str, corpus: str, label: str, counts: Counts) -> None:
         runs = counts.true_positive + counts.false_positive + counts.false_negative + \
@@ -506,10 +516,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                   STALL_FAILURES).items()):
         row("progress.", f"TRAIL {subset} (spans)", "`Task Orchestration`, "
             "`Context Handling Failures`", counts)
+    for subset, counts in sorted(score_trail_runs(args.data, default, "drift.",
+                                                  DRIFT_FAILURES).items()):
+        row("drift.", f"TRAIL {subset} (spans)", "`Goal Deviation`, "
+            "`Instruction Non-compliance`", counts)
     row("termination.", "tau-bench airline", "reward 0 with a gold write action never "
         "executed (proxy)", score_runs(_read_runs(args.data / "taubench" /
                                                   "airline_runs.jsonl"),
                                        default, "termination.", _tau_gold_write_missed))
+    print("\n| detectors | successful runs | warned | critical |")
+    print("|---|---|---|---|")
+    for corpus, runs in corpora.items():
+        success = score_successes(runs(), default)
+        warned = sum(n for d, n in success.warned_by.items() if d.startswith("drift."))
+        critical = sum(n for d, n in success.by_detector.items() if d.startswith("drift."))
+        print(f"| `drift.*` | {corpus} | {_share(warned, success.runs)} | "
+              f"{_share(critical, success.runs)} |")
     print(f"\n({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return 0
 

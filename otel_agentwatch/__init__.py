@@ -14,6 +14,7 @@ from .callbacks import on_detection, remove_on_detection
 from .config import Config, ConfigError
 from .detectors import Detection, Severity
 from .halt import AgentHalted
+from .objective import set_objective
 from .processor import AgentWatchSpanProcessor
 from .spans import agent_run, tool
 from .steps import Step, StepKind
@@ -36,5 +37,6 @@ __all__ = [
     "init",
     "on_detection",
     "remove_on_detection",
+    "set_objective",
     "tool",
 ]

@@ -113,6 +113,15 @@ def _name_list(accepted: str) -> _Kind:
                  lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v))
 
 
+def _is_embedder_spec(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if value == "hashing":
+        return True
+    module, colon, attribute = value.partition(":")
+    return bool(colon and module and attribute)
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 
@@ -141,8 +150,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Turns the whole package on or off; when off, spans pass through untouched."),
     Setting("AGENTWATCH_DETECTORS", "detectors", _name_list(
                 "'all', or a comma-separated list of detector ids or families "
-                "(e.g. 'loop'), each optionally prefixed with '-' to drop it"), ("all",),
-            "Which detectors run: `all`, a list of ids or families, `-id` to drop one."),
+                "(e.g. 'loop'), each optionally prefixed with '-' to drop it"),
+            ("all", "-drift.objective"),
+            "Which detectors run: `all`, a list of ids or families, `-id` to drop one. "
+            "`drift.objective` is off by default (see Detectors); `all` turns it on."),
     Setting("AGENTWATCH_PROFILE", "profile",
             _choice("default", "openhands", "gemini_cli", "cline", "roo"), "default",
             "Detector parameters: ours (`default`, tuned by the variables below), or the "
@@ -190,6 +201,21 @@ SETTINGS: tuple[Setting, ...] = (
             0.8,
             "`loop.repeated_text`: how similar an output must be to the one before to count "
             "as restating it; 0 counts every output."),
+    Setting("AGENTWATCH_DRIFT_THRESHOLD", "drift_threshold", _number(0.1), 6.0,
+            "`drift.objective`: accumulated decline of the steps' similarity to the "
+            "objective (in baseline units) that raises a warning."),
+    Setting("AGENTWATCH_DRIFT_CRITICAL", "drift_critical", _number(0.1), 12.0,
+            "`drift.objective`: the accumulated decline that makes it critical."),
+    Setting("AGENTWATCH_DRIFT_WARMUP", "drift_warmup", _integer(1), 3,
+            "`drift.objective`: steps that set a run's baseline similarity before it is "
+            "judged."),
+    Setting("AGENTWATCH_EMBEDDER", "embedder", _Kind(
+                "'hashing', or module:callable (text -> vector of floats)",
+                lambda text: text.strip(), _is_embedder_spec), "hashing",
+            "How `drift.objective` embeds text: the built-in hashed n-gram vectors, or "
+            "your own callable."),
+    Setting("AGENTWATCH_EMBED_MAX_CHARS", "embed_max_chars", _integer(100), 2000,
+            "Characters of a text that are embedded (the rest is ignored)."),
     Setting("AGENTWATCH_STALL_THRESHOLD", "stall_threshold", _integer(2), 10,
             "`progress.stall`: tool calls in a row with no new result and no new change "
             "that raise a warning."),
@@ -281,7 +307,7 @@ class Config:
     """
 
     enabled: bool = True
-    detectors: tuple[str, ...] = ("all",)
+    detectors: tuple[str, ...] = ("all", "-drift.objective")
     profile: str = "default"
     loop_repeat_threshold: int = 3
     loop_repeat_critical: int = 5
@@ -301,6 +327,11 @@ class Config:
     loop_monologue_threshold: int = 3
     loop_monologue_critical: int = 5
     loop_monologue_similarity: float = 0.8
+    drift_threshold: float = 6.0
+    drift_critical: float = 12.0
+    drift_warmup: int = 3
+    embedder: str = "hashing"
+    embed_max_chars: int = 2000
     stall_threshold: int = 10
     stall_critical: int = 20
     termination_errors_threshold: int = 2
@@ -344,6 +375,9 @@ class Config:
              self.termination_errors_critical),
         ):
             _check_stages(prefix, warning, critical)
+        if self.drift_critical < self.drift_threshold:
+            raise ConfigError("AGENTWATCH_DRIFT_CRITICAL", self.drift_critical,
+                              f"a number >= AGENTWATCH_DRIFT_THRESHOLD ({self.drift_threshold:g})")
         object.__setattr__(self, "enabled_detectors", _resolve_selection(self.detectors))
         object.__setattr__(self, "instrumented", _resolve_frameworks(self.instrument))
 

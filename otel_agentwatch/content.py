@@ -21,7 +21,16 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-__all__ = ["Content", "ToolExchange", "give", "model_call", "pending_call", "take"]
+__all__ = [
+    "Content",
+    "ToolExchange",
+    "give",
+    "give_objective",
+    "model_call",
+    "objective_of",
+    "pending_call",
+    "take",
+]
 
 _LIMIT = 4096
 
@@ -43,11 +52,12 @@ class Content:
     instrumentation fills it in before the span ends.
     """
 
-    __slots__ = ("answered", "args", "conversation", "output_text", "result", "span_id")
+    __slots__ = ("answered", "args", "conversation", "objective", "output_text", "result",
+                 "span_id")
 
     def __init__(self, args: Any = None, result: Any = None, output_text: str | None = None,
                  answered: tuple[ToolExchange, ...] = (),
-                 conversation: int | None = None) -> None:
+                 conversation: int | None = None, objective: str | None = None) -> None:
         self.args = args  # tool arguments: a parsed value, or text
         self.result = result  # tool result
         self.output_text = output_text  # model output text
@@ -55,10 +65,14 @@ class Content:
         # For a model call outside any span: the conversation it continues, as a key
         # that groups its calls into one run.
         self.conversation = conversation
+        # What the user asked (a model call's first user message): the run's objective
+        # unless it has one already.
+        self.objective = objective
         self.span_id: int | None = None  # the span it was given to
 
 
 _pending: OrderedDict[int, Content] = OrderedDict()
+_objectives: OrderedDict[int, str] = OrderedDict()  # agent span id -> what it was asked
 _announced: contextvars.ContextVar[Content | None] = contextvars.ContextVar(
     "otel_agentwatch_model_call", default=None)
 
@@ -91,3 +105,16 @@ def pending_call() -> Content | None:
     """The announced model call no span has claimed yet, in this context."""
     announced = _announced.get()
     return announced if announced is not None and announced.span_id is None else None
+
+
+def give_objective(span_id: int, text: str) -> None:
+    """What an agent span was asked to do, for the run it anchors and the agents nested
+    in it (the oldest forgotten beyond a bound; thread-safe)."""
+    _objectives[span_id] = text
+    if len(_objectives) > _LIMIT:
+        with contextlib.suppress(KeyError):
+            _objectives.popitem(last=False)
+
+
+def objective_of(span_id: int) -> str | None:
+    return _objectives.get(span_id)

@@ -20,7 +20,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
 
-from . import _registry, content
+from . import _registry, content, semconv
 from ._guard import internal_error
 from .callbacks import DetectionSink, in_side_effect
 from .config import Config
@@ -74,6 +74,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._by_kind = self._index_by_kind()
         self._finishers = self._index_finishers()
         self._annotators = self._index_annotators()
+        self._objective_watchers = self._index_objective_watchers()
         self._lock = threading.Lock()
         self._table: RunTable[RunState] = RunTable(
             self._new_run,
@@ -148,12 +149,15 @@ class AgentWatchSpanProcessor(SpanProcessor):
                     content.give(context.span_id, call)
                     if call.conversation is not None:
                         conversation = conversation_run(call.conversation)
+                is_agent = is_agent_span(span)
                 # The live-span registry needs no lock: see RunTable.
                 self._table.span_started(
                     context.trace_id, context.span_id,
                     None if parent is None or parent.is_remote else parent.span_id,
-                    is_agent_span(span), span, conversation,
+                    is_agent, span, conversation,
                 )
+                if self._objective_watchers and (is_agent or parent is None):
+                    self._objective_at_start(span, context.span_id, parent, is_agent)
             except Exception as error:
                 internal_error("AgentWatchSpanProcessor.on_start", error)
         if self._next is not None:
@@ -225,6 +229,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
         with self._lock:
             if step_shape is not None:
                 run = self._table.state(run_key)
+                if run.objective is None and self._objective_watchers:
+                    self._find_objective(run, span, step_shape)
                 observed = step_shape.kind
                 if step_shape.kind is StepKind.TOOL:
                     run.has_tool_spans = True
@@ -289,8 +295,14 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._by_kind = self._index_by_kind()
         self._finishers = self._index_finishers()
         self._annotators = self._index_annotators()
+        self._objective_watchers = self._index_objective_watchers()
         internal_error(f"detector {detector.id}", error,
                        f"detector {detector.id} is disabled; spans keep flowing")
+
+    def _index_objective_watchers(self) -> tuple[tuple[int, Detector], ...]:
+        """The running detectors that judge steps against the run's objective."""
+        return tuple((index, detector) for index, detector in enumerate(self._detectors)
+                     if index not in self._disabled and hasattr(detector, "objective"))
 
     def _index_annotators(self) -> tuple[tuple[int, Detector], ...]:
         """The running detectors that put attributes on every step they watch."""
@@ -316,6 +328,48 @@ class AgentWatchSpanProcessor(SpanProcessor):
             )
             for kind in StepKind for has_text in (False, True)
         }
+
+    def set_objective(self, span_id: int, text: str) -> bool:
+        """Make ``text`` the objective of the run that work under the live span
+        ``span_id`` belongs to; False when the span is unknown."""
+        key = self._table.run_of(span_id)
+        if key is None:
+            return False
+        content.give_objective(key[1], text)  # for the agents nested in it, too
+        with self._lock:
+            self._apply_objective(self._table.state(key), text)
+        return True
+
+    def _objective_at_start(self, span: Span, span_id: int, parent: Any,
+                            is_agent: bool) -> None:
+        """An agent or root span's objective: its ``agentwatch.objective`` attribute, or
+        else (a nested agent) the objective of the run it was started in."""
+        objective = (span.attributes or {}).get(semconv.OBJECTIVE)
+        if not objective and is_agent and parent is not None and not parent.is_remote:
+            outer = self._table.run_of(parent.span_id)
+            objective = content.objective_of(outer[1]) if outer is not None else None
+        if isinstance(objective, str) and objective:
+            content.give_objective(span_id, objective)
+
+    def _find_objective(self, run: RunState, span: ReadableSpan, shape: SpanShape) -> None:
+        """The run's objective, from the first place that has one: given for its agent
+        span, read off a model call's request, or an attribute of this step's span."""
+        text = content.objective_of(run.key[1])
+        if text is None and shape.kept is not None:
+            text = shape.kept.objective
+        if text is None:
+            attribute = (span.attributes or {}).get(semconv.OBJECTIVE)
+            text = attribute if isinstance(attribute, str) else None
+        if text:
+            self._apply_objective(run, text)
+
+    def _apply_objective(self, run: RunState, text: str) -> None:
+        run.objective = text
+        for index, detector in self._objective_watchers:
+            try:
+                detector.objective(run.detector_states[index], text)  # type: ignore[attr-defined]  # watchers have it
+            except Exception as error:
+                self._disable(index, detector, error)
 
     def _annotate(self, run: RunState, kind: StepKind | None) -> dict[str, AttributeValue]:
         """What the annotating detectors watching ``kind`` (None: tool and model steps)

@@ -28,6 +28,9 @@ EVENT_MESSAGE: Final = "agentwatch.message"
 EVENT_MAST_CODES: Final = MAST_CODES
 EVENT_EVIDENCE_PREFIX: Final = "agentwatch.evidence."
 
+# --- what a run was asked to do (set by the application, read by drift.objective) ---------
+OBJECTIVE: Final = "agentwatch.objective"
+
 # --- the run's agent or root span ---------------------------------------------------------
 RUN_FLAGGED: Final = "agentwatch.run.flagged"
 RUN_DETECTIONS: Final = "agentwatch.run.detections"

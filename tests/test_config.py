@@ -17,7 +17,7 @@ def test_defaults_when_nothing_is_set():
     config = Config.from_env({})
     assert config == Config()
     assert (config.loop_repeat_threshold, config.loop_repeat_critical) == (3, 5)
-    assert config.enabled_detectors == set(DETECTOR_IDS)
+    assert config.enabled_detectors == set(DETECTOR_IDS) - {"drift.objective"}
 
 
 def test_every_setting_default_matches_the_config_field_default():
@@ -88,7 +88,7 @@ class TestDetectorSelection:
                     "budget.duration"}),
         ("loop.repeated_call", {"loop.repeated_call"}),
         ("-loop.repeated_outcome", set(DETECTOR_IDS) - {"loop.repeated_outcome"}),
-        ("all,-loop,-budget,-termination,-progress", set()),
+        ("all,-loop,-budget,-termination,-progress,-drift", set()),
         ("loop.repeated_outcome, loop.repeated_call", {"loop.repeated_call",
                                                        "loop.repeated_outcome"}),
     ])

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from .base import Detector
 from .budget import BUDGETS
 from .cycle import CycleDetector
+from .drift import ObjectiveDriftDetector
 from .loop import (
     ErrorStreakDetector,
     RepeatedCallDetector,
@@ -56,6 +57,7 @@ DETECTORS: tuple[type[Detector], ...] = (
     RepeatedTextDetector,
     StepLimitDetector,
     StallDetector,
+    ObjectiveDriftDetector,
     UnverifiedEndingDetector,
     EndedAfterErrorsDetector,
     *BUDGETS,

@@ -45,6 +45,7 @@ __all__ = [
     "output_messages",
     "reply",
     "request_attributes",
+    "text_of",
 ]
 
 
@@ -56,6 +57,7 @@ class Request(NamedTuple):
     conversation: int | None  # key of the conversation it continues (see conversation_key)
     answered: tuple[content.ToolExchange, ...]  # tool results the request carries
     streaming: bool
+    objective: str | None = None  # the first user message's text: what the user asked
 
 
 class Reply(NamedTuple):
@@ -132,22 +134,35 @@ def history_request(operation: str, provider: str, instance: Any, kwargs: Mappin
     system = kwargs.get("system")
     if capture:
         attributes[semconv.GEN_AI_INPUT_MESSAGES] = input_messages(messages, system)
-    return Request(model, attributes, _conversation_of(messages, system), answered(messages),
-                   kwargs.get("stream") is True)
+    conversation, first_user = _head_of(messages, system)
+    return Request(model, attributes, conversation, answered(messages),
+                   kwargs.get("stream") is True, text_of(first_user))
 
 
-def _conversation_of(messages: Sequence[Any], system: Any) -> int | None:
-    """The conversation key from the head of the history only (it grows at the tail):
-    the leading system messages, unless ``system`` is given apart, and the first user
-    message."""
+def _head_of(messages: Sequence[Any], system: Any) -> tuple[int | None, Any]:
+    """The conversation key and the first user message's content, from the head of the
+    history only (it grows at the tail): the leading system messages, unless ``system``
+    is given apart, and the first user message."""
     leading: list[Any] = []
     for message in messages:
         role = field(message, "role")
         if role == "user":
-            return conversation_key(system if system is not None else leading,
-                                    field(message, "content"))
+            first = field(message, "content")
+            return conversation_key(system if system is not None else leading, first), first
         if role in ("system", "developer"):
             leading.append(field(message, "content"))
+    return None, None
+
+
+def text_of(content_value: Any) -> str | None:
+    """The text of a message's content: a string, or its text parts joined."""
+    if isinstance(content_value, str):
+        return content_value or None
+    if isinstance(content_value, Sequence):
+        texts = [str(field(part, "text")) for part in content_value
+                 if field(part, "type") in ("text", "input_text")
+                 and field(part, "text") is not None]
+        return "\n".join(texts) or None
     return None
 
 
@@ -421,7 +436,8 @@ class ModelCallWrapper:
                        run=conversation_run(request.conversation)
                        if parent is None and request.conversation is not None else None)
         announced = content.Content(answered=request.answered,
-                                    conversation=request.conversation)
+                                    conversation=request.conversation,
+                                    objective=request.objective)
         span = None
         if own_span:
             try:

@@ -15,6 +15,7 @@ from ... import semconv
 __all__ = [
     "chat_attributes",
     "finish_reasons",
+    "first_user_text",
     "langgraph_attributes",
     "output_messages",
     "output_text",
@@ -170,4 +171,24 @@ def _class_name(serialized: Mapping[str, Any] | None) -> str | None:
     ids = (serialized or {}).get("id")
     if isinstance(ids, list) and ids:
         return str(ids[-1])
+    return None
+
+
+def first_user_text(inputs: Any) -> str | None:
+    """The first human message of an agent's input (``{"messages": [...]}``, a message
+    list, or a plain string), as text."""
+    if isinstance(inputs, str):
+        return inputs or None
+    messages = inputs.get("messages") if isinstance(inputs, Mapping) else inputs
+    if not isinstance(messages, Sequence) or isinstance(messages, str):
+        return None
+    for message in messages:
+        if isinstance(message, (tuple, list)) and len(message) == 2:
+            role, text = message
+        elif isinstance(message, Mapping):
+            role, text = message.get("role") or message.get("type"), message.get("content")
+        else:
+            role, text = getattr(message, "type", None), getattr(message, "content", None)
+        if role in ("user", "human"):
+            return _text(text) or None
     return None

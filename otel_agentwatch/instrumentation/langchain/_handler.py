@@ -136,12 +136,15 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
             isinstance(agent_name, str) and agent_name != inherited)
         if is_agent:
             agent = str(agent_name or name)
-            self._start(run_id, f"{semconv.OP_INVOKE_AGENT} {agent}", SpanKind.INTERNAL, {
+            span = self._start(run_id, f"{semconv.OP_INVOKE_AGENT} {agent}", SpanKind.INTERNAL, {
                 semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,
                 semconv.GEN_AI_AGENT_NAME: agent,
                 semconv.GEN_AI_PROVIDER_NAME: "langchain",
                 **_attributes.langgraph_attributes(metadata),
             }, parent, agent)
+            objective = _attributes.first_user_text(inputs)
+            if objective:  # what the agent was asked: the run's objective, in-process
+                content.give_objective(span.get_span_context().span_id, objective)
         elif parent_run_id is None or self._chains == "all" or (
                 self._chains == "nodes" and metadata.get("langgraph_node") == name):
             self._start(run_id, name, SpanKind.INTERNAL,

@@ -24,6 +24,7 @@ from .._model_call import (
     input_messages,
     reply,
     request_attributes,
+    text_of,
 )
 from ._provider import provider_name
 
@@ -82,7 +83,7 @@ class ResponsesApi:
                 [{"role": "user", "content": i} if isinstance(i, str) else i for i in items],
                 kwargs.get("instructions"))
         return Request(model, attributes, conversation, self._answered(items),
-                       kwargs.get("stream") is True)
+                       kwargs.get("stream") is True, text_of(_first_input(items)))
 
     def reply(self, request: Request, response: Any, capture: bool) -> Reply | None:
         output = field(response, "output")

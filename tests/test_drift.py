@@ -1,0 +1,154 @@
+"""drift.objective and its embedder: runs that move away from what they were asked."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import pytest
+
+from otel_agentwatch import Config, ConfigError, StepKind, agent_run, set_objective, tool
+from otel_agentwatch.detectors.drift import ObjectiveDriftDetector
+from otel_agentwatch.embedding import HashingEmbedder
+from otel_agentwatch.normalize._args import tool_arguments
+from otel_agentwatch.steps import Step
+from tests.conftest import Pipeline
+
+_ids = itertools.count(1)
+OBJECTIVE = "Find the 2020 population of Paris, the capital of France, in the INSEE census"
+ON_TOPIC = [
+    ("search", {"query": "INSEE census Paris population 2020"},
+     "INSEE: the population of Paris was 2,145,906 at the 2020 census"),
+    ("read_page", {"url": "insee.fr/paris"}, "Paris census 2020: legal population figures"),
+    ("search", {"query": "Paris population census France capital"},
+     "Population of the capital of France according to the census: about 2.1 million"),
+    ("search", {"query": "population Paris 2020 INSEE"}, "2020 census: Paris population"),
+    ("read_page", {"url": "wikipedia.org/Paris"}, "Paris is the capital of France, "
+     "population 2,145,906 (INSEE census 2020)"),
+    ("search", {"query": "INSEE legal population Paris capital"},
+     "Legal populations 2020, Paris: census figures published by INSEE"),
+]
+OFF_TOPIC = [
+    ("search", {"query": "chocolate cake recipe"}, "Mix flour, sugar, cocoa and eggs"),
+    ("search", {"query": "best oven temperature baking"}, "Bake at 180 degrees for 35 min"),
+    ("read_page", {"url": "recipes.com/cake"}, "Frosting: whip butter with icing sugar"),
+    ("search", {"query": "gluten free flour substitute"}, "Almond flour works for cakes"),
+    ("search", {"query": "how to decorate a birthday cake"}, "Use piping bags and sprinkles"),
+    ("read_page", {"url": "baking.org/tips"}, "Let the sponge cool before slicing it"),
+    ("search", {"query": "vanilla buttercream"}, "Beat butter, vanilla and sugar"),
+    ("search", {"query": "cake tin sizes"}, "A 20 cm round tin serves eight"),
+]
+
+
+def step(name: str, args: dict, result: str) -> Step:
+    parsed, key = tool_arguments(json.dumps(args))
+    return Step(StepKind.TOOL, name, next(_ids), 1, (1, 1), args=parsed, args_key=key,
+                result=result)
+
+
+def severities(steps, objective: str | None = OBJECTIVE, detector=None):
+    # Lower thresholds than the defaults, which are set for long coding runs.
+    detector = detector or ObjectiveDriftDetector(warning_at=2.0, critical_at=4.0)
+    state = detector.new_state()
+    if objective is not None:
+        detector.objective(state, objective)
+    out = []
+    for name, args, result in steps:
+        detection = detector.observe(step(name, args, result), state)
+        out.append(detection.severity.value if detection else None)
+    return out
+
+
+class TestEmbedder:
+    def test_vectors_are_unit_length_and_the_same_in_another_process(self):
+        embed = HashingEmbedder()
+        here = embed("The capital of France is Paris")
+        assert abs(float(here @ here) - 1.0) < 1e-9
+        code = ("from otel_agentwatch.embedding import HashingEmbedder;"
+                "print(list(HashingEmbedder()('The capital of France is Paris').nonzero()[0]))")
+        there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               check=True).stdout.strip()
+        assert there == str(list(here.nonzero()[0]))  # no salted hash inside
+
+    def test_shared_vocabulary_scores_higher(self):
+        embed = HashingEmbedder()
+        target = embed(OBJECTIVE)
+        assert float(embed(ON_TOPIC[0][2]) @ target) > 2 * float(embed(OFF_TOPIC[0][2]) @ target)
+
+    def test_text_is_cut_to_the_limit(self):
+        embed = HashingEmbedder(max_chars=100)
+        assert (embed("a" * 100) == embed("a" * 100 + " something else entirely")).all()
+
+
+class TestDriftDetector:
+    def test_staying_on_topic_with_varied_wording_does_not_fire(self):
+        assert set(severities(ON_TOPIC * 3)) == {None}
+
+    def test_moving_to_an_unrelated_topic_fires_and_escalates(self):
+        out = severities(ON_TOPIC[:3] + OFF_TOPIC)
+        assert out[:4] == [None] * 4  # warm-up, then one off-topic step is not enough
+        assert "warning" in out and out[-1] == "critical"
+        assert out.index("warning") < out.index("critical")
+
+    def test_one_off_topic_step_among_on_topic_ones_does_not(self):
+        steps = ON_TOPIC[:4] + OFF_TOPIC[:1] + ON_TOPIC[4:] + OFF_TOPIC[1:2] + ON_TOPIC
+        assert set(severities(steps)) == {None}
+
+    def test_without_an_objective_nothing_is_judged(self):
+        assert set(severities(ON_TOPIC[:3] + OFF_TOPIC, objective=None)) == {None}
+
+    def test_a_custom_embedder_from_the_settings(self):
+        config = Config.from_env({"AGENTWATCH_EMBEDDER": "tests.test_drift:word_embedder",
+                                  "AGENTWATCH_DRIFT_THRESHOLD": "2",
+                                  "AGENTWATCH_DRIFT_CRITICAL": "4"})
+        detector = ObjectiveDriftDetector.from_config(config)
+        assert detector.embed.__qualname__ == "word_embedder"
+        assert "critical" in severities(ON_TOPIC[:3] + OFF_TOPIC, detector=detector)
+
+    @pytest.mark.parametrize("spec", ["no_colon", "tests.test_drift:missing",
+                                      "no.such.module:embed"])
+    def test_a_bad_embedder_fails_loudly_at_start(self, spec):
+        with pytest.raises(ConfigError, match="AGENTWATCH_EMBEDDER"):
+            Pipeline(Config.from_env({"AGENTWATCH_EMBEDDER": spec}))
+
+
+def word_embedder(text: str) -> list[float]:
+    """A user's embedder: one dimension per word of the test's two topics."""
+    vocabulary = ("paris", "population", "census", "insee", "capital", "cake", "flour",
+                  "sugar", "butter", "bake")
+    words = text.lower().replace(",", " ").split()
+    return [float(sum(word.startswith(v) for word in words)) + 0.01 for v in vocabulary]
+
+
+def test_off_by_default_and_on_with_all():
+    assert "drift.objective" not in Config().enabled_detectors
+    assert "drift.objective" in Config(detectors=("all",)).enabled_detectors
+
+
+def test_end_to_end_with_set_objective():
+    pipeline = Pipeline(Config(detectors=("all",), drift_threshold=2.0, drift_critical=4.0))
+    search = tool(tracer_provider=pipeline.provider)(
+        lambda query: next(result for _, args, result in ON_TOPIC + OFF_TOPIC
+                           if args.get("query") == query))
+    with agent_run("researcher", tracer_provider=pipeline.provider):
+        assert set_objective(OBJECTIVE)
+        for _, args, _ in ON_TOPIC + OFF_TOPIC:
+            if "query" in args:
+                search(query=args["query"])
+    flagged = [s for s in pipeline.spans("execute_tool") if s.attributes.get("agentwatch.flagged")]
+    assert flagged and all(s.attributes["agentwatch.detections"] == ("drift.objective",)
+                           for s in flagged)
+    event = flagged[0].events[0]
+    assert event.attributes["agentwatch.failure_mode"] == "objective_drift"
+    # Evidence is numbers, never what the run read or wrote.
+    exported = json.dumps({k: v for k, v in event.attributes.items()}, default=str)
+    assert "cake" not in exported and "Paris" not in exported
+    assert "agentwatch.evidence.baseline_similarity" in event.attributes
+
+
+def test_set_objective_outside_a_run_is_a_no_op_and_empty_text_an_error(pipeline):
+    assert set_objective("anything") is False
+    with pytest.raises(ValueError):
+        set_objective("  ")
