@@ -221,6 +221,14 @@ SETTINGS: tuple[Setting, ...] = (
             "that raise a warning."),
     Setting("AGENTWATCH_STALL_CRITICAL", "stall_critical", _integer(2), 20,
             "`progress.stall`: such tool calls that make it critical."),
+    Setting("AGENTWATCH_OVERTHINKING_RATIO", "overthinking_ratio", _number(1), 3.0,
+            "`reasoning.overthinking`: how many times the run's usual length (the median of "
+            "its first 3 model calls) a model call must reach to count."),
+    Setting("AGENTWATCH_OVERTHINKING_THRESHOLD", "overthinking_threshold", _integer(1), 2,
+            "`reasoning.overthinking`: such model calls in a row, with no tool bringing "
+            "anything new, that raise a warning."),
+    Setting("AGENTWATCH_OVERTHINKING_CRITICAL", "overthinking_critical", _integer(1), 4,
+            "`reasoning.overthinking`: such calls that make it critical."),
     Setting("AGENTWATCH_TERMINATION_ERRORS_THRESHOLD", "termination_errors_threshold",
             _integer(1), 2,
             "`termination.after_errors`: failed tool calls in a row at the end of a run that "
@@ -334,6 +342,9 @@ class Config:
     embed_max_chars: int = 2000
     stall_threshold: int = 10
     stall_critical: int = 20
+    overthinking_ratio: float = 3.0
+    overthinking_threshold: int = 2
+    overthinking_critical: int = 4
     termination_errors_threshold: int = 2
     termination_errors_critical: int = 3
     budget_tool_calls: int = 0
@@ -371,6 +382,8 @@ class Config:
             ("AGENTWATCH_LOOP_MONOLOGUE", self.loop_monologue_threshold,
              self.loop_monologue_critical),
             ("AGENTWATCH_STALL", self.stall_threshold, self.stall_critical),
+            ("AGENTWATCH_OVERTHINKING", self.overthinking_threshold,
+             self.overthinking_critical),
             ("AGENTWATCH_TERMINATION_ERRORS", self.termination_errors_threshold,
              self.termination_errors_critical),
         ):

@@ -37,6 +37,7 @@ from .loop import (
     StepLimitDetector,
 )
 from .progress import StallDetector
+from .reasoning import OverthinkingDetector
 from .resources import EditChurnDetector, RedundantReadDetector
 from .termination import EndedAfterErrorsDetector, UnverifiedEndingDetector
 from .text import CHUNK, RepeatedTextDetector
@@ -57,6 +58,7 @@ DETECTORS: tuple[type[Detector], ...] = (
     RepeatedTextDetector,
     StepLimitDetector,
     StallDetector,
+    OverthinkingDetector,
     ObjectiveDriftDetector,
     UnverifiedEndingDetector,
     EndedAfterErrorsDetector,

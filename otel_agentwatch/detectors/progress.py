@@ -23,23 +23,35 @@ from .base import Detection, StageLatch, make_detection, severity_at
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["StallDetector"]
+__all__ = ["Novelty", "StallDetector"]
 
 _SEEN_LIMIT = 1024  # result digests remembered per run
 _EVIDENCE_SPANS = 8
 
 
-class _Progress:
-    __slots__ = ("latch", "seen", "since", "span_ids")
+class Novelty:
+    """What a run has learnt so far: digests of its results, failures and writes (the
+    most recent ``_SEEN_LIMIT``). Shared with ``reasoning.overthinking``."""
+
+    __slots__ = ("seen",)
 
     def __init__(self) -> None:
-        self.seen: OrderedDict[int, None] = OrderedDict()  # digests of results and writes
-        self.since = 0  # tool calls since the last one that made progress
-        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
-        self.latch = StageLatch()
+        self.seen: OrderedDict[int, None] = OrderedDict()
 
-    def is_new(self, digest: int) -> bool:
-        """Whether ``digest`` is new to the run; remembers it either way (bounded)."""
+    def brings_news(self, step: Step) -> bool | None:
+        """Whether a tool step brought something new (and remember it); None when its
+        span did not carry the result."""
+        if step.error is not None:
+            # A failure is news only the first time it happens this way.
+            return self._new(hash(("error", step.name, step.error, step.error_message)))
+        if step.result is None:
+            return None
+        if step.args_key is not None and \
+                action_of(step.name, step.args, step.args_key).kind == WRITE:
+            return self._new(hash(("write", step.name, step.args_key)))
+        return self._new(hash(("result", step.result)))
+
+    def _new(self, digest: int) -> bool:
         seen = self.seen
         if digest in seen:
             seen.move_to_end(digest)
@@ -48,6 +60,16 @@ class _Progress:
         if len(seen) > _SEEN_LIMIT:
             seen.popitem(last=False)
         return True
+
+
+class _Progress:
+    __slots__ = ("latch", "novelty", "since", "span_ids")
+
+    def __init__(self) -> None:
+        self.novelty = Novelty()
+        self.since = 0  # tool calls since the last one that made progress
+        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
+        self.latch = StageLatch()
 
 
 class StallDetector:
@@ -72,9 +94,10 @@ class StallDetector:
         return _Progress()
 
     def observe(self, step: Step, state: _Progress) -> Detection | None:
-        if step.error is None and step.result is None:
+        news = state.novelty.brings_news(step)
+        if news is None:
             return None  # the span did not carry the result: nothing to judge
-        if self._progressed(step, state):
+        if news:
             state.since = 0
             state.span_ids.clear()
             state.latch.reset()
@@ -91,13 +114,3 @@ class StallDetector:
             count=state.since, warning_at=self.warning_at, critical_at=self.critical_at,
             earlier=tuple(state.span_ids)[:-1], new=state.latch.announce(severity),
         )
-
-    @staticmethod
-    def _progressed(step: Step, state: _Progress) -> bool:
-        if step.error is not None:
-            # A failure is news only the first time it happens this way.
-            return state.is_new(hash(("error", step.name, step.error, step.error_message)))
-        if step.args_key is not None and \
-                action_of(step.name, step.args, step.args_key).kind == WRITE:
-            return state.is_new(hash(("write", step.name, step.args_key)))
-        return state.is_new(hash(("result", step.result)))

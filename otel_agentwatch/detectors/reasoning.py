@@ -1,0 +1,112 @@
+"""``reasoning.overthinking``: the model thinks longer and longer while the world tells it
+nothing new (the inverse-scaling regime of long reasoning, Gema et al., arXiv 2507.14417).
+
+Each model call's length is its reasoning tokens when the provider reports them, else its
+output tokens, else its output text's length in characters / 4. The run's own first
+``warmup`` model calls set its baseline (the median). A model call is *overthought* when
+it is at least ``ratio`` times the baseline and no tool result since the previous model
+call brought anything new (the same novelty test as ``progress.stall``: a result or
+failure the run has not seen, or a write it has not made). A warning after ``warning_at``
+such calls in a row, critical after ``critical_at``; a call of ordinary length, or news
+from a tool, ends the streak.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from typing import TYPE_CHECKING, ClassVar
+
+from ..steps import Step, StepKind
+from .base import Detection, StageLatch, make_detection, severity_at
+from .progress import Novelty
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["OverthinkingDetector"]
+
+_EVIDENCE_SPANS = 8
+
+
+class _Thinking:
+    __slots__ = ("baseline", "first", "latch", "news", "novelty", "span_ids", "streak")
+
+    def __init__(self) -> None:
+        self.first: list[int] = []  # lengths of the warm-up calls
+        self.baseline: float | None = None
+        self.novelty = Novelty()
+        self.news = True  # a tool brought something new since the last model call
+        self.streak = 0
+        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
+        self.latch = StageLatch()
+
+
+def thinking_length(step: Step) -> int | None:
+    """Reasoning tokens, else output tokens, else output characters / 4; None if unknown."""
+    if step.reasoning_tokens:
+        return step.reasoning_tokens
+    if step.output_tokens is not None:
+        return step.output_tokens
+    if step.output_text:
+        return len(step.output_text) // 4
+    return None
+
+
+class OverthinkingDetector:
+    """Model calls far longer than the run's baseline while tools bring nothing new."""
+
+    __slots__ = ("critical_at", "ratio", "warmup", "warning_at")
+
+    id: ClassVar[str] = "reasoning.overthinking"
+    failure_mode: ClassVar[str] = "overthinking"
+    mast_codes: ClassVar[tuple[str, ...]] = ("FM-1.5",)
+    kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL, StepKind.LLM})
+
+    def __init__(self, ratio: float = 3.0, warning_at: int = 2, critical_at: int = 4,
+                 warmup: int = 3) -> None:
+        self.ratio = ratio
+        self.warning_at = warning_at
+        self.critical_at = critical_at
+        self.warmup = warmup
+
+    @classmethod
+    def from_config(cls, config: Config) -> OverthinkingDetector:
+        return cls(config.overthinking_ratio, config.overthinking_threshold,
+                   config.overthinking_critical)
+
+    def new_state(self) -> _Thinking:
+        return _Thinking()
+
+    def observe(self, step: Step, state: _Thinking) -> Detection | None:
+        if step.kind is StepKind.TOOL:
+            if state.novelty.brings_news(step):
+                state.news = True
+            return None
+        length = thinking_length(step)
+        if length is None:
+            return None
+        news, state.news = state.news, False
+        if state.baseline is None:
+            state.first.append(length)
+            if len(state.first) >= self.warmup:
+                state.baseline = max(1.0, float(statistics.median(state.first)))
+            return None
+        if news or length < self.ratio * state.baseline:
+            state.streak = 0
+            state.span_ids.clear()
+            state.latch.reset()
+            return None
+        state.streak += 1
+        state.span_ids.append(step.span_id)
+        severity = severity_at(state.streak, self.warning_at, self.critical_at)
+        if severity is None:
+            return None
+        return make_detection(
+            self, step, severity,
+            f"{state.streak} model calls in a row at {length / state.baseline:.1f}x the "
+            f"run's usual length while tools brought nothing new",
+            count=state.streak, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=tuple(state.span_ids)[:-1], new=state.latch.announce(severity),
+            length=length, baseline=round(state.baseline, 1),
+        )
