@@ -113,6 +113,21 @@ def _name_list(accepted: str) -> _Kind:
                  lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v))
 
 
+def _parse_agent_tools(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    entries = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        agent, separator, tools = part.partition("=")
+        names = tuple(name.strip() for name in tools.split("|") if name.strip())
+        if not separator or not agent.strip() or not names:
+            raise ValueError(part)
+        entries.append((agent.strip(), names))
+    if not entries:
+        raise ValueError(text)
+    return tuple(entries)
+
+
 def _is_embedder_spec(value: Any) -> bool:
     if not isinstance(value, str):
         return False
@@ -229,6 +244,17 @@ SETTINGS: tuple[Setting, ...] = (
             "anything new, that raise a warning."),
     Setting("AGENTWATCH_OVERTHINKING_CRITICAL", "overthinking_critical", _integer(1), 4,
             "`reasoning.overthinking`: such calls that make it critical."),
+    Setting("AGENTWATCH_HANDOFF_CYCLE_THRESHOLD", "handoff_cycle_threshold", _integer(2), 3,
+            "`coordination.handoff_cycle`: repetitions of a cycle of handoffs between 2-4 "
+            "agents, with no tool bringing anything new, that raise a warning."),
+    Setting("AGENTWATCH_HANDOFF_CYCLE_CRITICAL", "handoff_cycle_critical", _integer(2), 5,
+            "`coordination.handoff_cycle`: such repetitions that make it critical."),
+    Setting("AGENTWATCH_AGENT_TOOLS", "agent_tools", _Kind(
+                "comma-separated agent=tool|tool entries, e.g. "
+                "'researcher=search|read_page,coder=bash'", _parse_agent_tools,
+                lambda v: isinstance(v, tuple)), (),
+            "`coordination.role_violation`: the tools each named agent may call; agents not "
+            "listed are not judged."),
     Setting("AGENTWATCH_TERMINATION_ERRORS_THRESHOLD", "termination_errors_threshold",
             _integer(1), 2,
             "`termination.after_errors`: failed tool calls in a row at the end of a run that "
@@ -289,6 +315,8 @@ SETTINGS: tuple[Setting, ...] = (
 def _format_item(item: Any) -> str:
     if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], ModelPrice):
         return f"{item[0]}={item[1].input_per_mtok:g}/{item[1].output_per_mtok:g}"
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], tuple):
+        return f"{item[0]}={'|'.join(item[1])}"  # an agent's tools
     return str(item)
 
 
@@ -345,6 +373,9 @@ class Config:
     overthinking_ratio: float = 3.0
     overthinking_threshold: int = 2
     overthinking_critical: int = 4
+    handoff_cycle_threshold: int = 3
+    handoff_cycle_critical: int = 5
+    agent_tools: tuple[tuple[str, tuple[str, ...]], ...] = ()
     termination_errors_threshold: int = 2
     termination_errors_critical: int = 3
     budget_tool_calls: int = 0
@@ -382,6 +413,8 @@ class Config:
             ("AGENTWATCH_LOOP_MONOLOGUE", self.loop_monologue_threshold,
              self.loop_monologue_critical),
             ("AGENTWATCH_STALL", self.stall_threshold, self.stall_critical),
+            ("AGENTWATCH_HANDOFF_CYCLE", self.handoff_cycle_threshold,
+             self.handoff_cycle_critical),
             ("AGENTWATCH_OVERTHINKING", self.overthinking_threshold,
              self.overthinking_critical),
             ("AGENTWATCH_TERMINATION_ERRORS", self.termination_errors_threshold,
@@ -485,7 +518,9 @@ def settings_markdown() -> str:
     lines = ["| variable | default | accepted | what it does |", "|---|---|---|---|"]
     for setting in SETTINGS:
         doc = setting.doc + (" *(standard OpenTelemetry variable)*" if setting.standard else "")
-        lines.append(
-            f"| `{setting.env}` | `{setting.default_text()}` | {setting.accepted} | {doc} |"
-        )
+        default = setting.default_text()
+        shown = f"`{default}`" if default else "*(none)*"
+        cells = (f"`{setting.env}`", shown, setting.accepted, doc)
+        # A '|' inside a cell would end it.
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ instead of running.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import json
@@ -29,6 +30,9 @@ __all__ = ["agent_run", "tool"]
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 _SCOPE = "otel_agentwatch.spans"
+# The agent whose run the current code is part of: its tools' spans name it.
+_agent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "otel_agentwatch_agent", default=None)
 
 
 def _tracer(provider: TracerProvider | None) -> trace.Tracer:
@@ -121,6 +125,9 @@ class _ToolCall:
             semconv.GEN_AI_TOOL_NAME: name,
             "gen_ai.tool.type": "function",
         }
+        agent = _agent.get()
+        if agent is not None:
+            attributes[semconv.GEN_AI_AGENT_NAME] = agent
         if capture:
             attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = _json(arguments)
         self._capture = capture
@@ -206,6 +213,7 @@ class agent_run:  # used like contextlib's lowercase context managers
         self.tracer_provider = tracer_provider
         self._span: Span | None = None
         self._token: object = None
+        self._agent_token: contextvars.Token[str | None] | None = None
 
     def __enter__(self) -> Span:
         if self._span is not None:
@@ -220,6 +228,7 @@ class agent_run:  # used like contextlib's lowercase context managers
             f"{semconv.OP_INVOKE_AGENT} {self.name}", kind=SpanKind.INTERNAL,
             attributes=attributes)
         self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        self._agent_token = _agent.set(self.name)
         return self._span
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
@@ -228,6 +237,8 @@ class agent_run:  # used like contextlib's lowercase context managers
         if span is None:
             return
         otel_context.detach(self._token)
+        if self._agent_token is not None:
+            _agent.reset(self._agent_token)
         if error is not None:
             record_error(span, error)
         span.end()

@@ -88,7 +88,7 @@ class TestDetectorSelection:
                     "budget.duration"}),
         ("loop.repeated_call", {"loop.repeated_call"}),
         ("-loop.repeated_outcome", set(DETECTOR_IDS) - {"loop.repeated_outcome"}),
-        ("all,-loop,-budget,-termination,-progress,-drift,-reasoning", set()),
+        ("all,-loop,-budget,-termination,-progress,-drift,-reasoning,-coordination", set()),
         ("loop.repeated_outcome, loop.repeated_call", {"loop.repeated_call",
                                                        "loop.repeated_outcome"}),
     ])

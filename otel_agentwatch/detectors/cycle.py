@@ -17,16 +17,52 @@ from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, STEP_REPETITION, TOOL_ST
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["CycleDetector"]
+__all__ = ["CycleDetector", "SuffixCycles"]
+
+
+class SuffixCycles:
+    """The cycles a sequence of keys ends in, kept up to date one key at a time.
+
+    For each period p up to ``max_period``: how many of the latest keys equal the key p
+    positions before them. Shared with ``coordination.handoff_cycle``.
+    """
+
+    __slots__ = ("keys", "matched", "max_period")
+
+    def __init__(self, max_period: int) -> None:
+        self.max_period = max_period
+        self.keys: deque[object] = deque(maxlen=max_period)
+        self.matched = [0] * (max_period + 1)
+
+    def push(self, key: object) -> None:
+        keys, matched = self.keys, self.matched
+        for period in range(1, self.max_period + 1):
+            if len(keys) >= period and keys[-period] == key:
+                matched[period] += 1
+            else:
+                matched[period] = 0
+        keys.append(key)
+
+    def shortest(self, repeats_at_least: int) -> tuple[int, int]:
+        """``(period, repeats)`` of the shortest cycle the keys end in that repeats at
+        least that often; ``(0, 0)`` when there is none."""
+        for period in range(1, self.max_period + 1):
+            times = (self.matched[period] + period) // period
+            if times >= repeats_at_least:
+                return period, times
+        return 0, 0
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.matched = [0] * (self.max_period + 1)
 
 
 class _CycleState:
-    __slots__ = ("keys", "latch", "matched", "period", "span_ids")
+    __slots__ = ("cycles", "latch", "period", "span_ids")
 
     def __init__(self, max_period: int, history: int) -> None:
-        self.keys: deque[object] = deque(maxlen=history)
+        self.cycles = SuffixCycles(max_period)
         self.span_ids: deque[int] = deque(maxlen=history)
-        self.matched = [0] * (max_period + 1)  # per period: calls equal to the one p before
         self.period = 0  # the period of the cycle being reported, 0 when none
         self.latch = StageLatch()
 
@@ -70,21 +106,9 @@ class CycleDetector:
             key = (step.name, step.args_key, step.error, step.result)
         else:
             key = (step.name, step.args_key)
-        keys, matched = state.keys, state.matched
-        for period in range(1, self.max_period + 1):
-            if len(keys) >= period and keys[-period] == key:
-                matched[period] += 1
-            else:
-                matched[period] = 0
-        keys.append(key)
+        state.cycles.push(key)
         state.span_ids.append(step.span_id)
-
-        found, repeats = 0, 0
-        for period in range(1, self.max_period + 1):
-            times = (matched[period] + period) // period
-            if times >= self.warning_at:
-                found, repeats = period, times
-                break
+        found, repeats = state.cycles.shortest(self.warning_at)
         if found < self.min_period:  # no cycle, or one call repeated: not ours to report
             state.period = 0
             state.latch.reset()

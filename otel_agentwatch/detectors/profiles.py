@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from .base import Detector
 from .budget import BUDGETS
+from .coordination import HandoffCycleDetector, RoleViolationDetector
 from .cycle import CycleDetector
 from .drift import ObjectiveDriftDetector
 from .loop import (
@@ -62,6 +63,8 @@ DETECTORS: tuple[type[Detector], ...] = (
     ObjectiveDriftDetector,
     UnverifiedEndingDetector,
     EndedAfterErrorsDetector,
+    HandoffCycleDetector,
+    RoleViolationDetector,
     *BUDGETS,
 )
 

@@ -1,0 +1,144 @@
+"""Agents working together, badly (MAST FM-2.x, inter-agent misalignment).
+
+* ``coordination.handoff_cycle``: work passes between the same agents in a cycle (A, B,
+  A, B; A, B, C, A, B, C) while the tools bring nothing new. A handoff is a sub-agent's
+  invocation ending (an agent step of this run) or a step of another agent than the one
+  before (multi-agent group chats that share one run). An orchestrator handing tasks to
+  a worker alternates with it by design; the cycle counts only while no tool result is
+  news (the novelty test of ``progress.stall``), so an alternation that keeps learning
+  is not one.
+* ``coordination.role_violation``: an agent calls a tool outside the set declared for it
+  (``AGENTWATCH_AGENT_TOOLS``). Only agents with a declared set are judged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+from ..steps import Step, StepKind
+from .base import Detection, Severity, StageLatch, make_detection, severity_at
+from .cycle import SuffixCycles
+from .progress import Novelty
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["HandoffCycleDetector", "RoleViolationDetector"]
+
+INTER_AGENT = ("FM-1.3", "FM-2.5")  # repetition across agents; others' input ignored
+_EVIDENCE_SPANS = 8
+
+
+class _Handoffs:
+    __slots__ = ("current", "cycles", "latch", "novelty", "period", "span_ids")
+
+    def __init__(self, max_period: int) -> None:
+        self.current: str | None = None  # the agent that has the work now
+        self.cycles = SuffixCycles(max_period)
+        self.novelty = Novelty()
+        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
+        self.period = 0
+        self.latch = StageLatch()
+
+
+class HandoffCycleDetector:
+    """Handoffs repeating a cycle of 2..``max_period`` agents, with nothing new learnt."""
+
+    __slots__ = ("critical_at", "max_period", "warning_at")
+
+    id: ClassVar[str] = "coordination.handoff_cycle"
+    failure_mode: ClassVar[str] = "handoff_cycle"
+    mast_codes: ClassVar[tuple[str, ...]] = INTER_AGENT
+    kinds: ClassVar[frozenset[StepKind]] = frozenset(StepKind)
+
+    def __init__(self, warning_at: int = 3, critical_at: int = 5, max_period: int = 4) -> None:
+        self.warning_at = warning_at
+        self.critical_at = critical_at
+        self.max_period = max_period
+
+    @classmethod
+    def from_config(cls, config: Config) -> HandoffCycleDetector:
+        return cls(config.handoff_cycle_threshold, config.handoff_cycle_critical)
+
+    def new_state(self) -> _Handoffs:
+        return _Handoffs(self.max_period)
+
+    def observe(self, step: Step, state: _Handoffs) -> Detection | None:
+        if step.kind is StepKind.TOOL and state.novelty.brings_news(step):
+            state.cycles.clear()  # the team learnt something: the alternation is working
+            state.span_ids.clear()
+            state.period = 0
+            state.latch.reset()
+        agent = step.name if step.kind is StepKind.AGENT else step.agent_name
+        if not agent or (agent == state.current and step.kind is not StepKind.AGENT):
+            return None
+        state.current = agent
+        state.cycles.push(agent)
+        state.span_ids.append(step.span_id)
+        period, repeats = state.cycles.shortest(self.warning_at)
+        if period < 2:  # one agent working on its own is not a handoff
+            state.period = 0
+            state.latch.reset()
+            return None
+        if period != state.period:
+            state.period = period
+            state.latch.reset()
+        severity = severity_at(repeats, self.warning_at, self.critical_at)
+        if severity is None:
+            return None
+        return make_detection(
+            self, step, severity,
+            f"work went around the same {period} agents {repeats} times with nothing new "
+            f"learnt",
+            count=repeats, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=tuple(state.span_ids)[:-1], new=state.latch.announce(severity),
+            period=period,
+        )
+
+
+class _Violations:
+    __slots__ = ("count", "span_ids")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
+
+
+class RoleViolationDetector:
+    """Tool calls by an agent outside its declared tools: each a warning, critical from
+    ``critical_at`` in a run."""
+
+    __slots__ = ("allowed", "critical_at")
+
+    id: ClassVar[str] = "coordination.role_violation"
+    failure_mode: ClassVar[str] = "role_violation"
+    mast_codes: ClassVar[tuple[str, ...]] = ("FM-1.2",)
+    kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL})
+
+    def __init__(self, allowed: Mapping[str, frozenset[str]], critical_at: int = 3) -> None:
+        self.allowed = allowed
+        self.critical_at = critical_at
+
+    @classmethod
+    def from_config(cls, config: Config) -> RoleViolationDetector:
+        return cls({agent: frozenset(tools) for agent, tools in config.agent_tools})
+
+    def new_state(self) -> _Violations:
+        return _Violations()
+
+    def observe(self, step: Step, state: _Violations) -> Detection | None:
+        allowed = self.allowed.get(step.agent_name or "")
+        if allowed is None or step.name in allowed:
+            return None
+        state.count += 1
+        state.span_ids.append(step.span_id)
+        severity = Severity.CRITICAL if state.count >= self.critical_at else Severity.WARNING
+        return make_detection(
+            self, step, severity,
+            f"{step.agent_name} called {step.name}, which is not one of its declared tools",
+            count=state.count, warning_at=1, critical_at=self.critical_at,
+            earlier=tuple(state.span_ids)[:-1], new=True, agent=step.agent_name or "",
+            tool=step.name,
+        )
