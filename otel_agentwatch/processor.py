@@ -33,12 +33,14 @@ from .enrich import (
     run_attributes,
 )
 from .normalize import SpanShape, answered_tool_steps, build_step, classify, is_agent_span
+from .normalize.messages import first_user_message
 from .runs import RunState, RunTable, conversation_run
 from .steps import RunKey, Step, StepKind
 
 __all__ = ["AgentWatchSpanProcessor"]
 
 _Read = TypeVar("_Read")
+_OBJECTIVE_TRIES = 3  # model spans of a run read for a first user message, at most
 
 
 
@@ -353,13 +355,19 @@ class AgentWatchSpanProcessor(SpanProcessor):
 
     def _find_objective(self, run: RunState, span: ReadableSpan, shape: SpanShape) -> None:
         """The run's objective, from the first place that has one: given for its agent
-        span, read off a model call's request, or an attribute of this step's span."""
+        span, read off a model call's request by our instrumentation, an attribute of
+        this step's span, or the first user message a model span recorded."""
         text = content.objective_of(run.key[1])
         if text is None and shape.kept is not None:
             text = shape.kept.objective
+        attributes = span.attributes or {}
         if text is None:
-            attribute = (span.attributes or {}).get(semconv.OBJECTIVE)
+            attribute = attributes.get(semconv.OBJECTIVE)
             text = attribute if isinstance(attribute, str) else None
+        if text is None and shape.kind is StepKind.LLM and run.objective_tries < _OBJECTIVE_TRIES:
+            # Another instrumentation's model span, with content capture on.
+            run.objective_tries += 1
+            text = first_user_message(attributes)
         if text:
             self._apply_objective(run, text)
 

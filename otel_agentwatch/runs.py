@@ -179,7 +179,8 @@ class RunState:
     """What the processor remembers about one run: detector states, counters, verdicts."""
 
     __slots__ = ("detection_count", "detector_states", "fired", "has_tool_spans", "key",
-                 "llm_calls", "objective", "steps", "tool_calls", "unmarked", "worst")
+                 "llm_calls", "objective", "objective_tries", "steps", "tool_calls",
+                 "unmarked", "worst")
 
     def __init__(self, key: RunKey, detector_states: list[Any]) -> None:
         self.key = key
@@ -189,6 +190,7 @@ class RunState:
         self.llm_calls = 0
         self.has_tool_spans = False  # tool calls have spans: model requests add no tool steps
         self.objective: str | None = None  # what the run was asked to do, once known
+        self.objective_tries = 0  # model spans searched for it
         self.detection_count = 0  # new detections (streak openings and escalations)
         self.fired: dict[str, Detection] = {}  # detector id -> its most severe detection
         self.worst: Detection | None = None

@@ -152,3 +152,35 @@ def test_set_objective_outside_a_run_is_a_no_op_and_empty_text_an_error(pipeline
     assert set_objective("anything") is False
     with pytest.raises(ValueError):
         set_objective("  ")
+
+
+@pytest.mark.parametrize("attributes", [
+    {"gen_ai.input.messages": json.dumps([
+        {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+        {"role": "user", "parts": [{"type": "text", "content": OBJECTIVE}]}])},
+    {"llm.input_messages.0.message.role": "system",
+     "llm.input_messages.0.message.content": "Be brief.",
+     "llm.input_messages.1.message.role": "user",
+     "llm.input_messages.1.message.content": OBJECTIVE},
+    {"gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": OBJECTIVE},
+], ids=["genai", "openinference", "openllmetry"])
+def test_the_objective_from_another_instrumentations_captured_messages(attributes):
+    from otel_agentwatch.normalize.messages import first_user_message
+
+    assert first_user_message(attributes) == OBJECTIVE
+    pipeline = Pipeline(Config(detectors=("all",), drift_threshold=2.0, drift_critical=4.0))
+    tracer = pipeline.tracer
+    with tracer.start_as_current_span("invoke_agent x", attributes={
+            "gen_ai.operation.name": "invoke_agent"}):
+        with tracer.start_as_current_span("chat gpt-4o", attributes={
+                "gen_ai.operation.name": "chat", **attributes}):
+            pass
+        for name, args, result in ON_TOPIC[:3] + OFF_TOPIC:
+            with tracer.start_as_current_span(f"execute_tool {name}", attributes={
+                    "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name,
+                    "gen_ai.tool.call.arguments": json.dumps(args),
+                    "gen_ai.tool.call.result": result}):
+                pass
+    flagged = [s for s in pipeline.spans() if "drift.objective" in
+               s.attributes.get("agentwatch.detections", ())]
+    assert flagged

@@ -1,0 +1,53 @@
+"""The first user message of a model call's span, in each dialect that records one: what a
+run was asked, for ``drift.objective`` when nothing gave it an objective otherwise.
+
+Spans carry input messages only when their instrumentation captures content:
+``gen_ai.input.messages`` (GenAI conventions, JSON), ``llm.input_messages.{i}.message.*``
+(OpenInference, flattened), ``gen_ai.prompt.{i}.*`` (OpenLLMetry, flattened).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .. import semconv
+
+__all__ = ["first_user_message"]
+
+_FLATTENED = (("llm.input_messages.{}.message.role", "llm.input_messages.{}.message.content"),
+              ("gen_ai.prompt.{}.role", "gen_ai.prompt.{}.content"))
+_MAX_MESSAGES = 16  # flattened messages looked at: the user's first one comes early
+
+
+def first_user_message(attributes: Mapping[str, Any]) -> str | None:
+    """The text of the first user message the span recorded, or None."""
+    value = attributes.get(semconv.GEN_AI_INPUT_MESSAGES)
+    if isinstance(value, str):
+        return _from_genai(value)
+    for role_key, content_key in _FLATTENED:
+        for index in range(_MAX_MESSAGES):
+            role = attributes.get(role_key.format(index))
+            if role is None:
+                break
+            if role in ("user", "human"):
+                text = attributes.get(content_key.format(index))
+                return text if isinstance(text, str) and text else None
+    return None
+
+
+def _from_genai(text: str) -> str | None:
+    try:
+        messages = json.loads(text)
+    except ValueError:
+        return None
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, Mapping) or message.get("role") != "user":
+            continue
+        parts = message.get("parts")
+        texts = [part.get("content") for part in parts if isinstance(part, Mapping)
+                 and part.get("type") == "text" and isinstance(part.get("content"), str)] \
+            if isinstance(parts, list) else []
+        return "\n".join(texts) or None
+    return None
