@@ -301,16 +301,20 @@ class TrailScore:
     span_predictions: int = 0
 
 
-def score_trail(data: Path, config: Config, k: int, source: str) -> dict[str, TrailScore]:
+def trail_traces(data: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """``(subset, span record, run)`` for each TRAIL trace that has both."""
     runs = {json.loads(line)["run_id"]: json.loads(line)
             for line in (data / "trail" / "runs.jsonl").open(encoding="utf-8")}
-    scores: dict[str, TrailScore] = defaultdict(TrailScore)
     for line in (data / "trail" / "spans.jsonl").open(encoding="utf-8"):
         record = json.loads(line)
         run = runs.get(record["trace_id"])
-        if run is None:
-            continue
-        subset = "GAIA" if record["split"] == "GAIA" else "SWE"
+        if run is not None:
+            yield ("GAIA" if record["split"] == "GAIA" else "SWE"), record, run
+
+
+def score_trail(data: Path, config: Config, k: int, source: str) -> dict[str, TrailScore]:
+    scores: dict[str, TrailScore] = defaultdict(TrailScore)
+    for subset, record, run in trail_traces(data):
         score = scores[subset]
         spans = (replay_trail_trace(record, config, run.get("task")) if source == "spans"
                  else replay_steps(run, config))
@@ -386,18 +390,12 @@ def score_trail_runs(data: Path, config: Config, family: str,
                      categories: frozenset[str]) -> dict[str, Counts]:
     """Run level on TRAIL's recorded spans, per subset: a trace is labelled when any of
     its errors is in ``categories``."""
-    runs = {json.loads(line)["run_id"]: json.loads(line)
-            for line in (data / "trail" / "runs.jsonl").open(encoding="utf-8")}
     scores: dict[str, Counts] = defaultdict(Counts)
-    for line in (data / "trail" / "spans.jsonl").open(encoding="utf-8"):
-        record = json.loads(line)
-        run = runs.get(record["trace_id"])
-        if run is None:
-            continue
+    for subset, record, run in trail_traces(data):
         labelled = any(e["category"] in categories for e in run["labels"]["errors"])
         predicted = worst(replay_trail_trace(record, config, run.get("task")),
                           family) is not None
-        scores["GAIA" if record["split"] == "GAIA" else "SWE"].add(predicted, labelled)
+        scores[subset].add(predicted, labelled)
     return scores
 
 
