@@ -74,9 +74,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
                                                  *extra_detectors)
         self._disabled: frozenset[int] = frozenset()
         self._by_kind = self._index_by_kind()
-        self._finishers = self._index_finishers()
-        self._annotators = self._index_annotators()
-        self._objective_watchers = self._index_objective_watchers()
+        self._index_hooks()
         self._lock = threading.Lock()
         self._table: RunTable[RunState] = RunTable(
             self._new_run,
@@ -295,27 +293,21 @@ class AgentWatchSpanProcessor(SpanProcessor):
         # Copy-on-write: other threads keep iterating the tuples they already hold.
         self._disabled = self._disabled | {index}
         self._by_kind = self._index_by_kind()
-        self._finishers = self._index_finishers()
-        self._annotators = self._index_annotators()
-        self._objective_watchers = self._index_objective_watchers()
+        self._index_hooks()
         internal_error(f"detector {detector.id}", error,
                        f"detector {detector.id} is disabled; spans keep flowing")
 
-    def _index_objective_watchers(self) -> tuple[tuple[int, Detector], ...]:
-        """The running detectors that judge steps against the run's objective."""
+    def _index_having(self, method: str) -> tuple[tuple[int, Detector], ...]:
+        """The running detectors (with their index) that have an optional ``method``:
+        ``finish`` (judge a run when it ends), ``attributes`` (annotate every step they
+        watch), ``objective`` (judge steps against the run's objective)."""
         return tuple((index, detector) for index, detector in enumerate(self._detectors)
-                     if index not in self._disabled and hasattr(detector, "objective"))
+                     if index not in self._disabled and hasattr(detector, method))
 
-    def _index_annotators(self) -> tuple[tuple[int, Detector], ...]:
-        """The running detectors that put attributes on every step they watch."""
-        return tuple((index, detector) for index, detector in enumerate(self._detectors)
-                     if index not in self._disabled and detector.kinds
-                     and hasattr(detector, "attributes"))
-
-    def _index_finishers(self) -> tuple[tuple[int, Detector], ...]:
-        """The running detectors that judge a run when it ends (they have ``finish``)."""
-        return tuple((index, detector) for index, detector in enumerate(self._detectors)
-                     if index not in self._disabled and hasattr(detector, "finish"))
+    def _index_hooks(self) -> None:
+        self._finishers = self._index_having("finish")
+        self._annotators = self._index_having("attributes")
+        self._objective_watchers = self._index_having("objective")
 
     def _index_by_kind(self) -> dict[tuple[StepKind, bool],
                                      tuple[tuple[int, Detector], ...]]:
@@ -384,10 +376,9 @@ class AgentWatchSpanProcessor(SpanProcessor):
         put on the step's span (budgets: the run's consumption so far)."""
         annotations: dict[str, AttributeValue] = {}
         states = run.detector_states
+        observed = (kind,) if kind is not None else (StepKind.TOOL, StepKind.LLM)
         for index, detector in self._annotators:
-            kinds = detector.kinds
-            if kind in kinds if kind is not None else (StepKind.TOOL in kinds
-                                                       or StepKind.LLM in kinds):
+            if not detector.kinds.isdisjoint(observed):
                 try:
                     annotations.update(detector.attributes(states[index]))  # type: ignore[attr-defined]  # annotators have it
                 except Exception as error:
