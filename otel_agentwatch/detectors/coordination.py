@@ -51,7 +51,8 @@ class HandoffCycleDetector:
     id: ClassVar[str] = "coordination.handoff_cycle"
     failure_mode: ClassVar[str] = "handoff_cycle"
     mast_codes: ClassVar[tuple[str, ...]] = INTER_AGENT
-    kinds: ClassVar[frozenset[StepKind]] = frozenset(StepKind)
+    kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL, StepKind.LLM,
+                                                      StepKind.AGENT})
 
     def __init__(self, warning_at: int = 3, critical_at: int = 5, max_period: int = 4) -> None:
         self.warning_at = warning_at
