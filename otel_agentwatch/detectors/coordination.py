@@ -32,10 +32,11 @@ _EVIDENCE_SPANS = 8
 
 
 class _Handoffs:
-    __slots__ = ("current", "cycles", "latch", "novelty", "period", "span_ids")
+    __slots__ = ("current", "cycles", "handoffs", "latch", "novelty", "period", "span_ids")
 
     def __init__(self, max_period: int) -> None:
         self.current: str | None = None  # the agent that has the work now
+        self.handoffs = 0
         self.cycles = SuffixCycles(max_period)
         self.novelty = Novelty()
         self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
@@ -67,7 +68,8 @@ class HandoffCycleDetector:
         return _Handoffs(self.max_period)
 
     def observe(self, step: Step, state: _Handoffs) -> Detection | None:
-        if step.kind is StepKind.TOOL and state.novelty.brings_news(step):
+        # Until a second agent appears there is no cycle for news to break.
+        if step.kind is StepKind.TOOL and state.handoffs and state.novelty.brings_news(step):
             state.cycles.clear()  # the team learnt something: the alternation is working
             state.span_ids.clear()
             state.period = 0
@@ -75,6 +77,8 @@ class HandoffCycleDetector:
         agent = step.name if step.kind is StepKind.AGENT else step.agent_name
         if not agent or (agent == state.current and step.kind is not StepKind.AGENT):
             return None
+        if state.current is not None:
+            state.handoffs += 1
         state.current = agent
         state.cycles.push(agent)
         state.span_ids.append(step.span_id)

@@ -76,9 +76,17 @@ def _budgets(config: Config) -> tuple[Detector, ...]:
                  if getattr(config, budget.setting) > 0)
 
 
+# Detectors with nothing to judge until a setting gives them something: not built
+# without it, so they cost nothing.
+_NEEDS_SETTING: dict[type[Detector], Callable[[Config], object]] = {
+    RoleViolationDetector: lambda config: config.agent_tools,
+}
+
+
 def _default(config: Config) -> tuple[Detector, ...]:
     guards = tuple(detector.from_config(config) for detector in DETECTORS
-                   if detector not in BUDGETS)
+                   if detector not in BUDGETS
+                   and _NEEDS_SETTING.get(detector, lambda _config: True)(config))
     return (*guards, *_budgets(config))
 
 
