@@ -81,7 +81,6 @@ _SHELL_NAME = re.compile("|".join(_SHELL_TOOLS))
 
 
 _CACHE_SIZE = 1024
-_last: tuple[Hashable, str, Action] | None = None
 _cache: OrderedDict[tuple[str, Hashable], Action] = OrderedDict()
 
 
@@ -102,11 +101,6 @@ def action_of(tool: str, args: Any, args_key: Hashable | None) -> Action:
     """
     if args_key is None:
         return classify_action(tool, args)
-    # Several detectors ask about one step in a row: compare by identity first, which
-    # costs nothing, where the dict lookup hashes the whole argument key again.
-    last = _last
-    if last is not None and last[0] is args_key and last[1] == tool:
-        return last[2]
     key = (tool, args_key)
     found = _cache.get(key)
     if found is None:
@@ -114,13 +108,7 @@ def action_of(tool: str, args: Any, args_key: Hashable | None) -> Action:
         if len(_cache) > _CACHE_SIZE:
             with contextlib.suppress(KeyError):
                 _cache.popitem(last=False)
-    _remember_last((args_key, tool, found))
     return found
-
-
-def _remember_last(entry: tuple[Hashable, str, Action]) -> None:
-    global _last
-    _last = entry  # one assignment: other threads see the old entry or this one
 
 
 def classify_action(tool: str, args: Any) -> Action:
