@@ -10,6 +10,7 @@ from otel_agentwatch.detectors.coordination import HandoffCycleDetector, RoleVio
 from otel_agentwatch.normalize._args import tool_arguments
 from otel_agentwatch.steps import Step
 from tests.conftest import Pipeline
+from tests.detecting import flags
 
 _ids = itertools.count(1)
 
@@ -31,34 +32,25 @@ def call(result: str, agent_name: str | None = None, name: str = "search") -> St
                 result=result, agent_name=agent_name)
 
 
-def severities(detector, steps):
-    state = detector.new_state()
-    out = []
-    for step in steps:
-        detection = detector.observe(step, state)
-        out.append(detection.severity.value if detection else None)
-    return [s for s in out if s]
-
-
 class TestHandoffCycle:
     def test_work_bouncing_between_two_agents_with_nothing_learnt(self):
         steps = [call("the spec")] + [agent("coder"), agent("reviewer")] * 5
         # Three rounds (the 6th handoff) warn, five (the 10th) are critical.
-        assert severities(HandoffCycleDetector(3, 5), steps) == ["warning"] * 4 + ["critical"]
+        assert flags(HandoffCycleDetector(3, 5), steps) == ["warning"] * 4 + ["critical"]
 
     def test_a_group_chat_going_round_three_agents(self):
         rounds = [said("planner"), said("planner"), said("coder"), said("critic")] * 5
-        found = severities(HandoffCycleDetector(3, 5), rounds)
+        found = flags(HandoffCycleDetector(3, 5), rounds)
         assert found and found[-1] == "critical"
 
     def test_an_alternation_that_keeps_learning_is_the_design_working(self):
         steps = []
         for index in range(10):
             steps += [agent("orchestrator"), agent("web_surfer"), call(f"page {index}")]
-        assert severities(HandoffCycleDetector(3, 5), steps) == []
+        assert flags(HandoffCycleDetector(3, 5), steps) == []
 
     def test_one_agent_working_alone_is_no_handoff(self):
-        assert severities(HandoffCycleDetector(3, 5), [said("solo")] * 20) == []
+        assert flags(HandoffCycleDetector(3, 5), [said("solo")] * 20) == []
 
 
 class TestRoleViolation:
@@ -68,7 +60,7 @@ class TestRoleViolation:
         steps = [call("x", "researcher"), call("y", "researcher", name="bash"),
                  call("z", "coder", name="bash"), call("w", "researcher", name="bash"),
                  call("v", "researcher", name="delete_file")]
-        assert severities(detector, steps) == ["warning", "warning", "critical"]
+        assert flags(detector, steps) == ["warning", "warning", "critical"]
 
     def test_end_to_end_with_agent_run_naming_the_tool_spans(self):
         pipeline = Pipeline(Config(agent_tools=(("researcher", ("search",)),)))

@@ -15,6 +15,7 @@ from otel_agentwatch.embedding import HashingEmbedder
 from otel_agentwatch.normalize._args import tool_arguments
 from otel_agentwatch.steps import Step
 from tests.conftest import Pipeline
+from tests.detecting import severities as checked
 
 _ids = itertools.count(1)
 OBJECTIVE = "Find the 2020 population of Paris, the capital of France, in the INSEE census"
@@ -54,11 +55,7 @@ def severities(steps, objective: str | None = OBJECTIVE, detector=None):
     state = detector.new_state()
     if objective is not None:
         detector.objective(state, objective)
-    out = []
-    for name, args, result in steps:
-        detection = detector.observe(step(name, args, result), state)
-        out.append(detection.severity.value if detection else None)
-    return out
+    return checked(detector, [step(*one) for one in steps], state)
 
 
 class TestEmbedder:

@@ -20,6 +20,7 @@ from otel_agentwatch.detectors.resources import EditChurnDetector, RedundantRead
 from otel_agentwatch.detectors.text import RepeatedTextDetector
 from otel_agentwatch.normalize._args import canonical_result, tool_arguments
 from otel_agentwatch.steps import Step
+from tests.detecting import flags, severities
 
 _ids = itertools.count(1)
 
@@ -36,21 +37,7 @@ def llm(text: str | None = None) -> Step:
     return Step(StepKind.LLM, "model", next(_ids), 1, (1, 1), output_text=text)
 
 
-def run(detector, steps):
-    """Severity per step (None where nothing was detected)."""
-    state = detector.new_state()
-    out = []
-    for step in steps:
-        if step.kind not in detector.kinds:
-            out.append(None)
-            continue
-        detection = detector.observe(step, state)
-        out.append(detection.severity.value if detection else None)
-    return out
-
-
-def flags(detector, steps):
-    return [s for s in run(detector, steps) if s]
+run = severities  # severity per step, None where nothing was detected
 
 
 def bash(command: str, result: str = "ok", error: str | None = None) -> Step:

@@ -9,6 +9,7 @@ from otel_agentwatch import Config, StepKind
 from otel_agentwatch.detectors.progress import StallDetector
 from otel_agentwatch.normalize._args import canonical_result, tool_arguments
 from otel_agentwatch.steps import Step
+from tests.detecting import severities
 
 _ids = itertools.count(1)
 
@@ -19,14 +20,6 @@ def call(name: str, result: str | None = "ok", error: str | None = None, **args)
                 result=canonical_result(result) if error is None else None, error=error,
                 error_message="boom" if error else None)
 
-
-def severities(detector, steps):
-    state = detector.new_state()
-    out = []
-    for step in steps:
-        detection = detector.observe(step, state)
-        out.append(detection.severity.value if detection else None)
-    return out
 
 
 def test_varied_searches_that_keep_finding_the_same_nothing_stall():

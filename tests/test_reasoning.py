@@ -9,6 +9,7 @@ from otel_agentwatch import Config, StepKind
 from otel_agentwatch.detectors.reasoning import OverthinkingDetector, thinking_length
 from otel_agentwatch.normalize._args import tool_arguments
 from otel_agentwatch.steps import Step
+from tests.detecting import severities
 
 _ids = itertools.count(1)
 
@@ -24,13 +25,9 @@ def tool(result: str) -> Step:
                 result=result)
 
 
-def severities(steps, detector=None):
-    detector = detector or OverthinkingDetector()
-    state = detector.new_state()
-    out = []
-    for step in steps:
-        detection = detector.observe(step, state)
-        out.append(detection.severity.value if detection else None)
+def model_severities(steps, detector=None):
+    """The severity of each model call (tool steps are only news or not)."""
+    out = severities(detector or OverthinkingDetector(), steps)
     return [s for s, step in zip(out, steps, strict=True) if step.kind is StepKind.LLM]
 
 
@@ -42,19 +39,19 @@ def test_growing_thinking_with_nothing_new_from_the_tools():
     steps = [*WARMUP, think(900), stale, think(1500), stale, think(2000), stale, think(3000),
              stale, think(4000)]
     # The call after news from a tool is not counted; the next ones are.
-    assert severities(steps) == [None] * 3 + [None, None, "warning", "warning", "critical"]
+    assert model_severities(steps) == [None] * 3 + [None, None, "warning", "warning", "critical"]
 
 
 def test_long_thinking_after_news_is_fine():
     steps = [*WARMUP, *(x for i in range(6) for x in (think(2000), tool(f"new {i}")))]
-    assert set(severities(steps)) == {None}
+    assert set(model_severities(steps)) == {None}
 
 
 def test_ordinary_lengths_end_the_streak():
     stale = tool("c")
     steps = [*WARMUP, think(900), stale, think(1000), stale, think(1100), stale, think(300),
              stale, think(900)]
-    assert severities(steps) == [None] * 3 + [None, None, "warning", None, None]
+    assert model_severities(steps) == [None] * 3 + [None, None, "warning", None, None]
 
 
 def test_length_falls_back_to_output_tokens_then_text():
