@@ -6,6 +6,7 @@ LangGraph; the spans go to memory and are printed as a tree with their verdicts.
 
     python examples/langgraph_loop.py            # observe: the run completes, flagged
     python examples/langgraph_loop.py --halt     # halt: the run stops at the critical loop
+    python examples/langgraph_loop.py --export spans.json   # also write them as OTLP JSON
 """
 
 from __future__ import annotations
@@ -47,10 +48,21 @@ def stuck_model(lookups: int) -> ScriptedModel:
     return ScriptedModel(messages=iter(script), disable_streaming=True)
 
 
+def write_otlp_json(spans, path: str) -> None:
+    """One OTLP export request, in protobuf's JSON mapping (ids in base64)."""
+    from google.protobuf.json_format import MessageToJson
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(MessageToJson(encode_spans(spans), indent=None) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--halt", action="store_true", help="stop the run when it is stuck")
     parser.add_argument("--lookups", type=int, default=6)
+    parser.add_argument("--export", metavar="PATH",
+                        help="write the spans as OTLP JSON, as a collector's file exporter")
     args = parser.parse_args(argv)
 
     exporter = InMemorySpanExporter()
@@ -68,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         handle.shutdown()
     spans = exporter.get_finished_spans()
+    if args.export:
+        write_otlp_json(spans, args.export)
     print(format_span_tree(spans, color=sys.stdout.isatty()))
     flagged = sum(1 for s in spans if s.attributes.get("agentwatch.flagged"))
     print(f"\n{flagged} of {len(spans)} spans flagged.")

@@ -1,10 +1,12 @@
-"""The ``agentwatch`` command: ``demo``, ``config``."""
+"""The ``agentwatch`` command: ``demo``, ``config``, ``analyze``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .config import Config, ConfigError, format_value, settings_markdown
 from .version import __version__
@@ -27,6 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config", help="validate the AGENTWATCH_* environment and print the settings in effect")
     config_command.add_argument("--markdown", action="store_true",
                                 help="print the settings table of the README instead")
+    analyze = commands.add_parser(
+        "analyze", help="run the detectors over exported traces (OTLP JSON, Jaeger JSON)")
+    analyze.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                         help="OTLP JSON (one request, or one per line) or Jaeger JSON files")
+    analyze.add_argument("--json", action="store_true", help="print the findings as JSON")
+    analyze.add_argument("--profile", help="detector profile (default: AGENTWATCH_PROFILE)")
+    analyze.add_argument("--fail-on", choices=("warning", "critical"),
+                         help="exit with status 1 when a detection reaches this severity")
     args = parser.parse_args(argv)
 
     try:
@@ -36,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "demo":
         return _demo(config, color=not args.no_color and sys.stdout.isatty())
+    if args.command == "analyze":
+        return _analyze(config, args)
     if args.markdown:
         print(settings_markdown())
         return 0
@@ -53,6 +65,27 @@ def _demo(config: Config, *, color: bool) -> int:
     print(f"\n{len(flagged)} of {len(spans)} spans flagged. In Jaeger, search the tag "
           "agentwatch.flagged=true; in Honeycomb, WHERE agentwatch.flagged = true.")
     return 0
+
+
+def _analyze(config: Config, args: argparse.Namespace) -> int:
+    from .analyze import analyze, failed, format_reports, progress_stream, reports_json
+    from .exports import UnknownFormat
+
+    try:
+        if args.profile:
+            config = config.replace(profile=args.profile)
+        reports = analyze(args.paths, config, progress_stream())
+    except ConfigError as error:
+        print(f"agentwatch: configuration error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, UnknownFormat) as error:
+        print(f"agentwatch: cannot read {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(reports_json(reports), indent=2))
+    else:
+        print(format_reports(reports))
+    return 1 if args.fail_on and failed(reports, args.fail_on) else 0
 
 
 def _config(config: Config) -> int:
