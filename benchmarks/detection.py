@@ -27,6 +27,7 @@ repeats stay exact.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -38,52 +39,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
 
-from otel_agentwatch import AgentWatchSpanProcessor, Config
+from otel_agentwatch import Config
 from otel_agentwatch.detectors import PROFILES
+from otel_agentwatch.replay import RecordedSpan, replay
 
 CUT = "…[+"
 LOOP_FAILURE = "Resource Abuse"
 
 
 # --- replay ------------------------------------------------------------------------------------
-
-
-class _GivenIds(IdGenerator):
-    """Hands the SDK the ids the recorded spans had, so labels by span id still apply."""
-
-    def __init__(self) -> None:
-        self.trace_id = 0
-        self.span_id = 0
-
-    def generate_trace_id(self) -> int:
-        return self.trace_id
-
-    def generate_span_id(self) -> int:
-        return self.span_id
-
-
-class Pipeline:
-    """A fresh provider and processor per run, so runs cannot influence each other."""
-
-    def __init__(self, config: Config) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.ids = _GivenIds()
-        self.provider = TracerProvider(id_generator=self.ids)
-        self.provider.add_span_processor(AgentWatchSpanProcessor(
-            SimpleSpanProcessor(self.exporter), config=config))
-        self.tracer = self.provider.get_tracer("replay")
-
-    def finish(self) -> list[ReadableSpan]:
-        spans = list(self.exporter.get_finished_spans())
-        self.provider.shutdown()
-        return spans
 
 
 def _uncut(text: Any, sha1: Any) -> Any:
@@ -114,120 +81,106 @@ def replay_trail_trace(trace_record: dict[str, Any], config: Config,
     """The recorded OpenInference spans, started and ended in time order with their ids;
     ``objective`` (the task) as the root span's ``agentwatch.objective``, as an
     application would set it (OpenInference records the agent's input only at its end)."""
-    pipeline = Pipeline(config)
-    events: list[tuple[int, int, dict[str, Any]]] = []
+    spans = []
     for record in trace_record["spans"]:
+        attributes = dict(record["attributes"])
+        for key in ("input.value", "output.value"):
+            if key in attributes:
+                attributes[key] = _uncut(attributes[key], attributes.get(f"{key}.sha1"))
+        if objective and not record["parent_span_id"]:
+            attributes["agentwatch.objective"] = objective
         start = _iso_ns(record["start_time"])
-        events.append((start, 1, record))
-        events.append((start + _duration_ns(record["duration"]), 0, record))
-    events.sort(key=lambda event: (event[0], event[1]))
-    live: dict[str, Any] = {}
-    for when, starting, record in events:
-        span_id = record["span_id"]
-        if starting:
-            attributes = dict(record["attributes"])
-            for key in ("input.value", "output.value"):
-                if key in attributes:
-                    attributes[key] = _uncut(attributes[key], attributes.get(f"{key}.sha1"))
-            parent = live.get(record["parent_span_id"] or "")
-            if objective and not record["parent_span_id"]:
-                attributes["agentwatch.objective"] = objective
-            pipeline.ids.trace_id = int(record["trace_id"], 16)
-            pipeline.ids.span_id = int(span_id, 16)
-            context = trace.set_span_in_context(parent) if parent is not None else None
-            live[span_id] = pipeline.tracer.start_span(
-                record["name"], context=context, start_time=when,
-                attributes={k: v for k, v in attributes.items() if v is not None},
-            )
-        elif span_id in live:
-            span = live.pop(span_id)
-            if record["status_code"] == "Error":
-                span.set_status(Status(StatusCode.ERROR, record.get("status_message") or ""))
-            span.end(end_time=when)
-    return pipeline.finish()
+        spans.append(RecordedSpan(
+            trace_id=int(record["trace_id"], 16), span_id=int(record["span_id"], 16),
+            parent_id=int(record["parent_span_id"], 16) if record["parent_span_id"] else None,
+            name=record["name"], start_ns=start,
+            end_ns=start + _duration_ns(record["duration"]), attributes=attributes,
+            failed=record["status_code"] == "Error",
+            status_message=record.get("status_message") or "",
+        ))
+    return replay(spans, config)
 
 
 def replay_steps(run: dict[str, Any], config: Config) -> list[ReadableSpan]:
-    """A run given as steps, as the spans an instrumented agent would emit."""
-    pipeline = Pipeline(config)
-    ids = pipeline.ids
+    """A run given as steps, as the spans an instrumented agent would emit: an
+    ``invoke_agent`` span per user turn under a ``conversation`` root."""
     rng = random.Random(hash(run["run_id"]) & 0xFFFF)
-    ids.trace_id = rng.getrandbits(128) or 1
-    clock = [1_700_000_000_000_000_000]
+    trace_id = rng.getrandbits(128) or 1
+    ticks = itertools.count(1_700_000_000_001_000_000, 1_000_000)
 
-    def next_id(recorded: str | None = None) -> int:
+    def new_id(recorded: str | None = None) -> int:
         # Steps that carry their span's id (TRAIL) keep it, so labels by span id apply.
-        ids.span_id = int(recorded, 16) if recorded else (rng.getrandbits(64) or 1)
-        return ids.span_id
+        return int(recorded, 16) if recorded else (rng.getrandbits(64) or 1)
 
-    def tick() -> int:
-        clock[0] += 1_000_000
-        return clock[0]
-
-    tracer = pipeline.tracer
-    next_id()
+    spans: list[RecordedSpan] = []
     task = run.get("task")
-    root = tracer.start_span("conversation", start_time=tick(), attributes={
-        "agentwatch.objective": task} if isinstance(task, str) and task else None)
-    turn = None
+    root_id, root_start = new_id(), next(ticks)
+    turn_name = f"invoke_agent {run.get('system', 'agent')[:40]}"
+    turn: tuple[int, int] | None = None  # (span id, start)
+
+    def end_turn() -> None:
+        if turn is not None:
+            spans.append(RecordedSpan(trace_id, turn[0], root_id, turn_name, turn[1],
+                                      next(ticks), {"gen_ai.operation.name": "invoke_agent"}))
+
     for step in run["steps"]:
         if step["kind"] == "user" or turn is None:
-            if turn is not None:
-                turn.end(end_time=tick())
-            next_id()
-            turn = tracer.start_span(
-                f"invoke_agent {run.get('system', 'agent')[:40]}",
-                context=trace.set_span_in_context(root), start_time=tick(),
-                attributes={"gen_ai.operation.name": "invoke_agent"},
-            )
+            end_turn()
+            turn = (new_id(), next(ticks))
             if step["kind"] == "user":
                 continue
-        next_id(step.get("span_id"))
-        context = trace.set_span_in_context(turn)
+        span_id = new_id(step.get("span_id"))
         if step["kind"] == "tool":
-            name = step.get("name") or "tool"
-            span = tracer.start_span(
-                f"execute_tool {name}", context=context, start_time=tick(),
-                attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name},
-            )
-            args = _uncut(step.get("args"), step.get("args_sha1"))
-            if args is not None:
-                span.set_attribute("gen_ai.tool.call.arguments",
-                                   args if isinstance(args, str) else json.dumps(args))
-            result = _uncut(step.get("result", step.get("content")),
-                            step.get("result_sha1", step.get("content_sha1")))
-            if result is not None:
-                span.set_attribute("gen_ai.tool.call.result", str(result))
-            if step.get("error") in (True, "True"):
-                message = step.get("error_msg") or result
-                span.set_attribute("error.type", "tool_error")
-                span.set_status(Status(StatusCode.ERROR, str(message)[:500] if message else None))
-            span.end(end_time=tick())
+            spans.append(_tool_span(run, step, trace_id, span_id, turn[0], next(ticks),
+                                    next(ticks)))
         elif step["kind"] == "llm":
-            text = step.get("content") or step.get("thought") or step.get("result") or ""
-            tokens = step.get("tokens") or {}
-            span = tracer.start_span(
-                f"chat {run.get('model', 'model')}", kind=SpanKind.CLIENT, context=context,
-                start_time=tick(),
-                attributes={"gen_ai.operation.name": "chat",
-                            "gen_ai.request.model": str(run.get("model", "model"))},
-            )
-            for key, attribute in (("prompt", "gen_ai.usage.input_tokens"),
-                                   ("completion", "gen_ai.usage.output_tokens"),
-                                   ("reasoning", "gen_ai.usage.reasoning.output_tokens")):
-                if isinstance(tokens.get(key), int):
-                    span.set_attribute(attribute, tokens[key])
-            if isinstance(text, str) and text:
-                span.set_attribute("gen_ai.output.messages", json.dumps(
-                    [{"role": "assistant", "parts": [{"type": "text", "content": text}]}]))
-            span.end(end_time=tick())
-    if turn is not None:
-        turn.end(end_time=tick())
-    root.end(end_time=tick())
-    return pipeline.finish()
+            spans.append(_model_span(run, step, trace_id, span_id, turn[0], next(ticks),
+                                     next(ticks)))
+    end_turn()
+    spans.append(RecordedSpan(trace_id, root_id, None, "conversation", root_start, next(ticks),
+                              {"agentwatch.objective": task}
+                              if isinstance(task, str) and task else {}))
+    return replay(spans, config)
 
 
-# --- scoring ------------------------------------------------------------------------------------
+def _tool_span(run: dict[str, Any], step: dict[str, Any], trace_id: int, span_id: int,
+               parent: int, start: int, end: int) -> RecordedSpan:
+    name = step.get("name") or "tool"
+    attributes: dict[str, Any] = {"gen_ai.operation.name": "execute_tool",
+                                  "gen_ai.tool.name": name}
+    args = _uncut(step.get("args"), step.get("args_sha1"))
+    if args is not None:
+        attributes["gen_ai.tool.call.arguments"] = (args if isinstance(args, str)
+                                                   else json.dumps(args))
+    result = _uncut(step.get("result", step.get("content")),
+                    step.get("result_sha1", step.get("content_sha1")))
+    if result is not None:
+        attributes["gen_ai.tool.call.result"] = str(result)
+    failed = step.get("error") in (True, "True")
+    message = step.get("error_msg") or result
+    if failed:
+        attributes["error.type"] = "tool_error"
+    return RecordedSpan(trace_id, span_id, parent, f"execute_tool {name}", start, end,
+                        attributes, failed=failed,
+                        status_message=str(message)[:500] if failed and message else None)
+
+
+def _model_span(run: dict[str, Any], step: dict[str, Any], trace_id: int, span_id: int,
+                parent: int, start: int, end: int) -> RecordedSpan:
+    text = step.get("content") or step.get("thought") or step.get("result") or ""
+    tokens = step.get("tokens") or {}
+    attributes: dict[str, Any] = {"gen_ai.operation.name": "chat",
+                                  "gen_ai.request.model": str(run.get("model", "model"))}
+    for key, attribute in (("prompt", "gen_ai.usage.input_tokens"),
+                           ("completion", "gen_ai.usage.output_tokens"),
+                           ("reasoning", "gen_ai.usage.reasoning.output_tokens")):
+        if isinstance(tokens.get(key), int):
+            attributes[attribute] = tokens[key]
+    if isinstance(text, str) and text:
+        attributes["gen_ai.output.messages"] = json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": text}]}])
+    return RecordedSpan(trace_id, span_id, parent, f"chat {run.get('model', 'model')}", start,
+                        end, attributes, kind=SpanKind.CLIENT)
 
 
 # The loop labels (TRAIL Resource Abuse, Who&When is_in_loop) are scored against the loop
