@@ -113,6 +113,13 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
         return _current
 
 
+def post_instrument() -> None:
+    """``opentelemetry-instrument``'s hook (entry point group
+    ``opentelemetry_post_instrument``): :func:`init`, once the SDK it configures (if any)
+    is in place. A configuration error raises here, at start, as it should."""
+    init()
+
+
 def _exporter_from(config: Config) -> SpanExporter | None:
     if config.traces_exporter == "none":
         return None

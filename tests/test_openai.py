@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import openai
 import pytest
@@ -398,3 +403,39 @@ def test_chat_stream_helper_sync_and_async(server, instrumented):
     assert second.attributes["gen_ai.usage.output_tokens"] == 2
     assert [step.output_text for step in instrumented.recorder.of(StepKind.LLM)] == [
         "helper text", "async helper"]
+
+
+def test_opentelemetry_instrument_alone_flags_a_raw_sdk_loop(server):
+    """`opentelemetry-instrument python app.py`, the app untouched: our hook attaches the
+    processor and instruments the client."""
+    import shutil
+
+    from tests.test_setup import parse_console_spans
+
+    command = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    assert command, "opentelemetry-instrument is installed with the test extras"
+    for turn in range(5):
+        server.script(chat_completion(None, [(f"call_{turn}", "lookup_order", ARGS)]))
+    server.script(chat_completion("It shipped."))
+    app = textwrap.dedent(f"""
+        from openai import OpenAI
+        client = OpenAI(base_url="{server.url}/v1", api_key="k", max_retries=0)
+        messages = [{{"role": "user", "content": "Where is order A-1042?"}}]
+        while True:
+            message = client.chat.completions.create(model="gpt-4o",
+                                                     messages=messages).choices[0].message
+            if not message.tool_calls:
+                break
+            messages.append(message)
+            for call in message.tool_calls:
+                messages.append({{"role": "tool", "tool_call_id": call.id, "content": "?"}})
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTWATCH_", "OTEL_"))}
+    env.update(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none",
+               OTEL_LOGS_EXPORTER="none")
+    result = subprocess.run([command, sys.executable, "-c", app], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    spans = [s for s in parse_console_spans(result.stdout) if s["name"] == "chat gpt-4o"]
+    assert len(spans) == 6
+    assert [s["attributes"].get("agentwatch.severity") for s in spans][-1] == "critical"
