@@ -7,6 +7,7 @@ LangGraph; the spans go to memory and are printed as a tree with their verdicts.
     python examples/langgraph_loop.py            # observe: the run completes, flagged
     python examples/langgraph_loop.py --halt     # halt: the run stops at the critical loop
     python examples/langgraph_loop.py --export spans.json   # also write them as OTLP JSON
+    python examples/langgraph_loop.py --otlp     # send them over OTLP (OTEL_EXPORTER_OTLP_*)
 """
 
 from __future__ import annotations
@@ -57,26 +58,40 @@ def write_otlp_json(spans, path: str) -> None:
         file.write(MessageToJson(encode_spans(spans), indent=None) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--halt", action="store_true", help="stop the run when it is stuck")
-    parser.add_argument("--lookups", type=int, default=6)
-    parser.add_argument("--export", metavar="PATH",
-                        help="write the spans as OTLP JSON, as a collector's file exporter")
-    args = parser.parse_args(argv)
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    config = otel_agentwatch.Config.from_env().replace(action="halt") if args.halt else None
-    handle = otel_agentwatch.init(tracer_provider=provider, span_exporter=exporter,
-                                  config=config)
-    agent = create_agent(stuck_model(args.lookups), [lookup_order], name="support-agent")
+def run_agent(lookups: int) -> None:
+    agent = create_agent(stuck_model(lookups), [lookup_order], name="support-agent")
     try:
         result = agent.invoke({"messages": [("user", "Where is my order A-1042?")]},
                               config={"configurable": {"thread_id": "demo-thread"}})
         print(f"agent answered: {result['messages'][-1].content}\n")
     except otel_agentwatch.AgentHalted as halted:
         print(f"agent halted: {halted.detection.message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--halt", action="store_true", help="stop the run when it is stuck")
+    parser.add_argument("--lookups", type=int, default=6)
+    parser.add_argument("--export", metavar="PATH",
+                        help="write the spans as OTLP JSON, as a collector's file exporter")
+    parser.add_argument("--otlp", action="store_true",
+                        help="export over OTLP as the OTEL_EXPORTER_OTLP_* variables say, "
+                             "instead of printing the spans")
+    args = parser.parse_args(argv)
+
+    config = otel_agentwatch.Config.from_env().replace(action="halt") if args.halt else None
+    if args.otlp:  # the provider and exporter from the environment, as the import line does
+        handle = otel_agentwatch.init(config=(config or otel_agentwatch.Config.from_env())
+                                      .replace(traces_exporter="otlp"))
+        run_agent(args.lookups)
+        handle.shutdown()  # flushes the batch to the backend
+        return 0
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    handle = otel_agentwatch.init(tracer_provider=provider, span_exporter=exporter,
+                                  config=config)
+    try:
+        run_agent(args.lookups)
     finally:
         handle.shutdown()
     spans = exporter.get_finished_spans()
