@@ -290,16 +290,13 @@ def test_a_langchain_chat_model_calling_the_sdk_makes_one_model_span(server, ins
     assert model_spans[0].instrumentation_scope.name == "otel_agentwatch.instrumentation.langchain"
 
 
-def test_zero_code_import_line_flags_a_raw_sdk_loop(server):
-    """`import otel_agentwatch.auto` alone, in a fresh process: no span of the app's own,
-    no instrumentor called by hand; the loop's chat spans leave flagged."""
-    from tests.test_setup import parse_console_spans, run_python
-
+def raw_loop_app(server) -> str:
+    """An application's hand-written tool loop, knowing nothing of us; its model (the
+    server, scripted here) asks for the same lookup five times, then answers."""
     for turn in range(5):
         server.script(chat_completion(None, [(f"call_{turn}", "lookup_order", ARGS)]))
     server.script(chat_completion("It shipped."))
-    result = run_python(f"""
-        import otel_agentwatch.auto
+    return textwrap.dedent(f"""
         from openai import OpenAI
         client = OpenAI(base_url="{server.url}/v1", api_key="k", max_retries=0)
         messages = [{{"role": "user", "content": "Where is order A-1042?"}}]
@@ -311,7 +308,16 @@ def test_zero_code_import_line_flags_a_raw_sdk_loop(server):
             messages.append(message)
             for call in message.tool_calls:
                 messages.append({{"role": "tool", "tool_call_id": call.id, "content": "?"}})
-    """, OTEL_TRACES_EXPORTER="console")
+    """)
+
+
+def test_zero_code_import_line_flags_a_raw_sdk_loop(server):
+    """`import otel_agentwatch.auto` alone, in a fresh process: no span of the app's own,
+    no instrumentor called by hand; the loop's chat spans leave flagged."""
+    from tests.test_setup import parse_console_spans, run_python
+
+    result = run_python("import otel_agentwatch.auto\n" + raw_loop_app(server),
+                        OTEL_TRACES_EXPORTER="console")
     assert result.returncode == 0, result.stderr
     spans = parse_console_spans(result.stdout)
     assert [span["name"] for span in spans] == ["chat gpt-4o"] * 6
@@ -414,22 +420,7 @@ def test_opentelemetry_instrument_alone_flags_a_raw_sdk_loop(server):
 
     command = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
     assert command, "opentelemetry-instrument is installed with the test extras"
-    for turn in range(5):
-        server.script(chat_completion(None, [(f"call_{turn}", "lookup_order", ARGS)]))
-    server.script(chat_completion("It shipped."))
-    app = textwrap.dedent(f"""
-        from openai import OpenAI
-        client = OpenAI(base_url="{server.url}/v1", api_key="k", max_retries=0)
-        messages = [{{"role": "user", "content": "Where is order A-1042?"}}]
-        while True:
-            message = client.chat.completions.create(model="gpt-4o",
-                                                     messages=messages).choices[0].message
-            if not message.tool_calls:
-                break
-            messages.append(message)
-            for call in message.tool_calls:
-                messages.append({{"role": "tool", "tool_call_id": call.id, "content": "?"}})
-    """)
+    app = raw_loop_app(server)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTWATCH_", "OTEL_"))}
     env.update(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none",
                OTEL_LOGS_EXPORTER="none")
