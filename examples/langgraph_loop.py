@@ -1,8 +1,9 @@
 """A LangGraph agent stuck in a loop, traced and flagged, with no server and no API key.
 
-The chat model is scripted: it keeps asking for the same order lookup, as a model that
-does not believe the answer might. ``otel_agentwatch.init()`` instruments LangChain and
-LangGraph; the spans go to memory and are printed as a tree with their verdicts.
+The agent is ``examples/support_agent.py``: its chat model is scripted and keeps asking
+for the same order lookup, as a model that does not believe the answer might.
+``otel_agentwatch.init()`` instruments LangChain and LangGraph; the spans go to memory
+and are printed as a tree with their verdicts.
 
     python examples/langgraph_loop.py            # observe: the run completes, flagged
     python examples/langgraph_loop.py --halt     # halt: the run stops at the critical loop
@@ -15,38 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from langchain.agents import create_agent
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
-from langchain_core.tools import tool
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support_agent import QUESTION, support_agent
 
 import otel_agentwatch
 from otel_agentwatch.tree import format_span_tree
-
-
-class ScriptedModel(GenericFakeChatModel):
-    """A chat model that replies from a script; binding tools changes nothing."""
-
-    def bind_tools(self, tools, **kwargs):
-        return self
-
-
-@tool
-def lookup_order(order_id: str) -> str:
-    """Look up an order's status by its id."""
-    return f'{{"order_id": "{order_id}", "status": "shipped", "tracking": null}}'
-
-
-def stuck_model(lookups: int) -> ScriptedModel:
-    script = [
-        AIMessage(content="", tool_calls=[{"name": "lookup_order", "id": f"call_{turn}",
-                                           "args": {"order_id": "A-1042"}}])
-        for turn in range(lookups)
-    ]
-    script.append(AIMessage(content="Your order A-1042 has shipped."))
-    return ScriptedModel(messages=iter(script), disable_streaming=True)
 
 
 def write_otlp_json(spans, path: str) -> None:
@@ -59,10 +34,10 @@ def write_otlp_json(spans, path: str) -> None:
 
 
 def run_agent(lookups: int) -> None:
-    agent = create_agent(stuck_model(lookups), [lookup_order], name="support-agent")
     try:
-        result = agent.invoke({"messages": [("user", "Where is my order A-1042?")]},
-                              config={"configurable": {"thread_id": "demo-thread"}})
+        result = support_agent(lookups).invoke(
+            {"messages": [("user", QUESTION)]},
+            config={"configurable": {"thread_id": "demo-thread"}})
         print(f"agent answered: {result['messages'][-1].content}\n")
     except otel_agentwatch.AgentHalted as halted:
         print(f"agent halted: {halted.detection.message}\n")

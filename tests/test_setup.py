@@ -141,3 +141,27 @@ def test_otlp_export_from_the_standard_variables(protocol, receiver_type):
     (agent,) = [s for s in spans if s["name"] == "invoke_agent support"]
     assert agent["attributes"]["agentwatch.run.flagged"] is True
     assert agent["attributes"]["agentwatch.run.tool_calls"] == 5
+
+
+def test_opentelemetry_instrument_flags_the_support_agent_untouched():
+    """The example application has no tracing code; `opentelemetry-instrument` loads the
+    installed instrumentors (OpenInference's LangChain one, here) and ours attaches the
+    processor, which flags the loop in their spans."""
+    import shutil
+    from pathlib import Path
+
+    command = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    assert command, "opentelemetry-instrument is installed with the test extras"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTWATCH_", "OTEL_"))}
+    env.update(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none",
+               OTEL_LOGS_EXPORTER="none")
+    app = Path(__file__).resolve().parent.parent / "examples" / "support_agent.py"
+    result = subprocess.run([command, sys.executable, str(app)], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "agent answered: Your order A-1042 has shipped." in result.stdout
+    flagged = [span for span in parse_console_spans(result.stdout)
+               if span["attributes"].get("agentwatch.severity") == "critical"]
+    assert flagged
+    assert any("loop.repeated_call" in span["attributes"]["agentwatch.detections"]
+               for span in flagged)
