@@ -16,6 +16,8 @@ from otel_agentwatch.exports import read_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.frameworks  # needs the agent frameworks of the test extras
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> Path:

@@ -12,6 +12,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from otel_agentwatch import AgentHalted, StepKind
 from tests.scripted_server import HttpError, message, message_events
 
+pytestmark = pytest.mark.frameworks  # needs the agent frameworks of the test extras
+
 QUESTION = [{"role": "user", "content": "Is the build green?"}]
 
 

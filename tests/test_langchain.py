@@ -22,6 +22,8 @@ from otel_agentwatch import AgentHalted, Config
 from otel_agentwatch.instrumentation.langchain import LangChainInstrumentor
 from tests.conftest import Pipeline
 
+pytestmark = pytest.mark.frameworks  # needs the agent frameworks of the test extras
+
 
 class ScriptedModel(GenericFakeChatModel):
     """Replies from a script; tools are 'bound' by ignoring them (the script decides)."""

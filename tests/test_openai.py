@@ -24,6 +24,8 @@ from tests.scripted_server import (
     response_events,
 )
 
+pytestmark = pytest.mark.frameworks  # needs the agent frameworks of the test extras
+
 SYSTEM = {"role": "system", "content": "You are a support agent."}
 ARGS = '{"order_id": "A-1042"}'
 

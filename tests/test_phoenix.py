@@ -25,6 +25,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("AGENTWATCH_PHOENIX_VENV", ROOT / ".venv-phoenix"))
 
+pytestmark = pytest.mark.frameworks  # needs the agent frameworks of the test extras
+
 
 def _free_port() -> int:
     with socket.socket() as probe:

@@ -17,6 +17,8 @@ from otel_agentwatch.detectors import DETECTOR_IDS
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
+pytestmark = pytest.mark.frameworks  # needs the agent frameworks of the test extras
+
 
 def _block_after(marker: str) -> str:
     after = README.split(marker, 1)[1]

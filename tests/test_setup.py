@@ -143,6 +143,7 @@ def test_otlp_export_from_the_standard_variables(protocol, receiver_type):
     assert agent["attributes"]["agentwatch.run.tool_calls"] == 5
 
 
+@pytest.mark.frameworks
 def test_opentelemetry_instrument_flags_the_support_agent_untouched():
     """The example application has no tracing code; `opentelemetry-instrument` loads the
     installed instrumentors (OpenInference's LangChain one, here) and ours attaches the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import openai
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
@@ -125,9 +124,12 @@ def test_agent_run_records_an_error_and_reraises(pipeline):
     assert agent.status.status_code is StatusCode.ERROR
 
 
+@pytest.mark.frameworks
 def test_sdk_loop_inside_agent_run_with_tool_spans_is_flagged_once_per_call(server):
     """Tool spans and the tool results in the next request describe the same calls:
     the detectors count each call once, on its execute_tool span."""
+    import openai
+
     from tests.sdk_fixtures import Instrumented
 
     pipeline = Instrumented()
