@@ -4,7 +4,9 @@
 a :class:`Frame` in a context variable for the duration of the call. The callback
 handler attaches the run's span in that frame when the run starts (the tool body and
 the model's HTTP request then see it as the current span); the wrapper detaches it when
-the call returns or raises, in the context that attached it. Generators
+the call returns or raises, in the context that attached it. A tool's frame also keeps
+the ``tool_call_id`` it was run with: langchain-core before 1.0.2 passes it to ``run``
+but not to the ``on_tool_start`` callbacks. Generators
 (``stream``) are not wrapped: a consumer may abandon one half-way, and a span left
 attached would become the parent of unrelated work; their spans get parents from run
 ids only.
@@ -23,12 +25,13 @@ __all__ = ["Frame", "async_frame", "current_frame", "sync_frame"]
 
 
 class Frame:
-    """One call's slot for a current span."""
+    """One call's slot for a current span, and the tool call id it was run with."""
 
-    __slots__ = ("token",)
+    __slots__ = ("call_id", "token")
 
-    def __init__(self) -> None:
+    def __init__(self, call_id: object = None) -> None:
         self.token: object | None = None
+        self.call_id = call_id if isinstance(call_id, str) else None
 
     def attach(self, span: Span) -> None:
         if self.token is None:  # the first run started in this frame is the call's own
@@ -51,7 +54,7 @@ def current_frame() -> Frame | None:
 
 
 def sync_frame(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    frame = Frame()
+    frame = Frame(kwargs.get("tool_call_id"))
     token = _frame.set(frame)
     try:
         return wrapped(*args, **kwargs)
@@ -61,7 +64,7 @@ def sync_frame(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 
 async def async_frame(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    frame = Frame()
+    frame = Frame(kwargs.get("tool_call_id"))
     token = _frame.set(frame)
     try:
         return await wrapped(*args, **kwargs)

@@ -62,13 +62,15 @@ def _guarded(method: _Method) -> _Method:
 
 
 class _Run:
-    __slots__ = ("agent", "arguments", "parent", "span")
+    __slots__ = ("agent", "arguments", "parent", "root_inputs", "span")
 
     def __init__(self, span: Span | None, parent: Span | None, agent: str | None) -> None:
         self.span = span  # this run's own span, or None when it has none
         self.parent = span or parent  # the span its children hang under
         self.agent = agent  # the agent whose run this is part of
         self.arguments: Any = None  # a tool's arguments, kept for the detectors
+        # A top-level chain's input, until its first child shows whether it is a graph.
+        self.root_inputs: tuple[Any] | None = None
 
 
 class AgentWatchCallbackHandler(BaseCallbackHandler):
@@ -134,6 +136,8 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         inherited = parent.agent if parent else None
         is_agent = (parent_run_id is None and (agent_name or name == "LangGraph")) or (
             isinstance(agent_name, str) and agent_name != inherited)
+        if parent is not None and parent.root_inputs is not None:
+            self._promote_graph(parent, metadata)
         if is_agent:
             agent = str(agent_name or name)
             span = self._start(run_id, f"{semconv.OP_INVOKE_AGENT} {agent}", SpanKind.INTERNAL, {
@@ -142,15 +146,40 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
                 semconv.GEN_AI_PROVIDER_NAME: "langchain",
                 **_attributes.langgraph_attributes(metadata),
             }, parent, agent)
-            objective = _attributes.first_user_text(inputs)
-            if objective:  # what the agent was asked: the run's objective, in-process
-                content.give_objective(span.get_span_context().span_id, objective)
+            self._give_objective(span, inputs)
         elif parent_run_id is None or self._chains == "all" or (
                 self._chains == "nodes" and metadata.get("langgraph_node") == name):
             self._start(run_id, name, SpanKind.INTERNAL,
                         _attributes.langgraph_attributes(metadata), parent, inherited)
+            if parent_run_id is None:
+                self._runs[run_id].root_inputs = (inputs,)
         else:
             self._remember(run_id, _Run(None, parent.parent if parent else None, inherited))
+
+    def _promote_graph(self, root: _Run, child_metadata: dict[str, Any]) -> None:
+        """A top-level chain whose first child is a LangGraph step is a graph invocation
+        under a name of its own (``compile(name=...)``, ``run_name``): an agent span.
+
+        Only the default name "LangGraph" and ``lc_agent_name`` tell a graph at its start
+        (LangChain passes no serialized form), hence the renaming at the first child.
+        """
+        (inputs,), root.root_inputs = root.root_inputs, None
+        span = root.span
+        if span is None or "langgraph_step" not in child_metadata:
+            return
+        name = getattr(span, "name", "LangGraph")
+        span.update_name(f"{semconv.OP_INVOKE_AGENT} {name}")
+        span.set_attributes({semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,
+                             semconv.GEN_AI_AGENT_NAME: name,
+                             semconv.GEN_AI_PROVIDER_NAME: "langchain"})
+        root.agent = name
+        self._give_objective(span, inputs)
+
+    @staticmethod
+    def _give_objective(span: Span, inputs: Any) -> None:
+        objective = _attributes.first_user_text(inputs)
+        if objective:  # what the agent was asked: the run's objective, in-process
+            content.give_objective(span.get_span_context().span_id, objective)
 
     @_guarded
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -233,7 +262,8 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
             "gen_ai.tool.type": "function",
             **_attributes.langgraph_attributes(metadata),
         }
-        call_id = kwargs.get("tool_call_id")
+        frame = current_frame()
+        call_id = kwargs.get("tool_call_id") or (frame.call_id if frame else None)
         if isinstance(call_id, str):
             attributes[semconv.GEN_AI_TOOL_CALL_ID] = call_id
         if parent and parent.agent:
@@ -244,7 +274,7 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
                 arguments if isinstance(arguments, str)
                 else json.dumps(arguments, default=str, ensure_ascii=False))
         self._start(run_id, f"{semconv.OP_EXECUTE_TOOL} {name}", SpanKind.INTERNAL,
-                    attributes, parent, parent.agent if parent else None, current_frame())
+                    attributes, parent, parent.agent if parent else None, frame)
         self._runs[run_id].arguments = arguments
 
     @_guarded
