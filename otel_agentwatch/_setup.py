@@ -14,7 +14,7 @@ from .config import Config
 from .instrumentation import instrument_when_imported
 from .processor import AgentWatchSpanProcessor
 
-__all__ = ["AgentWatchHandle", "init"]
+__all__ = ["AgentWatchHandle", "adopt", "init"]
 
 
 _lock = threading.Lock()
@@ -106,11 +106,26 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
             trace.set_tracer_provider(provider)
         else:
             provider.add_span_processor(processor)
-        uninstrument = instrument_when_imported(
-            config.instrumented, tracer_provider=provider, config=config)
-        _current = AgentWatchHandle(processor, provider, owns_provider=owns,
-                                    uninstrument=uninstrument)
+        _current = _handle(processor, provider, owns, config)
         return _current
+
+
+def adopt(processor: AgentWatchSpanProcessor, provider: TracerProvider,
+          config: Config) -> AgentWatchHandle:
+    """Take a processor that is already in ``provider``'s pipeline (put there by the
+    configurator) as what :func:`init` set up: a later ``init()`` returns its handle."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = _handle(processor, provider, False, config)
+        return _current
+
+
+def _handle(processor: AgentWatchSpanProcessor, provider: TracerProvider, owns: bool,
+            config: Config) -> AgentWatchHandle:
+    uninstrument = instrument_when_imported(
+        config.instrumented, tracer_provider=provider, config=config)
+    return AgentWatchHandle(processor, provider, owns_provider=owns, uninstrument=uninstrument)
 
 
 def post_instrument() -> None:
