@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from ._setup import adopt
-from .config import Config
+from .config import Config, ConfigError
 from .processor import AgentWatchSpanProcessor
 
 __all__ = ["AgentWatchConfigurator"]
@@ -52,7 +52,14 @@ class AgentWatchConfigurator(_OTelSDKConfigurator):
         if os.environ.get(_SELECTOR) != NAME:
             _run_the_other_configurator(kwargs)
             return
-        config = Config.from_env()  # a bad setting stops the program here, at start
+        try:
+            config = Config.from_env()
+        except ConfigError:
+            # Raising here would leave the whole SDK unconfigured: set it up without us;
+            # init() raises the error again, after the instrumentors, for
+            # opentelemetry-instrument to report.
+            super()._configure(**kwargs)
+            return
         if not config.enabled or not _sdk_has_export_hook():
             if config.enabled:
                 logger.info("otel-agentwatch: this OpenTelemetry SDK has no export hook "

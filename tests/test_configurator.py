@@ -71,6 +71,17 @@ def test_not_chosen_the_distro_configures_and_flags_only_the_run(distro, tmp_pat
     assert agent["attributes"]["agentwatch.run.severity"] == "critical"
 
 
+def test_a_bad_setting_leaves_the_rest_of_opentelemetry_working(distro, tmp_path):
+    """The error is reported by opentelemetry-instrument and otel-agentwatch stays off;
+    the distro's exporter and the application run on."""
+    result = instrumented_run(tmp_path, PYTHONPATH=str(distro),
+                              OTEL_PYTHON_CONFIGURATOR="agentwatch",
+                              AGENTWATCH_LOOP_WINDOW="many")
+    assert "AGENTWATCH_LOOP_WINDOW='many' is not valid" in result.stderr
+    spans = parse_console_spans(result.stdout)
+    assert tool_severities(spans) == [None] * 5
+
+
 @pytest.mark.parametrize("with_distro", [True, False])
 def test_first_in_line_it_runs_the_other_configurator_or_none(distro, with_distro):
     code = """
