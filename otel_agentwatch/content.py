@@ -11,6 +11,10 @@ A model call made through an SDK is announced before its span exists
 inside it, which is ours, or the SDK's own span when the SDK traces itself. That is how
 what we read off the request (the conversation, the tool results it answers) reaches a
 span we did not create.
+
+The tool calls a model asked for are kept too, by call id (:func:`give_requested_call`):
+a tool span another instrumentation makes without the arguments (content capture off in
+the Anthropic SDK's tool runner, say) is then compared by the arguments the model gave.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ __all__ = [
     "ToolExchange",
     "give",
     "give_objective",
+    "give_requested_call",
     "model_call",
     "objective_of",
     "pending_call",
+    "requested_call",
     "take",
 ]
 
@@ -72,6 +78,7 @@ class Content:
 
 
 _pending: OrderedDict[int, Content] = OrderedDict()
+_requested: OrderedDict[str, Any] = OrderedDict()  # tool call id -> the model's arguments
 _objectives: OrderedDict[int, str] = OrderedDict()  # agent span id -> what it was asked
 _announced: contextvars.ContextVar[Content | None] = contextvars.ContextVar(
     "otel_agentwatch_model_call", default=None)
@@ -118,3 +125,17 @@ def give_objective(span_id: int, text: str) -> None:
 
 def objective_of(span_id: int) -> str | None:
     return _objectives.get(span_id)
+
+
+def give_requested_call(call_id: str, arguments: Any) -> None:
+    """The arguments the model gave a tool call it asked for (the oldest forgotten beyond
+    a bound; thread-safe)."""
+    _requested[call_id] = arguments
+    if len(_requested) > _LIMIT:
+        with contextlib.suppress(KeyError):
+            _requested.popitem(last=False)
+
+
+def requested_call(call_id: str) -> Any:
+    """The arguments given for the tool call ``call_id``, or None."""
+    return _requested.get(call_id)

@@ -93,6 +93,24 @@ def test_messages_stream_helper_sync_and_async(server, instrumented):
         assert span.attributes["agentwatch.requested_tool_call_ids"] == ("toolu_1",)
 
 
+def test_beta_messages_and_parse_are_traced_as_messages(server, instrumented):
+    """``beta.messages`` (create, stream) and ``messages.parse`` take the same requests and
+    give the same messages: each call is a chat span with what the reply said."""
+    claude = client(server)
+    server.script(message("beta create", usage=(5, 2)))
+    claude.beta.messages.create(model="claude-scripted-1", max_tokens=64, messages=QUESTION)
+    server.script(message("parsed", usage=(6, 2)))
+    claude.messages.parse(model="claude-scripted-1", max_tokens=64, messages=QUESTION)
+    server.script(message_events(message("beta streamed", usage=(7, 2))))
+    with claude.beta.messages.stream(model="claude-scripted-1", max_tokens=64,
+                                     messages=QUESTION) as stream:
+        assert stream.get_final_message().content[0].text == "beta streamed"
+    spans = instrumented.spans("chat claude-scripted-1")
+    assert [s.attributes["gen_ai.usage.input_tokens"] for s in spans] == [5, 6, 7]
+    assert [step.output_text for step in instrumented.recorder.of(StepKind.LLM)] == [
+        "beta create", "parsed", "beta streamed"]
+
+
 def test_create_with_stream_true_reads_raw_events(server, instrumented):
     server.script(message_events(message("raw events", thinking="hmm", usage=(8, 3))))
     events = list(client(server).messages.create(model="claude-scripted-1", max_tokens=64,
@@ -154,6 +172,51 @@ def test_sdk_own_tracing_is_read_not_doubled(server, instrumented):
     assert [s.attributes.get("agentwatch.severity") for s in spans] == [
         None, None, None, "warning", "warning"]
     assert spans[0].attributes["gen_ai.usage.output_tokens"] == 9  # read from its attributes
+
+
+def scripted_runner_loop(server, claude, turns: int) -> tuple[str, list[str]]:
+    """The SDK's own tool runner (``beta.messages.tool_runner``) over a model that asks
+    for the same command every turn, then answers."""
+    ran: list[str] = []
+
+    @anthropic.beta_tool
+    def bash(command: str) -> str:
+        """Run a shell command."""
+        ran.append(command)
+        return "1 failed"
+
+    for turn in range(turns):
+        server.script(message("Let me check.", [(f"toolu_{turn}", "bash",
+                                                 {"command": "pytest -q"})], id_=f"msg_{turn}"))
+    server.script(message("Still failing; giving up.", id_="msg_last"))
+    runner = claude.beta.messages.tool_runner(model="claude-scripted-1", max_tokens=512,
+                                              tools=[bash], messages=QUESTION)
+    final = runner.until_done()
+    return final.content[-1].text, ran
+
+
+def test_the_sdk_tool_runner_loop_is_flagged_on_our_chat_spans(server, instrumented):
+    """SDK tracing off: our chat spans, the runner's tool results read off its requests."""
+    answer, ran = scripted_runner_loop(server, client(server), turns=5)
+    assert answer == "Still failing; giving up." and ran == ["pytest -q"] * 5
+    spans = instrumented.spans("chat")
+    assert len(spans) == 6  # the 6th request carries the 5th identical result
+    assert [s.attributes.get("agentwatch.severity") for s in spans] == [
+        None, None, None, "warning", "warning", "critical"]
+
+
+def test_the_sdk_tool_runner_traced_by_the_sdk_is_flagged_on_its_tool_spans(
+        server, instrumented):
+    """SDK tracing on: its own invoke_agent and tool spans are read, none doubled; its
+    tool spans carry no arguments (its content mode is off), so the arguments the model
+    gave each call, seen by our instrumentation, stand in."""
+    scripted_runner_loop(server, client(server, instrumented), turns=5)
+    spans = instrumented.spans()
+    tools = [s for s in spans if s.attributes.get("gen_ai.operation.name") == "execute_tool"]
+    assert len(tools) == 5
+    assert [s.attributes.get("agentwatch.severity") for s in tools] == [
+        None, None, "warning", "warning", "critical"]
+    assert not instrumented.spans("chat")  # the SDK's call spans are the only ones
 
 
 def test_halt_stops_the_next_request(server, make_instrumented):

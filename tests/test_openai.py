@@ -220,6 +220,28 @@ def test_responses_api_streaming_and_async(server, instrumented):
     assert step.output_text == "streamed answer"
 
 
+def test_responses_stream_helper_sync_and_async(server, instrumented):
+    """``responses.stream()`` sends its request through ``responses.create(stream=True)``,
+    which is traced: one span per call, ended with the last event, the text read."""
+    server.script(response_events(response("streamed once", usage=(9, 4, 1))))
+    with client(server).responses.stream(model="gpt-5", input="hello") as stream:
+        final = stream.get_final_response()
+    assert final.output_text == "streamed once"
+
+    async def run():
+        oai = client(server, openai.AsyncOpenAI)
+        server.script(response_events(response("streamed twice", usage=(9, 4, 1))))
+        async with oai.responses.stream(model="gpt-5", input="hello") as stream:
+            return [event.type async for event in stream]
+
+    assert asyncio.run(run())[-1] == "response.completed"
+    spans = instrumented.spans("chat gpt-5")
+    assert len(spans) == 2
+    assert all(s.attributes["gen_ai.usage.input_tokens"] == 9 for s in spans)
+    assert [step.output_text for step in instrumented.recorder.of(StepKind.LLM)] == [
+        "streamed once", "streamed twice"]
+
+
 def test_halt_raises_before_the_request_is_sent(server, make_instrumented):
     make_instrumented(action="halt")
     oai = client(server)

@@ -65,6 +65,7 @@ class Reply(NamedTuple):
 
     attributes: dict[str, Any]
     output_text: str | None
+    tool_calls: Sequence[tuple[str, str, Any]] = ()  # (call id, tool name, arguments)
 
 
 class StreamReader(Protocol):
@@ -235,7 +236,8 @@ def reply(*, model: Any, response_id: Any, input_tokens: Any, output_tokens: Any
     if capture:
         attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = output_messages(
             text, tool_calls, reasons[0] if reasons else None, reasoning)
-    return Reply(attributes, "\n".join(piece for piece in (reasoning, text) if piece) or None)
+    return Reply(attributes, "\n".join(piece for piece in (reasoning, text) if piece) or None,
+                 tool_calls)
 
 
 def output_messages(text: str | None, tool_calls: Iterable[tuple[str, str, Any]],
@@ -471,8 +473,11 @@ class ModelCallWrapper:
             return
         call.ended = True
         try:
-            if answer is not None and answer.output_text is not None:
-                call.announced.output_text = answer.output_text
+            if answer is not None:
+                if answer.output_text is not None:
+                    call.announced.output_text = answer.output_text
+                for call_id, _name, arguments in answer.tool_calls:
+                    content.give_requested_call(call_id, arguments)
             span = call.span
             if span is None:
                 return

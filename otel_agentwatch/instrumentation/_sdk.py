@@ -44,7 +44,7 @@ class SdkInstrumentor(Instrumentor):
         wrappers = {key: ModelCallWrapper(tracer, config, api)
                     for key, api in self.apis().items()}
         for method in self.methods:
-            owner = getattr(importlib.import_module(method.module), method.owner, None)
+            owner = _owner(method)
             if owner is None or method.name not in vars(owner):
                 continue  # not in this version of the SDK
             wrapper = wrappers[method.api]
@@ -54,6 +54,16 @@ class SdkInstrumentor(Instrumentor):
 
     def _uninstrument(self) -> None:
         for method in self.methods:
-            owner = getattr(importlib.import_module(method.module), method.owner, None)
+            owner = _owner(method)
             if owner is not None:
                 unwrap(owner, method.name)
+
+
+def _owner(method: Method) -> Any:
+    """The class that defines the method, or None when this SDK version has no such
+    module or class."""
+    try:
+        module = importlib.import_module(method.module)
+    except ImportError:
+        return None
+    return getattr(module, method.owner, None)

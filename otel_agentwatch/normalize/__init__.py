@@ -97,6 +97,8 @@ def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> Step:
     step = shape.dialect.to_step(span, plain, run_key, shape.kind)
     kept = shape.kept
     if kept is None:
+        if step.args_key is None and shape.kind is StepKind.TOOL:
+            return _with_requested_arguments(step, attributes)
         return step
     args, args_key = tool_arguments(kept.args) if kept.args is not None else (step.args,
                                                                              step.args_key)
@@ -105,6 +107,17 @@ def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> Step:
         result=canonical_result(kept.result) if kept.result is not None else step.result,
         output_text=kept.output_text if kept.output_text is not None else step.output_text,
     )
+
+
+def _with_requested_arguments(step: Step, attributes: Mapping[str, Any]) -> Step:
+    """A tool step whose span carries no arguments, with those the model gave the call
+    (as our SDK instrumentation saw them), found by the span's tool call id."""
+    call_id = attributes.get(semconv.GEN_AI_TOOL_CALL_ID)
+    arguments = content.requested_call(call_id) if isinstance(call_id, str) else None
+    if arguments is None:
+        return step
+    args, args_key = tool_arguments(arguments)
+    return step._replace(args=args, args_key=args_key)
 
 
 _NO_ATTRIBUTES: Mapping[str, Any] = {}  # the steps' facts come from the request, not the span

@@ -1,5 +1,6 @@
-"""Anthropic SDK instrumentation: ``messages.create`` (whole and ``stream=True``) and
-``messages.stream``, sync and async.
+"""Anthropic SDK instrumentation: ``messages.create`` (whole and ``stream=True``),
+``messages.parse`` and ``messages.stream``, sync and async, and the same methods of
+``beta.messages``.
 
 anthropic 2.x traces its own calls (an ``anthropic.messages.create`` span, on unless the
 client's ``open_telemetry`` option or ``ANTHROPIC_OPEN_TELEMETRY=false`` turns it off).
@@ -21,6 +22,7 @@ from ._messages import MessagesApi
 __all__ = ["AnthropicInstrumentor"]
 
 _MESSAGES = "anthropic.resources.messages.messages"
+_BETA_MESSAGES = "anthropic.resources.beta.messages.messages"  # same shapes, beta features
 
 
 class AnthropicInstrumentor(SdkInstrumentor):
@@ -28,11 +30,17 @@ class AnthropicInstrumentor(SdkInstrumentor):
 
     name: ClassVar[str] = "anthropic"
     target_module: ClassVar[str] = "anthropic"
-    methods: ClassVar[tuple[Method, ...]] = (
-        Method(_MESSAGES, "Messages", "create", "messages", "sync"),
-        Method(_MESSAGES, "AsyncMessages", "create", "messages", "async"),
-        Method(_MESSAGES, "Messages", "stream", "messages", "manager"),
-        Method(_MESSAGES, "AsyncMessages", "stream", "messages", "manager"),
+    methods: ClassVar[tuple[Method, ...]] = tuple(
+        method
+        for module in (_MESSAGES, _BETA_MESSAGES)
+        for method in (
+            Method(module, "Messages", "create", "messages", "sync"),
+            Method(module, "Messages", "parse", "messages", "sync"),
+            Method(module, "AsyncMessages", "create", "messages", "async"),
+            Method(module, "AsyncMessages", "parse", "messages", "async"),
+            Method(module, "Messages", "stream", "messages", "manager"),
+            Method(module, "AsyncMessages", "stream", "messages", "manager"),
+        )
     )
 
     def instrumentation_dependencies(self) -> Collection[str]:

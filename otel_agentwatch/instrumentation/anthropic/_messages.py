@@ -1,8 +1,15 @@
-"""``messages.create`` and ``messages.stream``: requests, messages and stream events."""
+"""``messages.create`` and ``messages.stream``: requests, messages and stream events.
+
+A request holds the whole history, except on a server-held thread (beta: ``thread``
+``{"type": "continue", "previous_message_id": ...}``, what the SDK's tool runner sends):
+then only the new turn comes, such as the ``tool_result`` blocks answering the previous
+message's ``tool_use``. So, for a bounded number of recent messages, the conversation
+each belongs to and the tool calls it made are remembered.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -10,19 +17,32 @@ from opentelemetry import trace
 from ... import semconv
 from ...content import ToolExchange
 from .._model_call import Reply, Request, field, history_request, last_turn, reply
+from .._recent import Recent
 
 __all__ = ["MessagesApi"]
 
+_REMEMBERED = 4096  # recent messages and tool calls kept, each
+
 
 class MessagesApi:
-    """Reads Messages API calls (stateless: each request holds the history)."""
+    """Reads Messages API calls (``messages`` and ``beta.messages``)."""
 
     operation = semconv.OP_CHAT
     stream_snapshot = "current_message_snapshot"
 
+    def __init__(self) -> None:
+        self._conversations = Recent(_REMEMBERED)  # message id -> conversation key
+        self._calls = Recent(_REMEMBERED)  # tool_use id -> (name, input)
+
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
-        return history_request(self.operation, "anthropic", instance, kwargs, capture,
-                               answered_tool_calls)
+        request = history_request(
+            self.operation, "anthropic", instance, kwargs, capture,
+            lambda messages: answered_tool_calls(messages, self._calls.get))
+        previous = field(kwargs.get("thread"), "previous_message_id")
+        conversation = self._conversations.get(previous) if isinstance(previous, str) else None
+        if conversation is not None:  # a thread's later turn: the conversation it continues
+            request = request._replace(conversation=conversation)
+        return request
 
     def reply(self, request: Request, response: Any, capture: bool) -> Reply | None:
         blocks = field(response, "content")
@@ -38,11 +58,20 @@ class MessagesApi:
             elif kind == "tool_use":
                 calls.append((str(field(block, "id")), str(field(block, "name")),
                               field(block, "input")))
+        self.remember(request, field(response, "id"), calls)
         return _reply(response, field(response, "usage"), field(response, "stop_reason"),
                       calls, "".join(texts), "".join(thinking), capture)
 
+    def remember(self, request: Request, message_id: Any,
+                 calls: Sequence[tuple[str, str, Any]]) -> None:
+        """What a later turn of a server-held thread refers to by id."""
+        if isinstance(message_id, str) and request.conversation is not None:
+            self._conversations.put(message_id, request.conversation)
+        for call_id, name, arguments in calls:
+            self._calls.put(call_id, (name, arguments))
+
     def stream_reader(self, request: Request) -> EventReader:
-        return EventReader()
+        return EventReader(self, request)
 
     def traces_itself(self, instance: Any) -> bool:
         """anthropic 2.x makes a span per call unless ``open_telemetry`` turns it off;
@@ -77,10 +106,15 @@ def _reply(message: Any, usage: Any, stop_reason: Any, calls: list[tuple[str, st
     )
 
 
-def answered_tool_calls(messages: Sequence[Any]) -> tuple[ToolExchange, ...]:
+def answered_tool_calls(messages: Sequence[Any],
+                        made_earlier: Callable[[Any], Any] | None = None,
+                        ) -> tuple[ToolExchange, ...]:
     """The ``tool_result`` blocks after the last assistant message, matched to its
-    ``tool_use`` blocks."""
+    ``tool_use`` blocks; on a thread's later turn, which starts with the results, to the
+    calls ``made_earlier`` (call id -> ``(name, input)``) remembers."""
     assistant, after = last_turn(messages)
+    if assistant is None and made_earlier is not None:
+        after = messages
     calls = {field(block, "id"): (field(block, "name"), field(block, "input"))
              for block in _blocks(field(assistant, "content"))
              if field(block, "type") == "tool_use"}
@@ -90,7 +124,8 @@ def answered_tool_calls(messages: Sequence[Any]) -> tuple[ToolExchange, ...]:
             if field(block, "type") != "tool_result":
                 continue
             call_id = field(block, "tool_use_id")
-            name, arguments = calls.get(call_id, (None, None))
+            name, arguments = calls.get(call_id) or (
+                made_earlier(call_id) if made_earlier is not None else None) or (None, None)
             if isinstance(name, str):
                 exchanges.append(ToolExchange(str(call_id), name, arguments,
                                               field(block, "content"),
@@ -106,7 +141,9 @@ def _blocks(content: Any) -> Sequence[Any]:
 class EventReader:
     """Adds up the raw events of ``messages.create(stream=True)``."""
 
-    def __init__(self) -> None:
+    def __init__(self, api: MessagesApi, request: Request) -> None:
+        self._api = api
+        self._request = request
         self._message: Any = None
         self._usage: dict[str, Any] = {}
         self._stop_reason: Any = None
@@ -151,5 +188,6 @@ class EventReader:
                 thinking.append("".join(pieces))
             elif kind == "tool_use":
                 calls.append((str(call_id), str(name), "".join(pieces) or "{}"))
+        self._api.remember(self._request, field(self._message, "id"), calls)
         return _reply(self._message, self._usage, self._stop_reason, calls, "".join(texts),
                       "".join(thinking), capture)

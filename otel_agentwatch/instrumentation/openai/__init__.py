@@ -1,5 +1,6 @@
 """OpenAI SDK instrumentation: ``chat.completions`` (``create``, ``parse``, ``stream``)
-and ``responses`` (``create``, ``parse``), sync and async, whole and streamed.
+and ``responses`` (``create``, ``parse``; ``stream`` goes through ``create``), sync and
+async, whole and streamed.
 
 Each call becomes a ``chat {model}`` span, unless it runs inside a model span another
 instrumentation already made (a LangChain chat model calling the SDK). The tool results a

@@ -9,8 +9,6 @@ and the function calls it asked for.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +24,7 @@ from .._model_call import (
     request_attributes,
     text_of,
 )
+from .._recent import Recent
 from ._provider import provider_name
 
 __all__ = ["ResponsesApi"]
@@ -33,34 +32,17 @@ __all__ = ["ResponsesApi"]
 _REMEMBERED = 4096  # recent responses and function calls kept, each
 
 
-class _Recent:
-    """A bounded mapping that forgets the oldest entries first; thread-safe."""
-
-    def __init__(self, limit: int) -> None:
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            if len(self._items) > self._limit:
-                self._items.popitem(last=False)
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            return self._items.get(key)
-
-
 class ResponsesApi:
     """Reads Responses API calls."""
 
     operation = semconv.OP_CHAT
-    stream_snapshot = None  # responses.stream keeps its reply private: not wrapped
+    # responses.stream() is not wrapped: it sends its request through create(stream=True),
+    # which is, and whose events the stream it yields reads.
+    stream_snapshot = None
 
     def __init__(self) -> None:
-        self._conversations = _Recent(_REMEMBERED)  # response id -> conversation key
-        self._calls = _Recent(_REMEMBERED)  # function call id -> (name, arguments)
+        self._conversations = Recent(_REMEMBERED)  # response id -> conversation key
+        self._calls = Recent(_REMEMBERED)  # function call id -> (name, arguments)
 
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
         model = str(kwargs.get("model") or "unknown")
