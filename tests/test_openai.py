@@ -122,6 +122,23 @@ def test_stream_closed_early_still_ends_its_span(server, instrumented):
     assert "gen_ai.usage.input_tokens" not in span.attributes  # usage was never asked for
 
 
+def test_stream_dropped_half_read_ends_its_span_when_collected(server, instrumented):
+    """No close(), no with-block: the span still ends, with the text read so far."""
+    import gc
+
+    server.script(chat_chunks("a long answer that nobody reads"))
+    stream = client(server).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True)
+    next(stream), next(stream)
+    assert instrumented.spans() == []  # still open while the application holds it
+    del stream
+    gc.collect()
+    [span] = instrumented.spans()
+    assert span.name == "chat gpt-4o"
+    [step] = instrumented.recorder.of(StepKind.LLM)
+    assert step.output_text == "a lo"
+
+
 def test_async_client_whole_and_streamed(server, instrumented):
     async def run():
         oai = client(server, openai.AsyncOpenAI)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -506,6 +507,11 @@ class _TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy i
         self._self_wrapper = wrapper
         self._self_call = call
         self._self_reader = reader
+        # A stream the application drops half-read, without closing it, still ends its
+        # span, with what was read, when it is collected. Not at interpreter exit: the
+        # tracer provider may be gone by then.
+        self._self_finalizer = weakref.finalize(self, _end_abandoned, wrapper, call, reader)
+        self._self_finalizer.atexit = False
 
     def __iter__(self) -> Any:
         return self
@@ -545,12 +551,21 @@ class _TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy i
             internal_error("stream event", error)
 
     def _self_end(self, error: BaseException | None = None) -> None:
-        try:
-            answer = self._self_reader.reply(self._self_wrapper._capture)
-        except Exception as failure:
-            internal_error("stream end", failure)
-            answer = None
-        self._self_wrapper.finish(self._self_call, answer, error)
+        self._self_finalizer.detach()
+        _end_abandoned(self._self_wrapper, self._self_call, self._self_reader, error)
+
+
+def _end_abandoned(wrapper: ModelCallWrapper, call: _Call, reader: StreamReader,
+                   error: BaseException | None = None) -> None:
+    """End a stream's call with the reply its events add up to. Never raises."""
+    if call.ended:
+        return
+    try:
+        answer = reader.reply(wrapper._capture)
+    except Exception as failure:
+        internal_error("stream end", failure)
+        answer = None
+    wrapper.finish(call, answer, error)
 
 
 class _TracedAsyncStream(_TracedStream):
