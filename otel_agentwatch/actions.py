@@ -13,6 +13,7 @@ commands verify).
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import shlex
 from collections import OrderedDict
@@ -73,7 +74,8 @@ _VERIFY_COMMANDS = frozenset({
     "bundle", "rake", "phpunit", "deno", "bun",
 })
 _PYTHONS = frozenset({"python", "python3", "python2"})
-_ARGUMENT_KEYS = frozenset({*_COMMAND_KEYS, *_RESOURCE_KEYS, "query", "q"})
+_COMMAND_OR_RESOURCE_KEYS = frozenset({*_COMMAND_KEYS, *_RESOURCE_KEYS})
+_ARGUMENT_KEYS = frozenset({*_COMMAND_OR_RESOURCE_KEYS, "query", "q"})
 _VERIFY_NAME = re.compile("|".join(_VERIFY_WORDS))
 _READ_NAME = re.compile("|".join(_READ_WORDS))
 _WRITE_NAME = re.compile("|".join(_WRITE_WORDS))
@@ -114,10 +116,12 @@ def action_of(tool: str, args: Any, args_key: Hashable | None) -> Action:
 def classify_action(tool: str, args: Any) -> Action:
     """The action of one tool call, from its name and parsed arguments."""
     name = tool.lower()
-    if isinstance(args, Mapping):
+    if type(args) is dict or isinstance(args, Mapping):
         present = _ARGUMENT_KEYS.intersection(args)
         if not present:  # the common case for tools that touch no resource
             return _verify_by_name(name)
+        if present.isdisjoint(_COMMAND_OR_RESOURCE_KEYS):  # a query alone: a search?
+            return _query_action(name, args)
         command = next((args[k] for k in _COMMAND_KEYS
                         if k in present and isinstance(args[k], str)), None)
         resource = next((str(args[k]) for k in _RESOURCE_KEYS if k in present and args[k]),
@@ -130,12 +134,16 @@ def classify_action(tool: str, args: Any) -> Action:
             return shell_action(command)
         if resource is not None:
             return _named_action(name, resource, args)
-        query = args.get("query") or args.get("q")
-        if isinstance(query, str) and "search" in name:
-            return Action(READ, f"{SEARCH_PREFIX}{name}:{query.strip().lower()}")
-        return _verify_by_name(name)
+        return _query_action(name, args)
     if isinstance(args, str) and _is_shell(name):
         return shell_action(args)
+    return _verify_by_name(name)
+
+
+def _query_action(name: str, args: Mapping[str, Any]) -> Action:
+    query = args.get("query") or args.get("q")
+    if isinstance(query, str) and "search" in name:
+        return Action(READ, f"{SEARCH_PREFIX}{name}:{query.strip().lower()}")
     return _verify_by_name(name)
 
 
@@ -289,6 +297,7 @@ def _named_action(name: str, resource: str, args: Mapping[str, Any]) -> Action:
     return Action(OTHER, resource)
 
 
+@functools.lru_cache(maxsize=512)  # a run's tools are few, and asked about at every call
 def _verify_by_name(name: str) -> Action:
     return _VERIFY if _VERIFY_NAME.search(name) else _NOTHING
 
