@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_agentwatch import Config
 from otel_agentwatch.configurator import ExportFront
-from tests.test_setup import LOOPING_APP, parse_console_spans
+from tests.test_setup import LOOPING_APP, parse_console_spans, run_looping_agent
 
 pytestmark = pytest.mark.frameworks  # opentelemetry-instrument, from the test extras
 
@@ -110,15 +110,7 @@ def test_one_processor_in_front_of_several_exporters():
     provider = TracerProvider()
     provider.add_span_processor(front.processor_for(first))
     provider.add_span_processor(front.processor_for(second))
-    tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("invoke_agent support",
-                                      attributes={"gen_ai.operation.name": "invoke_agent"}):
-        for i in range(5):
-            with tracer.start_as_current_span("execute_tool lookup_order", attributes={
-                    "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order",
-                    "gen_ai.tool.call.id": f"call_{i}",
-                    "gen_ai.tool.call.arguments": '{"order_id": 42}'}):
-                pass
+    run_looping_agent(provider.get_tracer("test"))
     provider.shutdown()
     for exporter in (first, second):
         tools = [s for s in exporter.get_finished_spans() if s.name.startswith("execute_tool")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -12,19 +13,25 @@ import pytest
 
 from tests.otlp_receiver import GrpcReceiver, HttpReceiver
 
-LOOPING_APP = """
-import json
-from opentelemetry import trace
-tracer = trace.get_tracer("app")
-with tracer.start_as_current_span("invoke_agent support",
-        attributes={"gen_ai.operation.name": "invoke_agent"}):
-    for i in range(5):
-        with tracer.start_as_current_span("execute_tool lookup_order", attributes={
-                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order",
-                "gen_ai.tool.call.id": f"call_{i}",
-                "gen_ai.tool.call.arguments": json.dumps({"order_id": 42})}):
-            pass
-"""
+
+def run_looping_agent(tracer) -> None:
+    """An agent span around five identical tool calls, as GenAI spans."""
+    for_each_call = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order",
+                     "gen_ai.tool.call.arguments": '{"order_id": 42}'}
+    with tracer.start_as_current_span("invoke_agent support",
+                                      attributes={"gen_ai.operation.name": "invoke_agent"}):
+        for i in range(5):
+            with tracer.start_as_current_span("execute_tool lookup_order", attributes={
+                    **for_each_call, "gen_ai.tool.call.id": f"call_{i}"}):
+                pass
+
+
+# The same agent as a program of its own, on the global tracer provider.
+LOOPING_APP = "\n".join([
+    "from opentelemetry import trace",
+    inspect.getsource(run_looping_agent),
+    'run_looping_agent(trace.get_tracer("app"))',
+])
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
