@@ -131,13 +131,13 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
                        metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         parent = self._parent(parent_run_id)
         metadata = metadata or {}
+        if parent is not None and parent.root_inputs is not None:
+            self._promote_graph(parent, metadata)  # before its agent name is inherited
         name = str(kwargs.get("name") or _attributes._class_name(serialized) or "chain")
         agent_name = metadata.get("lc_agent_name")
         inherited = parent.agent if parent else None
         is_agent = (parent_run_id is None and (agent_name or name == "LangGraph")) or (
             isinstance(agent_name, str) and agent_name != inherited)
-        if parent is not None and parent.root_inputs is not None:
-            self._promote_graph(parent, metadata)
         if is_agent:
             agent = str(agent_name or name)
             span = self._start(run_id, f"{semconv.OP_INVOKE_AGENT} {agent}", SpanKind.INTERNAL, {
