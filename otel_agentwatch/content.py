@@ -87,10 +87,16 @@ _announced: contextvars.ContextVar[Content | None] = contextvars.ContextVar(
 def give(span_id: int, content: Content) -> None:
     """Keep ``content`` for the span until it ends (single dict operations: thread-safe)."""
     content.span_id = span_id
-    _pending[span_id] = content
-    if len(_pending) > _LIMIT:
+    _keep(_pending, span_id, content)
+
+
+def _keep(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    """``table[key] = value``, forgetting the oldest entry beyond the bound. No lock:
+    single dict operations, and another thread emptying the table meanwhile is harmless."""
+    table[key] = value
+    if len(table) > _LIMIT:
         with contextlib.suppress(KeyError):
-            _pending.popitem(last=False)
+            table.popitem(last=False)
 
 
 def take(span_id: int) -> Content | None:
@@ -117,10 +123,7 @@ def pending_call() -> Content | None:
 def give_objective(span_id: int, text: str) -> None:
     """What an agent span was asked to do, for the run it anchors and the agents nested
     in it (the oldest forgotten beyond a bound; thread-safe)."""
-    _objectives[span_id] = text
-    if len(_objectives) > _LIMIT:
-        with contextlib.suppress(KeyError):
-            _objectives.popitem(last=False)
+    _keep(_objectives, span_id, text)
 
 
 def objective_of(span_id: int) -> str | None:
@@ -130,10 +133,7 @@ def objective_of(span_id: int) -> str | None:
 def give_requested_call(call_id: str, arguments: Any) -> None:
     """The arguments the model gave a tool call it asked for (the oldest forgotten beyond
     a bound; thread-safe)."""
-    _requested[call_id] = arguments
-    if len(_requested) > _LIMIT:
-        with contextlib.suppress(KeyError):
-            _requested.popitem(last=False)
+    _keep(_requested, call_id, arguments)
 
 
 def requested_call(call_id: str) -> Any:

@@ -510,7 +510,7 @@ class _TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy i
         # A stream the application drops half-read, without closing it, still ends its
         # span, with what was read, when it is collected. Not at interpreter exit: the
         # tracer provider may be gone by then.
-        self._self_finalizer = weakref.finalize(self, _end_abandoned, wrapper, call, reader)
+        self._self_finalizer = weakref.finalize(self, _end_stream, wrapper, call, reader)
         self._self_finalizer.atexit = False
 
     def __iter__(self) -> Any:
@@ -552,10 +552,10 @@ class _TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy i
 
     def _self_end(self, error: BaseException | None = None) -> None:
         self._self_finalizer.detach()
-        _end_abandoned(self._self_wrapper, self._self_call, self._self_reader, error)
+        _end_stream(self._self_wrapper, self._self_call, self._self_reader, error)
 
 
-def _end_abandoned(wrapper: ModelCallWrapper, call: _Call, reader: StreamReader,
+def _end_stream(wrapper: ModelCallWrapper, call: _Call, reader: StreamReader,
                    error: BaseException | None = None) -> None:
     """End a stream's call with the reply its events add up to. Never raises."""
     if call.ended:
