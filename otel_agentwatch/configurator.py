@@ -39,6 +39,7 @@ logger = logging.getLogger("otel_agentwatch")
 NAME = "agentwatch"  # the entry point's name: what OTEL_PYTHON_CONFIGURATOR selects
 _GROUP = "opentelemetry_configurator"
 _SELECTOR = "OTEL_PYTHON_CONFIGURATOR"
+_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
 
 
 class AgentWatchConfigurator(_OTelSDKConfigurator):
@@ -66,6 +67,9 @@ class AgentWatchConfigurator(_OTelSDKConfigurator):
                             "(1.40+); the processor is added after its exporters")
             super()._configure(**kwargs)
             return
+        # As opentelemetry-distro does, and init() when it sets tracing up: OTLP unless
+        # the application says otherwise (the SDK alone would export nothing).
+        os.environ.setdefault(_TRACES_EXPORTER, "otlp")
         front = ExportFront(config)
         super()._configure(export_span_processor=front.processor_for, **kwargs)
         provider = trace.get_tracer_provider()

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_agentwatch import Config
 from otel_agentwatch.configurator import ExportFront
+from tests.otlp_receiver import HttpReceiver
 from tests.test_setup import LOOPING_APP, parse_console_spans, run_looping_agent
 
 pytestmark = pytest.mark.frameworks  # opentelemetry-instrument, from the test extras
@@ -33,14 +34,16 @@ def distro(tmp_path_factory) -> Path:
     return target
 
 
-def instrumented_run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def instrumented_run(tmp_path: Path, **env: str | None) -> subprocess.CompletedProcess[str]:
+    """The looping app under opentelemetry-instrument; ``NAME=None`` leaves NAME unset."""
     command = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
     assert command, "opentelemetry-instrument is installed with the test extras"
     app = tmp_path / "app.py"
     app.write_text(LOOPING_APP)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTWATCH_", "OTEL_"))}
-    full_env.update(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none",
-                    OTEL_LOGS_EXPORTER="none", **env)
+    full_env.update({"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none",
+                     "OTEL_LOGS_EXPORTER": "none", **env})
+    full_env = {name: value for name, value in full_env.items() if value is not None}
     result = subprocess.run([command, sys.executable, str(app)], env=full_env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -60,6 +63,20 @@ def test_chosen_beside_the_distro_it_exports_per_span_flags(distro, tmp_path):
     assert tool_severities(spans) == [None, None, "warning", "warning", "critical"]
     (agent,) = [s for s in spans if s["name"] == "invoke_agent support"]
     assert agent["attributes"]["agentwatch.run.tool_calls"] == 5
+
+
+def test_chosen_without_the_distro_it_exports_over_otlp_by_default(tmp_path):
+    """No OTEL_TRACES_EXPORTER: OTLP, as opentelemetry-distro and init() default to."""
+    receiver = HttpReceiver()
+    try:
+        instrumented_run(tmp_path, OTEL_PYTHON_CONFIGURATOR="agentwatch",
+                         OTEL_TRACES_EXPORTER=None, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
+        assert receiver.received.arrived.wait(30)
+    finally:
+        receiver.close()
+    assert tool_severities(receiver.received.spans) == [
+        None, None, "warning", "warning", "critical"]
 
 
 def test_not_chosen_the_distro_configures_and_flags_only_the_run(distro, tmp_path):
