@@ -225,3 +225,16 @@ def test_halt_stops_the_next_request(server, make_instrumented):
         run_tests_loop(server, client(server), turns=6)
     # The fourth call was flagged (warning); the fifth was never sent.
     assert len(server.requests) == 4
+
+
+@pytest.mark.parametrize("sdk_tracing", [False, True], ids=["our spans", "its spans"])
+def test_halt_stops_the_sdk_tool_runner(server, make_instrumented, sdk_tracing):
+    """The runner's next request raises AgentHalted once its run is critical, whichever
+    spans describe it; the tool is not run again."""
+    pipeline = make_instrumented(action="halt")
+    with pytest.raises(AgentHalted):
+        scripted_runner_loop(server, client(server, pipeline if sdk_tracing else None),
+                             turns=9)
+    # Critical on our chat spans with the 6th request (it carries the 5th identical
+    # result), on its tool spans with the 5th tool call: the next request is never sent.
+    assert len(server.requests) == (5 if sdk_tracing else 6)
