@@ -174,9 +174,10 @@ def test_sdk_own_tracing_is_read_not_doubled(server, instrumented):
     assert spans[0].attributes["gen_ai.usage.output_tokens"] == 9  # read from its attributes
 
 
-def scripted_runner_loop(server, claude, turns: int) -> tuple[str, list[str]]:
+def scripted_runner_loop(server, claude, turns: int,
+                         stream: bool = False) -> tuple[str, list[str]]:
     """The SDK's own tool runner (``beta.messages.tool_runner``) over a model that asks
-    for the same command every turn, then answers."""
+    for the same command every turn, then answers; ``stream``: its streaming mode."""
     ran: list[str] = []
 
     @anthropic.beta_tool
@@ -185,19 +186,22 @@ def scripted_runner_loop(server, claude, turns: int) -> tuple[str, list[str]]:
         ran.append(command)
         return "1 failed"
 
+    shape = message_events if stream else (lambda body: body)
     for turn in range(turns):
-        server.script(message("Let me check.", [(f"toolu_{turn}", "bash",
-                                                 {"command": "pytest -q"})], id_=f"msg_{turn}"))
-    server.script(message("Still failing; giving up.", id_="msg_last"))
+        server.script(shape(message("Let me check.", [(f"toolu_{turn}", "bash",
+                                                       {"command": "pytest -q"})],
+                                    id_=f"msg_{turn}")))
+    server.script(shape(message("Still failing; giving up.", id_="msg_last")))
     runner = claude.beta.messages.tool_runner(model="claude-scripted-1", max_tokens=512,
-                                              tools=[bash], messages=QUESTION)
+                                              tools=[bash], messages=QUESTION, stream=stream)
     final = runner.until_done()
     return final.content[-1].text, ran
 
 
-def test_the_sdk_tool_runner_loop_is_flagged_on_our_chat_spans(server, instrumented):
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_the_sdk_tool_runner_loop_is_flagged_on_our_chat_spans(server, instrumented, stream):
     """SDK tracing off: our chat spans, the runner's tool results read off its requests."""
-    answer, ran = scripted_runner_loop(server, client(server), turns=5)
+    answer, ran = scripted_runner_loop(server, client(server), turns=5, stream=stream)
     assert answer == "Still failing; giving up." and ran == ["pytest -q"] * 5
     spans = instrumented.spans("chat")
     assert len(spans) == 6  # the 6th request carries the 5th identical result
