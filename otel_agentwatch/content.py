@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -58,8 +58,8 @@ class Content:
     instrumentation fills it in before the span ends.
     """
 
-    __slots__ = ("answered", "args", "conversation", "objective", "output_text", "result",
-                 "span_id")
+    __slots__ = ("answered", "args", "conversation", "objective", "on_late_text",
+                 "output_text", "result", "span_id")
 
     def __init__(self, args: Any = None, result: Any = None, output_text: str | None = None,
                  answered: tuple[ToolExchange, ...] = (),
@@ -75,6 +75,10 @@ class Content:
         # unless it has one already.
         self.objective = objective
         self.span_id: int | None = None  # the span it was given to
+        # Set by the processor when the span ended before the model's reply arrived (an
+        # SDK that traces itself ends its span inside the call): the instrumentation
+        # hands it the reply's text when it comes.
+        self.on_late_text: Callable[[str], None] | None = None
 
 
 _pending: OrderedDict[int, Content] = OrderedDict()

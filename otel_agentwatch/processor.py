@@ -9,6 +9,7 @@ orchestrates; the work lives in :mod:`.normalize`, :mod:`.runs`, :mod:`.detector
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import weakref
@@ -219,6 +220,12 @@ class AgentWatchSpanProcessor(SpanProcessor):
         watchers = (self._by_kind[step_shape.kind, step_shape.has_text]
                     if step_shape is not None else ())
         step = build_step(span, step_shape, run_key) if watchers else None
+        if step_shape is not None and step_shape.kept is not None and self._text_readers \
+                and step_shape.kind is StepKind.LLM and not step_shape.has_text:
+            # The SDK's own span ended inside the call, before the reply came: the text
+            # detectors get the text when the instrumentation has it.
+            step_shape.kept.on_late_text = functools.partial(
+                self._late_text, span, step_shape, run_key)
         # Tool results a model call's request carried: the tools of a hand-written loop.
         answered = (answered_tool_steps(span, step_shape, run_key)
                     if step_shape is not None and step_shape.kept is not None else ())
@@ -269,6 +276,29 @@ class AgentWatchSpanProcessor(SpanProcessor):
             events.extend(detection_events(finished.unmarked, span.end_time))
         return rebuild(span, attributes, events), [d for d in detections if d.new]
 
+    def _late_text(self, span: ReadableSpan, shape: SpanShape, run_key: RunKey,
+                   text: str) -> None:
+        """A model call's text, arrived after its span ended, for the detectors that read
+        text. What they find goes on the run's open agent span and to the callbacks; the
+        call's own span has been exported already. Never raises."""
+        if not self._active:
+            return
+        try:
+            step = build_step(span, shape, run_key)._replace(output_text=text)
+            with self._lock:
+                run = self._table.state(run_key)
+                detections = self._observe(step, run, self._text_readers)
+                anchor = self._table.live_span(run_key[1]) if detections else None
+                for detection in detections:
+                    run.record(detection)
+                    if detection.new and not mark_open_anchor(anchor, detection, run):
+                        run.unmarked.append(detection)
+            new = [detection for detection in detections if detection.new]
+            if new:
+                self._sink.emit(new)
+        except Exception as error:
+            internal_error("AgentWatchSpanProcessor.late_text", error)
+
     def _finish_run(self, span: ReadableSpan, shape: SpanShape | None, key: RunKey,
                     run: RunState | None) -> tuple[RunState | None, list[Detection]]:
         """Give the detectors that judge whole runs their say, as the run's span ends."""
@@ -308,6 +338,11 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._finishers = self._index_having("finish")
         self._annotators = self._index_having("attributes")
         self._objective_watchers = self._index_having("objective")
+        # The detectors a model step's text is for, and no other part of it: those that
+        # judge a model call's text arriving after its span ended.
+        without_text = set(self._by_kind[StepKind.LLM, False])
+        self._text_readers = tuple(watcher for watcher in self._by_kind[StepKind.LLM, True]
+                                   if watcher not in without_text)
 
     def _index_by_kind(self) -> dict[tuple[StepKind, bool],
                                      tuple[tuple[int, Detector], ...]]:

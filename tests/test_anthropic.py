@@ -242,3 +242,24 @@ def test_halt_stops_the_sdk_tool_runner(server, make_instrumented, sdk_tracing):
     # Critical on our chat spans with the 6th request (it carries the 5th identical
     # result), on its tool spans with the 5th tool call: the next request is never sent.
     assert len(server.requests) == (5 if sdk_tracing else 6)
+
+
+def test_text_the_sdk_span_ended_before_is_still_judged(server, instrumented):
+    """With the SDK's tracing on (content mode off), its span ends inside the call, before
+    we read the reply: the text detectors get the text late, and their verdict goes on
+    the run's agent span."""
+    import otel_agentwatch
+
+    claude = client(server, instrumented)
+    restated = "I will look at the failing test again and then decide what to change next."
+    with otel_agentwatch.agent_run("ci-helper", tracer_provider=instrumented.provider):
+        for turn in range(5):
+            server.script(message(restated, id_=f"msg_{turn}"))
+            claude.messages.create(model="claude-scripted-1", max_tokens=64,
+                                   messages=[*QUESTION, {"role": "assistant", "content": "?"},
+                                             {"role": "user", "content": f"turn {turn}"}])
+    calls = instrumented.spans("anthropic.messages.create")
+    assert len(calls) == 5 and not any("agentwatch.flagged" in s.attributes for s in calls)
+    (agent,) = instrumented.spans("invoke_agent")
+    assert "loop.repeated_text" in agent.attributes["agentwatch.run.detections"]
+    assert agent.attributes["agentwatch.run.severity"] == "critical"

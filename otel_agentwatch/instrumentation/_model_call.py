@@ -474,11 +474,15 @@ class ModelCallWrapper:
             return
         call.ended = True
         try:
+            announced = call.announced
             if answer is not None:
                 if answer.output_text is not None:
-                    call.announced.output_text = answer.output_text
+                    announced.output_text = answer.output_text
+                    if announced.on_late_text is not None:  # its span has ended already
+                        announced.on_late_text(answer.output_text)
                 for call_id, _name, arguments in answer.tool_calls:
                     content.give_requested_call(call_id, arguments)
+            announced.on_late_text = None
             span = call.span
             if span is None:
                 return

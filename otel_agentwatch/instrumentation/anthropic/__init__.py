@@ -6,8 +6,9 @@ anthropic 2.x traces its own calls (an ``anthropic.messages.create`` span, on un
 client's ``open_telemetry`` option or ``ANTHROPIC_OPEN_TELEMETRY=false`` turns it off).
 Then no second span is made: the SDK's span is the call's span, and what we read off the
 request (the conversation, the tool results it carries) is handed to the processor for
-it. Model output text reaches the detectors from that span only in the SDK's content
-mode; with its tracing off, our own ``chat`` span carries everything.
+it. That span ends inside the call, before the reply is read: the reply's text reaches
+the text detectors afterwards (``Content.on_late_text``), and their verdicts the run's
+agent span. With its tracing off, our own ``chat`` span carries everything.
 """
 
 from __future__ import annotations
