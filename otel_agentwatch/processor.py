@@ -255,11 +255,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
             if self._annotators and step_shape is not None:
                 annotations = self._annotate(run, observed)
             if detections:
-                anchor = self._table.live_span(run_key[1])
-                for detection in detections:
-                    run.record(detection)
-                    if detection.new and not mark_open_anchor(anchor, detection, run):
-                        run.unmarked.append(detection)
+                self._record(run, detections)
             if is_anchor:
                 finished = self._table.pop((trace_id, span_id))
         if is_anchor and self._finishers:
@@ -288,16 +284,21 @@ class AgentWatchSpanProcessor(SpanProcessor):
             with self._lock:
                 run = self._table.state(run_key)
                 detections = self._observe(step, run, self._text_readers)
-                anchor = self._table.live_span(run_key[1]) if detections else None
-                for detection in detections:
-                    run.record(detection)
-                    if detection.new and not mark_open_anchor(anchor, detection, run):
-                        run.unmarked.append(detection)
+                self._record(run, detections)
             new = [detection for detection in detections if detection.new]
             if new:
                 self._sink.emit(new)
         except Exception as error:
             internal_error("AgentWatchSpanProcessor.late_text", error)
+
+    def _record(self, run: RunState, detections: Sequence[Detection]) -> None:
+        """Keep a run's detections, and put the new ones on its open agent or root span
+        (the caller holds the lock)."""
+        anchor = self._table.live_span(run.key[1]) if detections else None
+        for detection in detections:
+            run.record(detection)
+            if detection.new and not mark_open_anchor(anchor, detection, run):
+                run.unmarked.append(detection)
 
     def _finish_run(self, span: ReadableSpan, shape: SpanShape | None, key: RunKey,
                     run: RunState | None) -> tuple[RunState | None, list[Detection]]:
