@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -14,8 +15,10 @@ from ..steps import RunKey, Step, StepKind
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["Detection", "Detector", "Severity", "StageLatch", "make_detection", "severity_at",
-           "span_hex"]
+__all__ = ["EVIDENCE_SPANS", "Detection", "Detector", "Severity", "StageLatch", "Streak",
+           "make_detection", "severity_at", "span_hex"]
+
+EVIDENCE_SPANS = 8  # earlier span ids kept as evidence per streak
 
 
 class Severity(str, enum.Enum):
@@ -125,6 +128,34 @@ class StageLatch:
 
     def reset(self) -> None:
         self._rank = 0
+
+
+class Streak:
+    """A run of consecutive equal keys, with its earlier span ids and announced stage."""
+
+    __slots__ = ("count", "key", "latch", "signature", "span_ids")
+
+    def __init__(self) -> None:
+        self.key: object = None
+        self.signature: frozenset[int] | None = None
+        self.count = 0
+        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
+        self.latch = StageLatch()
+
+    def extend(self, key: object, span_id: int) -> None:
+        """Count one more occurrence: of the same streak if ``key`` matches, else a new one."""
+        if key != self.key or key is None:
+            self.restart(key)
+        self.count += 1
+        self.span_ids.append(span_id)
+
+    def restart(self, key: object = None) -> None:
+        self.key, self.count, self.signature = key, 0, None
+        self.span_ids.clear()
+        self.latch.reset()
+
+    def earlier(self) -> tuple[int, ...]:
+        return tuple(self.span_ids)[:-1]
 
 
 def make_detection(detector: type[Detector] | Detector, step: Step, severity: Severity,

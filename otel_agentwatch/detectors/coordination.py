@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from ..steps import Step, StepKind
-from .base import Detection, Severity, StageLatch, make_detection, severity_at
+from .base import EVIDENCE_SPANS, Detection, Severity, StageLatch, make_detection, severity_at
 from .cycle import SuffixCycles
 from .progress import Novelty
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["HandoffCycleDetector", "RoleViolationDetector"]
 
 INTER_AGENT = ("FM-1.3", "FM-2.5")  # repetition across agents; others' input ignored
-_EVIDENCE_SPANS = 8
 
 
 class _Handoffs:
@@ -39,7 +38,7 @@ class _Handoffs:
         self.handoffs = 0
         self.cycles = SuffixCycles(max_period)
         self.novelty = Novelty()
-        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
+        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
         self.period = 0
         self.latch = StageLatch()
 
@@ -108,7 +107,7 @@ class _Violations:
 
     def __init__(self) -> None:
         self.count = 0
-        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
+        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
 
 
 class RoleViolationDetector:

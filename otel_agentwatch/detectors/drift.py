@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..embedding import Embedder, load_embedder
 from ..steps import Step, StepKind
-from .base import Detection, Severity, StageLatch, make_detection
+from .base import EVIDENCE_SPANS, Detection, Severity, StageLatch, make_detection
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["ObjectiveDriftDetector"]
 
 _RECENT = 5  # similarities kept for the evidence
-_EVIDENCE_SPANS = 8
 _FLOOR = 0.02  # a baseline below this is noise: compare against this instead
 
 
@@ -48,7 +47,7 @@ class _Course:
         self.warm = 0  # warm-up steps seen
         self.sum = 0.0  # the CUSUM statistic
         self.recent: deque[float] = deque(maxlen=_RECENT)
-        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
+        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
         self.latch = StageLatch()
 
 

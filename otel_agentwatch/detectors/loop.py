@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ..steps import Step, StepKind
 from ._similarity import jaccard, signature
-from .base import Detection, Severity, StageLatch, make_detection, severity_at
+from .base import (
+    EVIDENCE_SPANS,
+    Detection,
+    Severity,
+    StageLatch,
+    Streak,
+    make_detection,
+    severity_at,
+)
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -27,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["ErrorStreakDetector", "RepeatedCallDetector", "RepeatedOutcomeDetector",
            "StepLimitDetector"]
 
-EVIDENCE_SPANS = 8  # earlier span ids kept as evidence per streak
 # Error types that say only "it failed" (the benchmark's and some instrumentations').
 _GENERIC_ERRORS = frozenset({"error", "tool_error", "_OTHER"})
 _EXCEPTION_NAME = re.compile(
@@ -35,34 +42,6 @@ _EXCEPTION_NAME = re.compile(
 STEP_REPETITION = "step_repetition"
 MAST_STEP_REPETITION = ("FM-1.3",)
 TOOL_STEPS = frozenset({StepKind.TOOL})
-
-
-class Streak:
-    """A run of consecutive equal keys, with its earlier span ids and announced stage."""
-
-    __slots__ = ("count", "key", "latch", "signature", "span_ids")
-
-    def __init__(self) -> None:
-        self.key: object = None
-        self.signature: frozenset[int] | None = None
-        self.count = 0
-        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
-        self.latch = StageLatch()
-
-    def extend(self, key: object, span_id: int) -> None:
-        """Count one more occurrence: of the same streak if ``key`` matches, else a new one."""
-        if key != self.key or key is None:
-            self.restart(key)
-        self.count += 1
-        self.span_ids.append(span_id)
-
-    def restart(self, key: object = None) -> None:
-        self.key, self.count, self.signature = key, 0, None
-        self.span_ids.clear()
-        self.latch.reset()
-
-    def earlier(self) -> tuple[int, ...]:
-        return tuple(self.span_ids)[:-1]
 
 
 class RepeatedCallDetector:

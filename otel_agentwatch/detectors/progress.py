@@ -13,12 +13,12 @@ Calls whose results the span did not carry are left out.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import TYPE_CHECKING, ClassVar
 
 from ..actions import WRITE, action_of
 from ..steps import Step, StepKind
-from .base import Detection, StageLatch, make_detection, severity_at
+from .base import Detection, Streak, make_detection, severity_at
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["Novelty", "StallDetector"]
 
 _SEEN_LIMIT = 1024  # result digests remembered per run
-_EVIDENCE_SPANS = 8
 
 
 class Novelty:
@@ -63,13 +62,11 @@ class Novelty:
 
 
 class _Progress:
-    __slots__ = ("latch", "novelty", "since", "span_ids")
+    __slots__ = ("novelty", "since")
 
     def __init__(self) -> None:
         self.novelty = Novelty()
-        self.since = 0  # tool calls since the last one that made progress
-        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
-        self.latch = StageLatch()
+        self.since = Streak()  # tool calls since the last one that made progress
 
 
 class StallDetector:
@@ -97,20 +94,18 @@ class StallDetector:
         news = state.novelty.brings_news(step)
         if news is None:
             return None  # the span did not carry the result: nothing to judge
+        since = state.since
         if news:
-            state.since = 0
-            state.span_ids.clear()
-            state.latch.reset()
+            since.restart()
             return None
-        state.since += 1
-        state.span_ids.append(step.span_id)
-        severity = severity_at(state.since, self.warning_at, self.critical_at)
+        since.extend(True, step.span_id)
+        severity = severity_at(since.count, self.warning_at, self.critical_at)
         if severity is None:
             return None
         return make_detection(
             self, step, severity,
-            f"{state.since} tool calls in a row brought no new result and changed nothing "
+            f"{since.count} tool calls in a row brought no new result and changed nothing "
             f"new",
-            count=state.since, warning_at=self.warning_at, critical_at=self.critical_at,
-            earlier=tuple(state.span_ids)[:-1], new=state.latch.announce(severity),
+            count=since.count, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=since.earlier(), new=since.latch.announce(severity),
         )

@@ -14,11 +14,10 @@ from a tool, ends the streak.
 from __future__ import annotations
 
 import statistics
-from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
 from ..steps import Step, StepKind
-from .base import Detection, StageLatch, make_detection, severity_at
+from .base import Detection, Streak, make_detection, severity_at
 from .progress import Novelty
 
 if TYPE_CHECKING:
@@ -26,20 +25,16 @@ if TYPE_CHECKING:
 
 __all__ = ["OverthinkingDetector"]
 
-_EVIDENCE_SPANS = 8
-
 
 class _Thinking:
-    __slots__ = ("baseline", "first", "latch", "news", "novelty", "span_ids", "streak")
+    __slots__ = ("baseline", "first", "news", "novelty", "streak")
 
     def __init__(self) -> None:
         self.first: list[int] = []  # lengths of the warm-up calls
         self.baseline: float | None = None
         self.novelty = Novelty()
         self.news = True  # a tool brought something new since the last model call
-        self.streak = 0
-        self.span_ids: deque[int] = deque(maxlen=_EVIDENCE_SPANS + 1)
-        self.latch = StageLatch()
+        self.streak = Streak()  # long model calls in a row with nothing new between
 
 
 def thinking_length(step: Step) -> int | None:
@@ -93,20 +88,18 @@ class OverthinkingDetector:
                 state.baseline = max(1.0, float(statistics.median(state.first)))
             return None
         if news or length < self.ratio * state.baseline:
-            state.streak = 0
-            state.span_ids.clear()
-            state.latch.reset()
+            state.streak.restart()
             return None
-        state.streak += 1
-        state.span_ids.append(step.span_id)
-        severity = severity_at(state.streak, self.warning_at, self.critical_at)
+        streak = state.streak
+        streak.extend(True, step.span_id)
+        severity = severity_at(streak.count, self.warning_at, self.critical_at)
         if severity is None:
             return None
         return make_detection(
             self, step, severity,
-            f"{state.streak} model calls in a row at {length / state.baseline:.1f}x the "
+            f"{streak.count} model calls in a row at {length / state.baseline:.1f}x the "
             f"run's usual length while tools brought nothing new",
-            count=state.streak, warning_at=self.warning_at, critical_at=self.critical_at,
-            earlier=tuple(state.span_ids)[:-1], new=state.latch.announce(severity),
+            count=streak.count, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=streak.earlier(), new=streak.latch.announce(severity),
             length=length, baseline=round(state.baseline, 1),
         )
