@@ -43,8 +43,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from otel_agentwatch import Config
+from otel_agentwatch.cli.replay import RecordedSpan, replay
 from otel_agentwatch.detectors import PROFILES
-from otel_agentwatch.replay import RecordedSpan, replay
 
 CUT = "…[+"
 LOOP_FAILURE = "Resource Abuse"

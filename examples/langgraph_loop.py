@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from support_agent import QUESTION, support_agent
 
 import otel_agentwatch
-from otel_agentwatch.tree import format_span_tree
+from otel_agentwatch.cli.tree import format_span_tree
 
 
 def write_otlp_json(spans, path: str) -> None:

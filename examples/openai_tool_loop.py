@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_agentwatch
-from otel_agentwatch.tree import format_span_tree
+from otel_agentwatch.cli.tree import format_span_tree
 
 TOOLS = [{"type": "function", "function": {
     "name": "lookup_order", "description": "Look up an order's status by its id.",

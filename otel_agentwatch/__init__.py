@@ -9,14 +9,12 @@ Importing this package loads OpenTelemetry only: no agent framework, SDK or nump
 from __future__ import annotations
 
 from ._setup import AgentWatchHandle, init
-from .budgets import BudgetStatus, budget_status
 from .callbacks import on_detection, remove_on_detection
 from .config import Config, ConfigError
+from .control import AgentHalted
 from .detectors import Detection, Severity
-from .halt import AgentHalted
-from .objective import set_objective
+from .manual import BudgetStatus, agent_run, budget_status, set_objective, tool
 from .processor import AgentWatchSpanProcessor
-from .spans import agent_run, tool
 from .steps import Step, StepKind
 from .version import __version__
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .pricing import ModelPrice, parse_prices
+from .detectors.pricing import ModelPrice, parse_prices
 
 __all__ = ["SETTINGS", "Config", "ConfigError", "Setting", "settings_markdown"]
 

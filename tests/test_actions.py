@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_agentwatch.actions import (
+from otel_agentwatch.detectors.actions import (
     ANY_RESOURCE,
     REMOVED,
     WHOLE,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from otel_agentwatch.cli import main as cli_main
-from otel_agentwatch.exports import read_spans
+from otel_agentwatch.cli.exports import read_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,7 @@ from otel_agentwatch.detectors.budget import (
     TokenBudget,
     ToolCallBudget,
 )
-from otel_agentwatch.pricing import PriceTable, parse_prices
+from otel_agentwatch.detectors.pricing import PriceTable, parse_prices
 from otel_agentwatch.steps import Step
 from tests.conftest import Pipeline
 

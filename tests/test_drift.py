@@ -11,7 +11,7 @@ import pytest
 
 from otel_agentwatch import Config, ConfigError, StepKind, agent_run, set_objective, tool
 from otel_agentwatch.detectors.drift import ObjectiveDriftDetector
-from otel_agentwatch.embedding import HashingEmbedder
+from otel_agentwatch.detectors.embedding import HashingEmbedder
 from otel_agentwatch.normalize._args import tool_arguments
 from otel_agentwatch.steps import Step
 from tests.conftest import Pipeline
@@ -63,7 +63,7 @@ class TestEmbedder:
         embed = HashingEmbedder()
         here = embed("The capital of France is Paris")
         assert abs(float(here @ here) - 1.0) < 1e-9
-        code = ("from otel_agentwatch.embedding import HashingEmbedder;"
+        code = ("from otel_agentwatch.detectors.embedding import HashingEmbedder;"
                 "print(list(HashingEmbedder()('The capital of France is Paris').nonzero()[0]))")
         there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                check=True).stdout.strip()

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from opentelemetry.util.types import AttributeValue
 
-from ..pricing import PriceTable
 from ..steps import Step, StepKind
 from .base import Detection, Severity, StageLatch
+from .pricing import PriceTable
 
 if TYPE_CHECKING:
     from ..config import Config

@@ -3,7 +3,7 @@ task derailment; the distractor susceptibility of long reasoning, Gema et al., a
 2507.14417).
 
 Each step's text (a tool call's name, arguments and result; a model call's output) is
-embedded and compared with the run's objective (:mod:`otel_agentwatch.embedding`). The
+embedded and compared with the run's objective (:mod:`.embedding`). The
 first ``warmup`` steps set the run's own baseline similarity: tool output rarely shares
 much vocabulary with a task statement, and how much it does depends on the task. After
 that, a one-sided CUSUM test accumulates how far each step falls below the baseline
@@ -25,9 +25,9 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..embedding import Embedder, load_embedder
 from ..steps import Step, StepKind
 from .base import EVIDENCE_SPANS, Detection, Severity, StageLatch, make_detection
+from .embedding import Embedder, load_embedder
 
 if TYPE_CHECKING:
     from ..config import Config

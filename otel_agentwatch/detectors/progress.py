@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, ClassVar
 
-from ..actions import WRITE, action_of
 from ..steps import Step, StepKind
+from .actions import WRITE, action_of
 from .base import Detection, Streak, make_detection, severity_at
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ signature of expensive coding-agent runs, the same file viewed and edited again 
 * ``loop.edit_churn``: a resource edited back and forth (an edit that undoes an earlier
   one), or edited again and again with no verification (tests, build, run) between.
 
-Which calls read, write or verify comes from :mod:`otel_agentwatch.actions`.
+Which calls read, write or verify comes from :mod:`.actions`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..actions import (
+from ..steps import Step
+from .actions import (
     ANY_RESOURCE,
     READ,
     SEARCH_PREFIX,
@@ -24,7 +25,6 @@ from ..actions import (
     action_of,
     covers,
 )
-from ..steps import Step
 from .base import Detection, StageLatch, make_detection, severity_at
 from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, TOOL_STEPS
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from ..actions import ANY_RESOURCE, VERIFY, WRITE, action_of, removed
 from ..steps import Step, StepKind
+from .actions import ANY_RESOURCE, VERIFY, WRITE, action_of, removed
 from .base import Detection, Severity, make_detection, severity_at
 
 if TYPE_CHECKING:

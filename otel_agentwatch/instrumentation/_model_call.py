@@ -26,7 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Tracer
 
-from .. import content, halt, semconv
+from .. import content, control, semconv
 from .._guard import internal_error
 from ..config import Config
 from ..normalize import is_model_span
@@ -361,7 +361,7 @@ class ModelCallWrapper:
     def __init__(self, tracer: Tracer, config: Config, api: ModelApi) -> None:
         self._tracer = tracer
         self._capture = config.capture_content
-        self._halt_on = halt.halt_level(config)
+        self._halt_on = control.halt_level(config)
         self._api = api
         self._site = f"{type(api).__name__} call"
 
@@ -435,7 +435,7 @@ class ModelCallWrapper:
             return None
         parent = current if current.get_span_context().is_valid else None
         if self._halt_on is not None:  # before the request is sent; AgentHalted is the user's
-            halt.check(parent, self._halt_on,
+            control.check(parent, self._halt_on,
                        run=conversation_run(request.conversation)
                        if parent is None and request.conversation is not None else None)
         announced = content.Content(answered=request.answered,

@@ -26,7 +26,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
-from ... import content, halt, semconv
+from ... import content, control, semconv
 from ..._guard import internal_error
 from ...config import Config
 from .._errors import record_error
@@ -87,7 +87,7 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         self._config = config
         self._chains = config.langchain_chains
         self._capture = config.capture_content
-        self._halt_on = halt.halt_level(config)
+        self._halt_on = control.halt_level(config)
         self._runs: OrderedDict[UUID, _Run] = OrderedDict()
 
     # --- bookkeeping ----------------------------------------------------------------------------
@@ -254,7 +254,7 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
                       inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         parent = self._parent(parent_run_id)
         if self._halt_on is not None and parent is not None:
-            halt.check(parent.parent, self._halt_on)  # raises AgentHalted: not an error of ours
+            control.check(parent.parent, self._halt_on)  # raises AgentHalted: not an error of ours
         name = str((serialized or {}).get("name") or kwargs.get("name") or "tool")
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OP_EXECUTE_TOOL,

@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Tracer
 
-from .config import Config
-from .processor import AgentWatchSpanProcessor
+from ..config import Config
+from ..processor import AgentWatchSpanProcessor
 
 __all__ = ["run_demo"]
 

@@ -17,9 +17,9 @@ from typing import TextIO
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from . import semconv
-from .config import Config
-from .detectors.base import Severity
+from .. import semconv
+from ..config import Config
+from ..detectors.base import Severity
 from .exports import read_spans
 from .replay import RecordedSpan, replay
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from . import semconv
+from .. import semconv
 
 __all__ = ["format_span_tree"]
 

@@ -1,10 +1,11 @@
-"""Spans an application opens itself: :func:`tool` for its tool functions and
-:class:`agent_run` for one run of a hand-written agent.
+"""What an application calls by hand: :func:`tool` for its tool functions,
+:class:`agent_run` for one run of a hand-written agent, :func:`set_objective` to say what a
+run is for, and :func:`budget_status` to ask what a run has left.
 
-Both follow the GenAI conventions (``execute_tool {name}``, ``invoke_agent {name}``), so
-the detectors treat them as they treat a framework's, and both honour
-``AGENTWATCH_ACTION=halt``: a tool of a stuck run raises :class:`~otel_agentwatch.AgentHalted`
-instead of running.
+``tool`` and ``agent_run`` follow the GenAI conventions (``execute_tool {name}``,
+``invoke_agent {name}``), so the detectors treat them as they treat a framework's, and both
+honour ``AGENTWATCH_ACTION=halt``: a tool of a stuck run raises
+:class:`~otel_agentwatch.AgentHalted` instead of running.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -21,12 +23,13 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
-from . import _registry, content, halt, semconv
+from . import _registry, content, control, semconv
 from ._guard import internal_error
+from .detectors.budget import consumption
 from .instrumentation._errors import record_error
 from .version import __version__
 
-__all__ = ["agent_run", "tool"]
+__all__ = ["BudgetStatus", "agent_run", "budget_status", "set_objective", "tool"]
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 _SCOPE = "otel_agentwatch.spans"
@@ -81,7 +84,7 @@ def _tool_decorator(name: str | None,
                   ) -> _ToolCall | None:
             current = trace.get_current_span()
             # AgentHalted, when asked for, is the one exception that reaches the caller.
-            halt.check(current if current.get_span_context().is_valid else None)
+            control.check(current if current.get_span_context().is_valid else None)
             try:
                 return _ToolCall(_tracer(provider), tool_name,
                                  _arguments(signature, instance, args, kwargs),
@@ -268,3 +271,63 @@ class agent_run:  # used like contextlib's lowercase context managers
                 return function(*args, **kwargs)
 
         return run  # type: ignore[return-value]
+
+def set_objective(text: str, span: Span | None = None) -> bool:
+    """Make ``text`` the objective of the run the current span (or ``span``) belongs to.
+
+    ``drift.objective`` then judges the run's steps against it, instead of against what
+    the instrumentation saw the run asked (an agent's input, the first user message).
+    Call it inside the run, e.g. first thing in an ``agent_run`` block. Returns False
+    when no processor knows the span (no run to set it on). The text stays in the
+    process; it is never exported.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("set_objective() needs a non-empty text")
+    current = span if span is not None else trace.get_current_span()
+    context = current.get_span_context()
+    if not context.is_valid:
+        return False
+    done = False
+    for processor in _registry.processors():
+        done = processor.set_objective(context.span_id, text) or done
+    return done
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """A run's consumption of each budget that has a limit (``AGENTWATCH_BUDGET_*``).
+
+    Keys are ``tool_calls``, ``llm_calls``, ``tokens``, ``cost_usd``, ``seconds``.
+    """
+
+    used: Mapping[str, float]
+    limits: Mapping[str, float]
+
+    @property
+    def remaining(self) -> dict[str, float]:
+        """What is left of each budget (0 once spent)."""
+        return {name: max(0.0, limit - self.used.get(name, 0.0))
+                for name, limit in self.limits.items()}
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether any budget is spent."""
+        return any(self.used.get(name, 0.0) >= limit for name, limit in self.limits.items())
+
+
+def budget_status(span: Span | None = None) -> BudgetStatus | None:
+    """The budgets of the run that the current span (or ``span``) belongs to.
+
+    None when no budget is set, or the run has no step yet that a budget counts. Call it
+    from inside the run (a tool, a model call's caller, an ``agent_run`` block).
+    """
+    current = span if span is not None else trace.get_current_span()
+    context = current.get_span_context()
+    if not context.is_valid:
+        return None
+    for processor in _registry.processors():
+        found = processor.inspect_run(context.span_id, consumption)
+        if found:
+            return BudgetStatus(used={name: used for name, used, _ in found},
+                                limits={name: limit for name, _, limit in found})
+    return None

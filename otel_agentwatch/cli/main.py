@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Config, ConfigError, format_value, settings_markdown
-from .version import __version__
+from ..config import Config, ConfigError, format_value, settings_markdown
+from ..version import __version__
 
 __all__ = ["main"]
 
@@ -97,6 +97,3 @@ def _config(config: Config) -> int:
         print(f"{env.ljust(widths[0])}  {value.ljust(widths[1])}  {default}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,9 +20,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import semconv
-from .config import Config
-from .processor import AgentWatchSpanProcessor
+from .. import semconv
+from ..config import Config
+from ..processor import AgentWatchSpanProcessor
 
 __all__ = ["RecordedSpan", "replay"]
 

@@ -1,4 +1,5 @@
-"""Stopping a run that is stuck: :class:`AgentHalted`, and the check instrumentation makes.
+"""Acting on a live run: :class:`AgentHalted`, and the check instrumentation makes before
+each call.
 
 With ``AGENTWATCH_ACTION=halt``, instrumentation asks :func:`check` before each tool call
 (and model call, for raw SDK loops) whether the run already has a detection at the
