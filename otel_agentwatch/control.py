@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _registry
+from ._bridge import BRIDGE
 from .detectors.base import Detection, Severity
 
 if TYPE_CHECKING:
@@ -58,12 +58,11 @@ def check(parent: Span | None, level: Severity | None = None,
     span_id = parent.get_span_context().span_id if parent is not None else None
     if span_id is None and run is None:
         return
-    for processor in _registry.processors():
-        threshold = level if level is not None else halt_level(processor.config)
+    for runs in BRIDGE.live():
+        threshold = level if level is not None else runs.halt_level()
         if threshold is None:
             continue
-        detection = (processor.run_verdict(span_id) if span_id is not None
-                     else processor.verdict_of_run(run))  # type: ignore[arg-type]  # run is set
+        detection = runs.verdict(span_id, run)
         if detection is not None and detection.severity.rank >= threshold.rank:
             raise AgentHalted(detection)
 

@@ -23,9 +23,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
-from . import _registry, content, control, semconv
+from . import control, semconv
+from ._bridge import BRIDGE, Content
 from ._guard import internal_error
-from .detectors.budget import consumption
 from .instrumentation._errors import record_error
 from .version import __version__
 
@@ -88,7 +88,7 @@ def _tool_decorator(name: str | None,
             try:
                 return _ToolCall(_tracer(provider), tool_name,
                                  _arguments(signature, instance, args, kwargs),
-                                 _registry.capture_content())
+                                 BRIDGE.capture_content())
             except Exception as error:
                 internal_error("tool span", error, "this tool call is not traced")
                 return None
@@ -136,8 +136,8 @@ class _ToolCall:
         self._capture = capture
         self._span = tracer.start_span(f"{semconv.OP_EXECUTE_TOOL} {name}",
                                        kind=SpanKind.INTERNAL, attributes=attributes)
-        self._content = content.Content(args=arguments)
-        content.give(self._span.get_span_context().span_id, self._content)
+        self._content = Content(args=arguments)
+        BRIDGE.keep(self._span.get_span_context().span_id, self._content)
         self._token: object = None
 
     def __enter__(self) -> None:
@@ -288,8 +288,8 @@ def set_objective(text: str, span: Span | None = None) -> bool:
     if not context.is_valid:
         return False
     done = False
-    for processor in _registry.processors():
-        done = processor.set_objective(context.span_id, text) or done
+    for runs in BRIDGE.live():
+        done = runs.set_objective(context.span_id, text) or done
     return done
 
 
@@ -325,8 +325,8 @@ def budget_status(span: Span | None = None) -> BudgetStatus | None:
     context = current.get_span_context()
     if not context.is_valid:
         return None
-    for processor in _registry.processors():
-        found = processor.inspect_run(context.span_id, consumption)
+    for runs in BRIDGE.live():
+        found = runs.budgets(context.span_id)
         if found:
             return BudgetStatus(used={name: used for name, used, _ in found},
                                 limits={name: limit for name, _, limit in found})

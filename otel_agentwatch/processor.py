@@ -21,11 +21,13 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
 
-from . import _registry, content, semconv
+from . import control, semconv
+from ._bridge import BRIDGE, Content
 from ._guard import internal_error
 from .callbacks import DetectionSink, in_side_effect
 from .config import Config
-from .detectors import Detection, Detector, build_detectors
+from .detectors import Detection, Detector, Severity, build_detectors
+from .detectors.budget import consumption
 from .enrich import (
     detection_events,
     flag_attributes,
@@ -33,7 +35,15 @@ from .enrich import (
     rebuild,
     run_attributes,
 )
-from .normalize import SpanShape, answered_tool_steps, build_step, classify, is_agent_span
+from .normalize import (
+    SpanShape,
+    answered_tool_steps,
+    build_step,
+    classify,
+    is_agent_span,
+    tool_call_id,
+    with_arguments,
+)
 from .normalize.messages import first_user_message
 from .runs import RunState, RunTable, conversation_run
 from .steps import RunKey, Step, StepKind
@@ -85,7 +95,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._sink = DetectionSink(meter_provider)
         self._is_shutdown = False
         _reinit_after_fork(self)
-        _registry.register(self)
+        self._queries = _RunQueries(self)
+        BRIDGE.attach(self._queries)
 
     @property
     def config(self) -> Config:
@@ -106,19 +117,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         """How many started, not yet ended spans are registered (bounded)."""
         return self._table.live_spans
 
-    def run_verdict(self, span_id: int) -> Detection | None:
-        """The most severe detection so far in the run that work under the live span
-        ``span_id`` belongs to; None if there is none or the span is unknown."""
-        key = self._table.run_of(span_id)
-        return self.verdict_of_run(key) if key is not None else None
-
-    def verdict_of_run(self, run: RunKey) -> Detection | None:
-        """The most severe detection so far in the run ``run`` (a run key); None if none."""
-        with self._lock:
-            state = self._table.peek(run)
-            return state.worst if state is not None else None
-
-    def inspect_run(self, span_id: int,
+    def _inspect_run(self, span_id: int,
                     reader: Callable[[Detector, Any], _Read | None]) -> list[_Read]:
         """What ``reader`` makes of each running detector's state in the run that work
         under the live span ``span_id`` belongs to (None results left out); empty when
@@ -144,10 +143,10 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 parent = span.parent
                 # A model call our instrumentation announced: this is its span (ours, or
                 # the SDK's own), and outside any span its conversation is its run.
-                call = content.pending_call()
+                call = BRIDGE.pending_call()
                 conversation = None
                 if call is not None:
-                    content.give(context.span_id, call)
+                    BRIDGE.keep(context.span_id, call)
                     if call.conversation is not None:
                         conversation = conversation_run(call.conversation)
                 is_agent = is_agent_span(span)
@@ -215,20 +214,23 @@ class AgentWatchSpanProcessor(SpanProcessor):
         step_shape = shape if is_step else None
         if step_shape is None and not is_anchor:
             return span, ()
+        kept = BRIDGE.take(span_id) if step_shape is not None else None
+        has_text = step_shape is not None and (
+            step_shape.has_text or (kept is not None and kept.output_text is not None))
         # Build the full step (parsing arguments and results, the costly part) only if a
         # running detector watches its kind, and outside the lock.
-        watchers = (self._by_kind[step_shape.kind, step_shape.has_text]
+        watchers = (self._by_kind[step_shape.kind, has_text]
                     if step_shape is not None else ())
-        step = build_step(span, step_shape, run_key) if watchers else None
-        if step_shape is not None and step_shape.kept is not None and self._text_readers \
-                and step_shape.kind is StepKind.LLM and not step_shape.has_text:
+        step = self._step(span, step_shape, run_key, kept) \
+            if watchers and step_shape is not None else None
+        if step_shape is not None and kept is not None and self._text_readers \
+                and step_shape.kind is StepKind.LLM and not has_text:
             # The SDK's own span ended inside the call, before the reply came: the text
             # detectors get the text when the instrumentation has it.
-            step_shape.kept.on_late_text = functools.partial(
-                self._late_text, span, step_shape, run_key)
+            kept.on_late_text = functools.partial(
+                self._late_text, span, step_shape, run_key, kept)
         # Tool results a model call's request carried: the tools of a hand-written loop.
-        answered = (answered_tool_steps(span, step_shape, run_key)
-                    if step_shape is not None and step_shape.kept is not None else ())
+        answered = answered_tool_steps(span, kept, run_key) if kept is not None else ()
 
         detections: list[Detection] = []
         annotations: dict[str, AttributeValue] = {}
@@ -237,7 +239,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
             if step_shape is not None:
                 run = self._table.state(run_key)
                 if run.objective is None and self._objective_watchers:
-                    self._find_objective(run, span, step_shape)
+                    self._find_objective(run, span, step_shape, kept)
                 observed = step_shape.kind
                 if step_shape.kind is StepKind.TOOL:
                     run.has_tool_spans = True
@@ -272,15 +274,28 @@ class AgentWatchSpanProcessor(SpanProcessor):
             events.extend(detection_events(finished.unmarked, span.end_time))
         return rebuild(span, attributes, events), [d for d in detections if d.new]
 
+    @staticmethod
+    def _step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
+              kept: Content | None) -> Step:
+        step = build_step(span, shape, run_key, kept)
+        if step.args_key is None and step.kind is StepKind.TOOL:
+            # Another instrumentation's tool span without its arguments: those the model
+            # gave the call, as our SDK instrumentation saw them.
+            call_id = tool_call_id(span)
+            arguments = BRIDGE.requested_call(call_id) if call_id is not None else None
+            if arguments is not None:
+                return with_arguments(step, arguments)
+        return step
+
     def _late_text(self, span: ReadableSpan, shape: SpanShape, run_key: RunKey,
-                   text: str) -> None:
+                   kept: Content, text: str) -> None:
         """A model call's text, arrived after its span ended, for the detectors that read
         text. What they find goes on the run's open agent span and to the callbacks; the
         call's own span has been exported already. Never raises."""
         if not self._active:
             return
         try:
-            step = build_step(span, shape, run_key)._replace(output_text=text)
+            step = build_step(span, shape, run_key, kept)._replace(output_text=text)
             with self._lock:
                 run = self._table.state(run_key)
                 detections = self._observe(step, run, self._text_readers)
@@ -359,13 +374,13 @@ class AgentWatchSpanProcessor(SpanProcessor):
             for kind in StepKind for has_text in (False, True)
         }
 
-    def set_objective(self, span_id: int, text: str) -> bool:
+    def _set_objective(self, span_id: int, text: str) -> bool:
         """Make ``text`` the objective of the run that work under the live span
         ``span_id`` belongs to; False when the span is unknown."""
         key = self._table.run_of(span_id)
         if key is None:
             return False
-        content.give_objective(key[1], text)  # for the agents nested in it, too
+        BRIDGE.give_objective(key[1], text)  # for the agents nested in it, too
         with self._lock:
             self._apply_objective(self._table.state(key), text)
         return True
@@ -377,17 +392,18 @@ class AgentWatchSpanProcessor(SpanProcessor):
         objective = (span.attributes or {}).get(semconv.OBJECTIVE)
         if not objective and is_agent and parent is not None and not parent.is_remote:
             outer = self._table.run_of(parent.span_id)
-            objective = content.objective_of(outer[1]) if outer is not None else None
+            objective = BRIDGE.objective_of(outer[1]) if outer is not None else None
         if isinstance(objective, str) and objective:
-            content.give_objective(span_id, objective)
+            BRIDGE.give_objective(span_id, objective)
 
-    def _find_objective(self, run: RunState, span: ReadableSpan, shape: SpanShape) -> None:
+    def _find_objective(self, run: RunState, span: ReadableSpan, shape: SpanShape,
+                        kept: Content | None) -> None:
         """The run's objective, from the first place that has one: given for its agent
         span, read off a model call's request by our instrumentation, an attribute of
         this step's span, or the first user message a model span recorded."""
-        text = content.objective_of(run.key[1])
-        if text is None and shape.kept is not None:
-            text = shape.kept.objective
+        text = BRIDGE.objective_of(run.key[1])
+        if text is None and kept is not None:
+            text = kept.objective
         attributes = span.attributes or {}
         if text is None:
             attribute = attributes.get(semconv.OBJECTIVE)
@@ -453,3 +469,35 @@ def _reinit_after_fork(processor: AgentWatchSpanProcessor) -> None:
             bound()
 
     os.register_at_fork(after_in_child=reinit)
+
+
+class _RunQueries:
+    """The processor's answers to the bridge's queries (:class:`~._bridge.LiveRuns`):
+    what halting, budgets and objectives ask of a live run."""
+
+    __slots__ = ("__weakref__", "_processor")
+
+    def __init__(self, processor: AgentWatchSpanProcessor) -> None:
+        self._processor = processor
+
+    @property
+    def capture_content(self) -> bool:
+        return self._processor.config.capture_content
+
+    def halt_level(self) -> Severity | None:
+        return control.halt_level(self._processor.config)
+
+    def verdict(self, span_id: int | None, run: RunKey | None = None) -> Detection | None:
+        processor = self._processor
+        key = processor._table.run_of(span_id) if span_id is not None else run
+        if key is None:
+            return None
+        with processor._lock:
+            state = processor._table.peek(key)
+            return state.worst if state is not None else None
+
+    def budgets(self, span_id: int) -> list[tuple[str, float, float]]:
+        return self._processor._inspect_run(span_id, consumption)
+
+    def set_objective(self, span_id: int, text: str) -> bool:
+        return self._processor._set_objective(span_id, text)

@@ -26,7 +26,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Tracer
 
-from .. import content, control, semconv
+from .. import control, semconv
+from .._bridge import BRIDGE, Content, ToolExchange
 from .._guard import internal_error
 from ..config import Config
 from ..normalize import is_model_span
@@ -56,7 +57,7 @@ class Request(NamedTuple):
     model: str
     attributes: dict[str, Any]  # the span's attributes at start
     conversation: int | None  # key of the conversation it continues (see conversation_key)
-    answered: tuple[content.ToolExchange, ...]  # tool results the request carries
+    answered: tuple[ToolExchange, ...]  # tool results the request carries
     streaming: bool
     objective: str | None = None  # the first user message's text: what the user asked
 
@@ -124,7 +125,7 @@ def conversation_key(system: Any, first_input: Any) -> int | None:
 
 def history_request(operation: str, provider: str, instance: Any, kwargs: Mapping[str, Any],
                     capture: bool,
-                    answered: Callable[[Sequence[Any]], tuple[content.ToolExchange, ...]],
+                    answered: Callable[[Sequence[Any]], tuple[ToolExchange, ...]],
                     ) -> Request:
     """The :class:`Request` of an API whose requests carry the whole conversation as
     ``messages``, the system prompt as ``system`` or as leading system messages (Chat
@@ -342,7 +343,7 @@ class _Call:
 
     __slots__ = ("announced", "ended", "request", "span")
 
-    def __init__(self, request: Request, span: Span | None, announced: content.Content) -> None:
+    def __init__(self, request: Request, span: Span | None, announced: Content) -> None:
         self.request = request
         self.span = span
         self.announced = announced
@@ -404,7 +405,7 @@ class ModelCallWrapper:
         """While the SDK sends the request: the call announced, our span current; an
         error ends the span."""
         try:
-            with content.model_call(call.announced):
+            with BRIDGE.announce(call.announced):
                 token = (otel_context.attach(trace.set_span_in_context(call.span))
                          if call.span is not None else None)
                 try:
@@ -438,13 +439,13 @@ class ModelCallWrapper:
             control.check(parent, self._halt_on,
                        run=conversation_run(request.conversation)
                        if parent is None and request.conversation is not None else None)
-        announced = content.Content(answered=request.answered,
+        announced = Content(answered=request.answered,
                                     conversation=request.conversation,
                                     objective=request.objective)
         span = None
         if own_span:
             try:
-                with content.model_call(announced):  # the span claims it as it starts
+                with BRIDGE.announce(announced):  # the span claims it as it starts
                     span = self._tracer.start_span(
                         f"{self._api.operation} {request.model}", kind=SpanKind.CLIENT,
                         attributes=request.attributes)
@@ -481,7 +482,7 @@ class ModelCallWrapper:
                     if announced.on_late_text is not None:  # its span has ended already
                         announced.on_late_text(answer.output_text)
                 for call_id, _name, arguments in answer.tool_calls:
-                    content.give_requested_call(call_id, arguments)
+                    BRIDGE.give_requested_call(call_id, arguments)
             announced.on_late_text = None
             span = call.span
             if span is None:

@@ -12,14 +12,15 @@ from typing import Any, NamedTuple, Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from .. import content, semconv
+from .. import semconv
+from .._bridge import Content
 from ..steps import RunKey, Step, StepKind
 from . import genai, openinference, openllmetry
 from ._args import canonical_result, tool_arguments
 from ._span import make_step
 
 __all__ = ["SpanShape", "answered_tool_steps", "build_step", "classify", "is_agent_span",
-           "is_model_span", "normalize"]
+           "is_model_span", "normalize", "tool_call_id", "with_arguments"]
 
 
 class _Dialect(Protocol):
@@ -62,7 +63,6 @@ class SpanShape(NamedTuple):
     dialect: _Dialect
     present: frozenset[str]  # the attribute keys the dialects read that the span has
     has_text: bool  # whether it carries the model's output text
-    kept: content.Content | None = None  # what our instrumentation kept in-process for it
 
 
 def classify(span: ReadableSpan) -> SpanShape | None:
@@ -70,7 +70,7 @@ def classify(span: ReadableSpan) -> SpanShape | None:
 
     Cheap by design, because it runs for every span the application ends: the
     processor builds the full :class:`Step` (:func:`build_step`) only for the kinds some
-    running detector watches.
+    running detector watches. Pure: it reads the span and nothing else.
     """
     attributes = span.attributes
     if not attributes:
@@ -83,22 +83,19 @@ def classify(span: ReadableSpan) -> SpanShape | None:
         return None
     for key, dialect in _DIALECTS:
         if key in present:
-            kept = content.take(span.context.span_id)
-            has_text = not _TEXT_KEYS.isdisjoint(present) or (
-                kept is not None and kept.output_text is not None)
-            return SpanShape(dialect.kind_of(attributes), dialect, present, has_text, kept)
+            return SpanShape(dialect.kind_of(attributes), dialect, present,
+                             not _TEXT_KEYS.isdisjoint(present))
     return None  # unreachable: a marker was present
 
 
-def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> Step:
-    """The full step of a classified span, with content our instrumentation kept in-process."""
+def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
+               kept: Content | None = None) -> Step:
+    """The full step of a classified span, with ``kept``: the content our instrumentation
+    kept in-process for it, if any."""
     attributes = span.attributes
     plain = {key: attributes[key] for key in shape.present}
     step = shape.dialect.to_step(span, plain, run_key, shape.kind)
-    kept = shape.kept
     if kept is None:
-        if step.args_key is None and shape.kind is StepKind.TOOL:
-            return _with_requested_arguments(step, attributes)
         return step
     args, args_key = tool_arguments(kept.args) if kept.args is not None else (step.args,
                                                                              step.args_key)
@@ -109,13 +106,15 @@ def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> Step:
     )
 
 
-def _with_requested_arguments(step: Step, attributes: Mapping[str, Any]) -> Step:
-    """A tool step whose span carries no arguments, with those the model gave the call
-    (as our SDK instrumentation saw them), found by the span's tool call id."""
-    call_id = attributes.get(semconv.GEN_AI_TOOL_CALL_ID)
-    arguments = content.requested_call(call_id) if isinstance(call_id, str) else None
-    if arguments is None:
-        return step
+def tool_call_id(span: ReadableSpan) -> str | None:
+    """The ``gen_ai.tool.call.id`` of a span, if it has one."""
+    call_id = (span.attributes or {}).get(semconv.GEN_AI_TOOL_CALL_ID)
+    return call_id if isinstance(call_id, str) and call_id else None
+
+
+def with_arguments(step: Step, arguments: Any) -> Step:
+    """A tool step whose span carried no arguments, with ``arguments`` (those the model
+    gave the call, as our SDK instrumentation saw them)."""
     args, args_key = tool_arguments(arguments)
     return step._replace(args=args, args_key=args_key)
 
@@ -123,14 +122,14 @@ def _with_requested_arguments(step: Step, attributes: Mapping[str, Any]) -> Step
 _NO_ATTRIBUTES: Mapping[str, Any] = {}  # the steps' facts come from the request, not the span
 
 
-def answered_tool_steps(span: ReadableSpan, shape: SpanShape, run_key: RunKey) -> list[Step]:
+def answered_tool_steps(span: ReadableSpan, kept: Content | None,
+                        run_key: RunKey) -> list[Step]:
     """Tool steps for the tool results a model call's request carried (hand-written loops).
 
     The application ran the tools itself, so no span describes them; the model call
     that sends their results back stands in for them: the steps carry its span id, and
     what they trigger is flagged on it.
     """
-    kept = shape.kept
     if kept is None or not kept.answered:
         return []
     steps = []

@@ -15,9 +15,9 @@ from typing import Any
 from opentelemetry import trace
 
 from ... import semconv
-from ...content import ToolExchange
+from ..._bounded import BoundedDict
+from ..._bridge import ToolExchange
 from .._model_call import Reply, Request, field, history_request, last_turn, reply
-from .._recent import Recent
 
 __all__ = ["MessagesApi"]
 
@@ -31,8 +31,9 @@ class MessagesApi:
     stream_snapshot = "current_message_snapshot"
 
     def __init__(self) -> None:
-        self._conversations = Recent(_REMEMBERED)  # message id -> conversation key
-        self._calls = Recent(_REMEMBERED)  # tool_use id -> (name, input)
+        # message id -> conversation key; tool_use id -> (name, input)
+        self._conversations: BoundedDict[str, int] = BoundedDict(_REMEMBERED)
+        self._calls: BoundedDict[str, tuple[Any, ...]] = BoundedDict(_REMEMBERED)
 
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
         request = history_request(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
@@ -26,7 +25,9 @@ from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
-from ... import content, control, semconv
+from ... import control, semconv
+from ..._bounded import BoundedDict
+from ..._bridge import BRIDGE, Content
 from ..._guard import internal_error
 from ...config import Config
 from .._errors import record_error
@@ -88,7 +89,7 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         self._chains = config.langchain_chains
         self._capture = config.capture_content
         self._halt_on = control.halt_level(config)
-        self._runs: OrderedDict[UUID, _Run] = OrderedDict()
+        self._runs: BoundedDict[UUID, _Run] = BoundedDict(_MAX_RUNS)
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -105,10 +106,7 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         return span
 
     def _remember(self, run_id: UUID, run: _Run) -> None:
-        runs = self._runs
-        runs[run_id] = run
-        if len(runs) > _MAX_RUNS:
-            runs.popitem(last=False)
+        self._runs.put(run_id, run)
 
     def _finish(self, run_id: UUID, error: BaseException | None = None,
                 **attributes: Any) -> Span | None:
@@ -179,7 +177,7 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
     def _give_objective(span: Span, inputs: Any) -> None:
         objective = _attributes.first_user_text(inputs)
         if objective:  # what the agent was asked: the run's objective, in-process
-            content.give_objective(span.get_span_context().span_id, objective)
+            BRIDGE.give_objective(span.get_span_context().span_id, objective)
 
     @_guarded
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -237,8 +235,8 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         else:
             text = _attributes.output_text(response)
             if text:
-                content.give(run.span.get_span_context().span_id,
-                             content.Content(output_text=text))
+                BRIDGE.keep(run.span.get_span_context().span_id,
+                             Content(output_text=text))
         self._finish(run_id, **attributes)
 
     @_guarded
@@ -291,14 +289,14 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
                                    result if isinstance(result, str)
                                    else json.dumps(result, default=str, ensure_ascii=False))
         else:
-            content.give(run.span.get_span_context().span_id,
-                         content.Content(args=run.arguments, result=result))
+            BRIDGE.keep(run.span.get_span_context().span_id,
+                         Content(args=run.arguments, result=result))
         self._finish(run_id)
 
     @_guarded
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
         if run is not None and run.span is not None and not self._capture:
-            content.give(run.span.get_span_context().span_id,
-                         content.Content(args=run.arguments))
+            BRIDGE.keep(run.span.get_span_context().span_id,
+                         Content(args=run.arguments))
         self._finish(run_id, error)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ... import semconv
-from ...content import ToolExchange
+from ..._bridge import ToolExchange
 from .._model_call import Reply, Request, field, history_request, last_turn, reply
 from ._provider import provider_name
 

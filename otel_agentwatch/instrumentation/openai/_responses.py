@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ... import semconv
-from ...content import ToolExchange
+from ..._bounded import BoundedDict
+from ..._bridge import ToolExchange
 from .._model_call import (
     Reply,
     Request,
@@ -24,7 +25,6 @@ from .._model_call import (
     request_attributes,
     text_of,
 )
-from .._recent import Recent
 from ._provider import provider_name
 
 __all__ = ["ResponsesApi"]
@@ -41,8 +41,9 @@ class ResponsesApi:
     stream_snapshot = None
 
     def __init__(self) -> None:
-        self._conversations = Recent(_REMEMBERED)  # response id -> conversation key
-        self._calls = Recent(_REMEMBERED)  # function call id -> (name, arguments)
+        # response id -> conversation key; function call id -> (name, arguments)
+        self._conversations: BoundedDict[str, int] = BoundedDict(_REMEMBERED)
+        self._calls: BoundedDict[str, tuple[Any, ...]] = BoundedDict(_REMEMBERED)
 
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
         model = str(kwargs.get("model") or "unknown")

@@ -1,0 +1,182 @@
+"""The one channel between instrumentation and the processors: announcements in, queries out.
+
+**Announcements** (instrumentation -> processor). Our instrumentation knows a tool call's
+arguments and result and a model's output text, but with content capture off (the
+default) it must not put them on the span; it :meth:`~Bridge.keep`\\ s them here by span id
+and the processor :meth:`~Bridge.take`\\ s them when the span ends. A model call made
+through an SDK is :meth:`~Bridge.announce`\\ d before its span exists: the first span that
+starts inside it (ours, or the SDK's own) claims it, which is how what we read off the
+request (the conversation, the tool results it answers, what the user asked) reaches a
+span we did not create. Also kept: what an agent was asked (its objective, by agent span
+id) and the arguments a model gave each tool call (by call id), for tool spans that
+another instrumentation makes without them. Nothing here is exported.
+
+**Queries** (code acting on a live run -> processors). Halting, budgets and objectives
+ask every live processor through the narrow :class:`LiveRuns` interface; a processor
+joins with :meth:`~Bridge.attach` and is forgotten when collected.
+
+Every table is bounded; no lock is taken on a hot path, and the one lock (attaching a
+processor) is made anew in a forked child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from ._bounded import BoundedDict
+
+if TYPE_CHECKING:
+    from .detectors.base import Detection, Severity
+    from .steps import RunKey
+
+__all__ = ["BRIDGE", "Bridge", "Content", "LiveRuns", "ToolExchange"]
+
+_LIMIT = 4096  # entries per table
+
+
+class ToolExchange(NamedTuple):
+    """A tool call the model asked for in one response, answered in the next request."""
+
+    call_id: str
+    name: str
+    arguments: Any  # as the model wrote them: usually a JSON string, or a parsed object
+    result: Any  # what the application sent back
+    is_error: bool = False  # the application marked the result as an error
+
+
+class Content:
+    """What a span's attributes would hold with capture on; None where unknown.
+
+    Mutable: a model call's output arrives after its span has started, and the
+    instrumentation fills it in before the span ends.
+    """
+
+    __slots__ = ("answered", "args", "conversation", "objective", "on_late_text",
+                 "output_text", "result", "span_id")
+
+    def __init__(self, args: Any = None, result: Any = None, output_text: str | None = None,
+                 answered: tuple[ToolExchange, ...] = (),
+                 conversation: int | None = None, objective: str | None = None) -> None:
+        self.args = args  # tool arguments: a parsed value, or text
+        self.result = result  # tool result
+        self.output_text = output_text  # model output text
+        self.answered = answered  # tool results the model call's request carried
+        # For a model call outside any span: the conversation it continues, as a key
+        # that groups its calls into one run.
+        self.conversation = conversation
+        # What the user asked (a model call's first user message): the run's objective
+        # unless it has one already.
+        self.objective = objective
+        self.span_id: int | None = None  # the span it was given to
+        # Set by the processor when the span ended before the model's reply arrived (an
+        # SDK that traces itself ends its span inside the call): the instrumentation
+        # hands it the reply's text when it comes.
+        self.on_late_text: Callable[[str], None] | None = None
+
+
+class LiveRuns(Protocol):
+    """What a processor answers about the runs it is watching (see :class:`Bridge`)."""
+
+    @property
+    def capture_content(self) -> bool:
+        """Whether content capture is on in this processor's configuration."""
+
+    def halt_level(self) -> Severity | None:
+        """The severity at which this processor's configuration halts a run, or None."""
+
+    def verdict(self, span_id: int | None, run: RunKey | None = None) -> Detection | None:
+        """The most severe detection so far in the run that work under the live span
+        ``span_id`` belongs to, or else in the run ``run``; None if none or unknown."""
+
+    def budgets(self, span_id: int) -> list[tuple[str, float, float]]:
+        """``(resource, used, limit)`` of each budget of that run; empty if none."""
+
+    def set_objective(self, span_id: int, text: str) -> bool:
+        """Make ``text`` the objective of that run; False when the span is unknown."""
+
+
+class Bridge:
+    """Announcements from instrumentation, and the live processors to query."""
+
+    def __init__(self, limit: int = _LIMIT) -> None:
+        self._kept: BoundedDict[int, Content] = BoundedDict(limit)
+        self._objectives: BoundedDict[int, str] = BoundedDict(limit)
+        self._requested: BoundedDict[str, Any] = BoundedDict(limit)
+        self._announced: contextvars.ContextVar[Content | None] = contextvars.ContextVar(
+            "otel_agentwatch_model_call", default=None)
+        # Copy-on-write: queries read the tuple without a lock; attaching replaces it.
+        self._live: tuple[weakref.ref[LiveRuns], ...] = ()
+        self._lock = threading.Lock()
+
+    # --- announcements ------------------------------------------------------------------
+
+    def keep(self, span_id: int, content: Content) -> None:
+        """Keep ``content`` for the span until it ends."""
+        content.span_id = span_id
+        self._kept.put(span_id, content)
+
+    def take(self, span_id: int) -> Content | None:
+        """The content kept for a span, removed; None if none was kept."""
+        return self._kept.pop(span_id, None)
+
+    @contextlib.contextmanager
+    def announce(self, call: Content) -> Iterator[Content]:
+        """Announce a model call for the span that starts next in this context."""
+        token = self._announced.set(call)
+        try:
+            yield call
+        finally:
+            self._announced.reset(token)
+
+    def pending_call(self) -> Content | None:
+        """The announced model call no span has claimed yet, in this context."""
+        announced = self._announced.get()
+        return announced if announced is not None and announced.span_id is None else None
+
+    def give_objective(self, span_id: int, text: str) -> None:
+        """What an agent span was asked to do, for the run it anchors and the agents
+        nested in it."""
+        self._objectives.put(span_id, text)
+
+    def objective_of(self, span_id: int) -> str | None:
+        return self._objectives.get(span_id)
+
+    def give_requested_call(self, call_id: str, arguments: Any) -> None:
+        """The arguments the model gave a tool call it asked for."""
+        self._requested.put(call_id, arguments)
+
+    def requested_call(self, call_id: str) -> Any:
+        """The arguments given for the tool call ``call_id``, or None."""
+        return self._requested.get(call_id)
+
+    # --- queries ------------------------------------------------------------------------
+
+    def attach(self, runs: LiveRuns) -> None:
+        """Answer queries from ``runs`` too, until it is collected."""
+        with self._lock:
+            self._live = (*(ref for ref in self._live if ref() is not None), weakref.ref(runs))
+
+    def live(self) -> tuple[LiveRuns, ...]:
+        """The processors that answer queries."""
+        return tuple(runs for ref in self._live if (runs := ref()) is not None)
+
+    def capture_content(self) -> bool:
+        """Whether any live processor has content capture on."""
+        return any(runs.capture_content for runs in self.live())
+
+    def _at_fork_reinit(self) -> None:
+        # The lock may have been held by another thread of the parent at fork time.
+        self._lock = threading.Lock()
+
+
+BRIDGE = Bridge()
+"""The process's bridge: instrumentation, manual spans and processors all use this one."""
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=BRIDGE._at_fork_reinit)
