@@ -385,7 +385,8 @@ def variants(profiles: Sequence[str], similarities: Sequence[float]) -> list[tup
     """(label, config) pairs: each profile, then ``default`` at each near-duplicate setting."""
     found = [(profile, Config(profile=profile)) for profile in profiles]
     found += [(f"default, similarity {value:g}",
-               Config(profile="default", loop_similarity=value)) for value in similarities]
+               Config(profile="default", settings={"AGENTWATCH_LOOP_SIMILARITY": value}))
+              for value in similarities]
     return found
 
 

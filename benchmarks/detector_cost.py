@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 
 from otel_agentwatch import Config, StepKind
-from otel_agentwatch.detectors import build_detectors
+from otel_agentwatch.detectors import DetectorEngine, build_detectors
 from otel_agentwatch.detectors.drift import ObjectiveDriftDetector
 from otel_agentwatch.normalize._args import canonical_result, tool_arguments
 from otel_agentwatch.steps import Step
@@ -43,14 +43,14 @@ def _steps(count: int, chars: int) -> list[Step]:
 
 
 def _time(detectors: Sequence, steps: list[Step], objective: str | None) -> float:
-    states = [detector.new_state() for detector in detectors]
+    """Seconds per step through the engine (one run), as the processor runs them."""
+    engine = DetectorEngine(detectors)
+    run = engine.new_run()
     if objective is not None:
-        for detector, state in zip(detectors, states, strict=True):
-            detector.objective(state, objective)
+        engine.set_objective(run, objective)
     start = time.perf_counter()
     for step in steps:
-        for detector, state in zip(detectors, states, strict=True):
-            detector.observe(step, state)
+        engine.observe(step, run)
     return (time.perf_counter() - start) / len(steps)
 
 

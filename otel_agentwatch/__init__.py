@@ -10,11 +10,20 @@ from __future__ import annotations
 
 from ._setup import AgentWatchHandle, init
 from .callbacks import on_detection, remove_on_detection
-from .config import Config, ConfigError
+from .config import Config
 from .control import AgentHalted
-from .detectors import Detection, Severity
+from .detectors import (
+    Annotator,
+    Detection,
+    Detector,
+    ObjectiveAware,
+    RunJudge,
+    Severity,
+    StepFacts,
+)
 from .manual import BudgetStatus, agent_run, budget_status, set_objective, tool
 from .processor import AgentWatchSpanProcessor
+from .settings import ConfigError, Setting
 from .steps import Step, StepKind
 from .version import __version__
 
@@ -22,12 +31,18 @@ __all__ = [
     "AgentHalted",
     "AgentWatchHandle",
     "AgentWatchSpanProcessor",
+    "Annotator",
     "BudgetStatus",
     "Config",
     "ConfigError",
     "Detection",
+    "Detector",
+    "ObjectiveAware",
+    "RunJudge",
+    "Setting",
     "Severity",
     "Step",
+    "StepFacts",
     "StepKind",
     "__version__",
     "agent_run",

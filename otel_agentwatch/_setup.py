@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -11,7 +12,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from .config import Config
-from .instrumentation import instrument_when_imported
+from .detectors import Detector
+from .instrumentation import frameworks_named, instrument_when_imported
 from .processor import AgentWatchSpanProcessor
 
 __all__ = ["AgentWatchHandle", "adopt", "init"]
@@ -66,7 +68,9 @@ class AgentWatchHandle:
 
 
 def init(*, config: Config | None = None, tracer_provider: TracerProvider | None = None,
-         span_exporter: SpanExporter | None = None) -> AgentWatchHandle:
+         span_exporter: SpanExporter | None = None,
+         extra_detectors: Iterable[Detector[Any] | type[Detector[Any]]] = ()
+         ) -> AgentWatchHandle:
     """Set up otel-agentwatch; what ``import otel_agentwatch.auto`` calls.
 
     * With no SDK ``TracerProvider`` set, creates one (resource from ``OTEL_SERVICE_NAME``
@@ -75,6 +79,10 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
       ``BatchSpanProcessor``, and makes it the global provider.
     * Instruments the frameworks ``AGENTWATCH_INSTRUMENT`` names (default: every one
       supported) when the application imports them.
+    * Runs the detectors ``config`` selects (built-in, and installed by other packages
+      under the entry point group ``otel_agentwatch.detectors``) and ``extra_detectors``
+      (:class:`~otel_agentwatch.Detector` instances, or subclasses to build from their
+      settings).
     * With one already set (or passed as ``tracer_provider``), adds the processor to
       it. Its exporters were added before us, so they export spans without the per-span
       flags; the run's open agent or root span is still marked, and the metric and
@@ -83,10 +91,12 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
       flagged spans with their flags.
 
     Calling ``init`` again returns the first handle until that one is shut down.
-    Raises :class:`~otel_agentwatch.config.ConfigError` on bad configuration.
+    Raises :class:`~otel_agentwatch.ConfigError` on bad configuration, ``TypeError`` for
+    something in ``extra_detectors`` that is not a detector.
     """
     global _current
     config = config if config is not None else Config.from_env()
+    frameworks_named(config.instrument)  # an unknown name fails here, before any set-up
     with _lock:
         if _current is not None:
             return _current
@@ -98,7 +108,8 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
         if exporter is None and owns:
             exporter = _exporter_from(config)
         processor = AgentWatchSpanProcessor(
-            BatchSpanProcessor(exporter) if exporter is not None else None, config=config
+            BatchSpanProcessor(exporter) if exporter is not None else None, config=config,
+            extra_detectors=extra_detectors,
         )
         if owns:
             provider = TracerProvider(resource=Resource.create())
@@ -124,7 +135,7 @@ def adopt(processor: AgentWatchSpanProcessor, provider: TracerProvider,
 def _handle(processor: AgentWatchSpanProcessor, provider: TracerProvider, owns: bool,
             config: Config) -> AgentWatchHandle:
     uninstrument = instrument_when_imported(
-        config.instrumented, tracer_provider=provider, config=config)
+        frameworks_named(config.instrument), tracer_provider=provider, config=config)
     return AgentWatchHandle(processor, provider, owns_provider=owns, uninstrument=uninstrument)
 
 

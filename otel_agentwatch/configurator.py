@@ -29,8 +29,9 @@ from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from ._setup import adopt
-from .config import Config, ConfigError
+from .config import Config
 from .processor import AgentWatchSpanProcessor
+from .settings import ConfigError
 
 __all__ = ["AgentWatchConfigurator"]
 
@@ -55,13 +56,14 @@ class AgentWatchConfigurator(_OTelSDKConfigurator):
             return
         try:
             config = Config.from_env()
-        except ConfigError:
+            front = ExportFront(config) if config.enabled and _sdk_has_export_hook() else None
+        except (ConfigError, TypeError, ValueError):
             # Raising here would leave the whole SDK unconfigured: set it up without us;
             # init() raises the error again, after the instrumentors, for
             # opentelemetry-instrument to report.
             super()._configure(**kwargs)
             return
-        if not config.enabled or not _sdk_has_export_hook():
+        if front is None:
             if config.enabled:
                 logger.info("otel-agentwatch: this OpenTelemetry SDK has no export hook "
                             "(1.40+); the processor is added after its exporters")
@@ -70,7 +72,6 @@ class AgentWatchConfigurator(_OTelSDKConfigurator):
         # As opentelemetry-distro does, and init() when it sets tracing up: OTLP unless
         # the application says otherwise (the SDK alone would export nothing).
         os.environ.setdefault(_TRACES_EXPORTER, "otlp")
-        front = ExportFront(config)
         super()._configure(export_span_processor=front.processor_for, **kwargs)
         provider = trace.get_tracer_provider()
         # No exporter configured, or a configuration file that ignores the hook: init()

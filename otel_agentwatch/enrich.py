@@ -70,7 +70,7 @@ def run_attributes(run: RunState, *, final: bool) -> dict[str, AttributeValue]:
         return {}
     attributes: dict[str, AttributeValue] = {
         semconv.RUN_FLAGGED: True,
-        semconv.RUN_DETECTIONS: tuple(run.fired),
+        semconv.RUN_DETECTIONS: tuple(run.fired or ()),
         semconv.RUN_SEVERITY: run.worst.severity.value,
         semconv.RUN_FAILURE_MODE: run.worst.failure_mode,
         semconv.RUN_DETECTION_COUNT: run.detection_count,

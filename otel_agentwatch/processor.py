@@ -1,10 +1,12 @@
 """The span processor: spans in, verdicts on spans out.
 
-``on_start`` registers the span in its run; ``on_end`` normalizes it into a step, feeds
-the run's detectors, and hands the next processor either the same span (nothing found)
-or a rebuilt copy carrying the ``agentwatch.*`` attributes and events. This module only
-orchestrates; the work lives in :mod:`.normalize`, :mod:`.runs`, :mod:`.detectors`,
-:mod:`.enrich` and :mod:`.callbacks`.
+``on_start`` registers the span in its run; ``on_end`` normalizes it into a step, hands it
+to the detector engine, and gives the next processor either the same span (nothing
+found) or a rebuilt copy carrying the ``agentwatch.*`` attributes and events. This module
+only orchestrates: spans become steps in :mod:`.normalize`, runs are kept by
+:mod:`.runs`, detectors run in :mod:`.detectors.engine`, verdicts are written by
+:mod:`.enrich` and sent out by :mod:`.callbacks`; instrumentation is heard through
+:mod:`._bridge`.
 """
 
 from __future__ import annotations
@@ -13,28 +15,22 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
 
-from . import control, semconv
+from . import control, objective
 from ._bridge import BRIDGE, Content
 from ._guard import internal_error
 from .callbacks import DetectionSink, in_side_effect
 from .config import Config
-from .detectors import Detection, Detector, Severity, build_detectors
+from .detectors import Detection, Detector, DetectorEngine, Severity
 from .detectors.budget import consumption
-from .enrich import (
-    detection_events,
-    flag_attributes,
-    mark_open_anchor,
-    rebuild,
-    run_attributes,
-)
+from .enrich import detection_events, flag_attributes, mark_open_anchor, rebuild, run_attributes
 from .normalize import (
     SpanShape,
     answered_tool_steps,
@@ -44,15 +40,13 @@ from .normalize import (
     tool_call_id,
     with_arguments,
 )
-from .normalize.messages import first_user_message
 from .runs import RunState, RunTable, conversation_run
 from .steps import RunKey, Step, StepKind
 
 __all__ = ["AgentWatchSpanProcessor"]
 
-_Read = TypeVar("_Read")
-_OBJECTIVE_TRIES = 3  # model spans of a run read for a first user message, at most
-
+_TOOL_AND_MODEL = frozenset({StepKind.TOOL, StepKind.LLM})
+_KIND_ALONE = {kind: frozenset({kind}) for kind in StepKind}
 
 
 class AgentWatchSpanProcessor(SpanProcessor):
@@ -65,30 +59,30 @@ class AgentWatchSpanProcessor(SpanProcessor):
             same object). Without one, this processor still marks the runs' open agent
             or root spans, counts the metric and calls the ``on_detection`` callbacks.
         config: settings; by default read from the environment (``AGENTWATCH_*``).
-        extra_detectors: your own detectors (see :class:`~otel_agentwatch.detectors.Detector`),
-            run after the built-in ones that ``config`` selects.
+        extra_detectors: your own detectors (:class:`~otel_agentwatch.Detector`
+            instances, or subclasses to build from their settings), run after those
+            ``config`` selects, whatever it selects.
         meter_provider: for the ``agentwatch.detections`` counter; default the global one.
 
-    Thread-safe. Never raises into the application: an internal error is logged once
-    and the span goes on; a detector that raises is disabled with one log line.
+    Raises :class:`~otel_agentwatch.ConfigError` on bad configuration, ``TypeError`` for
+    something in ``extra_detectors`` that is not a detector. Thread-safe. Never raises
+    into the application afterwards: an internal error is logged once and the span goes
+    on; a detector that raises is disabled with one log line.
     """
 
     def __init__(self, next_processor: SpanProcessor | None = None, *,
                  config: Config | None = None,
-                 extra_detectors: Sequence[Detector] = (),
+                 extra_detectors: Iterable[Detector[Any] | type[Detector[Any]]] = (),
                  meter_provider: metrics.MeterProvider | None = None) -> None:
         self._config = config if config is not None else Config.from_env()
         self._next = next_processor
+        self._engine = DetectorEngine.from_config(self._config, extra_detectors)
         # Checked first on every span: False when disabled by configuration or shut down.
         self._active = self._config.enabled
-        self._detectors: tuple[Detector, ...] = (*build_detectors(self._config),
-                                                 *extra_detectors)
-        self._disabled: frozenset[int] = frozenset()
-        self._by_kind = self._index_by_kind()
-        self._index_hooks()
         self._lock = threading.Lock()
+        engine = self._engine
         self._table: RunTable[RunState] = RunTable(
-            self._new_run,
+            lambda key: RunState(key, engine.new_run()),
             max_runs=self._config.max_runs,
             ttl_seconds=self._config.run_ttl_seconds,
         )
@@ -103,9 +97,9 @@ class AgentWatchSpanProcessor(SpanProcessor):
         return self._config
 
     @property
-    def detectors(self) -> tuple[Detector, ...]:
+    def detectors(self) -> tuple[Detector[Any], ...]:
         """The detectors still running (a detector that raised is no longer listed)."""
-        return tuple(d for i, d in enumerate(self._detectors) if i not in self._disabled)
+        return self._engine.detectors
 
     @property
     def active_runs(self) -> int:
@@ -117,47 +111,12 @@ class AgentWatchSpanProcessor(SpanProcessor):
         """How many started, not yet ended spans are registered (bounded)."""
         return self._table.live_spans
 
-    def _inspect_run(self, span_id: int,
-                    reader: Callable[[Detector, Any], _Read | None]) -> list[_Read]:
-        """What ``reader`` makes of each running detector's state in the run that work
-        under the live span ``span_id`` belongs to (None results left out); empty when
-        the run is unknown or has no state yet. Called under the processor's lock."""
-        key = self._table.run_of(span_id)
-        if key is None:
-            return []
-        with self._lock:
-            run = self._table.peek(key)
-            if run is None:
-                return []
-            read = (reader(detector, run.detector_states[index])
-                    for index, detector in enumerate(self._detectors)
-                    if index not in self._disabled)
-            return [value for value in read if value is not None]
-
-    # --- SpanProcessor -------------------------------------------------------------------------
+    # --- SpanProcessor -------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self._active and not in_side_effect.get():
             try:
-                context = span.get_span_context()
-                parent = span.parent
-                # A model call our instrumentation announced: this is its span (ours, or
-                # the SDK's own), and outside any span its conversation is its run.
-                call = BRIDGE.pending_call()
-                conversation = None
-                if call is not None:
-                    BRIDGE.keep(context.span_id, call)
-                    if call.conversation is not None:
-                        conversation = conversation_run(call.conversation)
-                is_agent = is_agent_span(span)
-                # The live-span registry needs no lock: see RunTable.
-                self._table.span_started(
-                    context.trace_id, context.span_id,
-                    None if parent is None or parent.is_remote else parent.span_id,
-                    is_agent, span, conversation,
-                )
-                if self._objective_watchers and (is_agent or parent is None):
-                    self._objective_at_start(span, context.span_id, parent, is_agent)
+                self._start(span)
             except Exception as error:
                 internal_error("AgentWatchSpanProcessor.on_start", error)
         if self._next is not None:
@@ -168,7 +127,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         new: Sequence[Detection] = ()
         if self._active and not in_side_effect.get():
             try:
-                out, new = self._process(span)
+                out, new = self._end(span)
             except Exception as error:
                 internal_error("AgentWatchSpanProcessor.on_end", error)
         if self._next is not None:
@@ -194,12 +153,35 @@ class AgentWatchSpanProcessor(SpanProcessor):
             return True
         return self._next.force_flush(timeout_millis)
 
-    # --- the work ------------------------------------------------------------------------------
+    # --- a span starts -------------------------------------------------------------------
 
-    def _new_run(self, key: RunKey) -> RunState:
-        return RunState(key, [detector.new_state() for detector in self._detectors])
+    def _start(self, span: Span) -> None:
+        context = span.get_span_context()
+        parent = span.parent
+        parent_id = None if parent is None or parent.is_remote else parent.span_id
+        # A model call our instrumentation announced: this is its span (ours, or the
+        # SDK's own), and outside any span its conversation is its run.
+        call = BRIDGE.pending_call()
+        conversation = None
+        if call is not None:
+            BRIDGE.keep(context.span_id, call)
+            if call.conversation is not None:
+                conversation = conversation_run(call.conversation)
+        is_agent = is_agent_span(span)
+        # The live-span registry needs no lock: see RunTable.
+        self._table.span_started(context.trace_id, context.span_id, parent_id, is_agent,
+                                 span, conversation)
+        if self._engine.wants_objective and (is_agent or parent_id is None):
+            outer = self._table.run_of(parent_id) if is_agent and parent_id is not None \
+                else None
+            text = objective.given_at_start(span.attributes, outer[1] if outer else None,
+                                            BRIDGE)
+            if text is not None:
+                BRIDGE.give_objective(context.span_id, text)  # for nested agents too
 
-    def _process(self, span: ReadableSpan) -> tuple[ReadableSpan, Sequence[Detection]]:
+    # --- a span ends ---------------------------------------------------------------------
+
+    def _end(self, span: ReadableSpan) -> tuple[ReadableSpan, Sequence[Detection]]:
         context = span.context
         if context is None:
             return span, ()
@@ -207,85 +189,93 @@ class AgentWatchSpanProcessor(SpanProcessor):
         parent = span.parent
         run_key, is_anchor = self._table.span_ended(
             trace_id, span_id, None if parent is None or parent.is_remote else parent.span_id)
-        # An anchor's own span is not a step of the run it anchors (a root agent span).
-        is_step = run_key[1] != span_id
-        # The anchor's own span is classified too when run judges need it at run end.
-        shape = classify(span) if is_step or (is_anchor and self._finishers) else None
-        step_shape = shape if is_step else None
-        if step_shape is None and not is_anchor:
-            return span, ()
-        kept = BRIDGE.take(span_id) if step_shape is not None else None
-        has_text = step_shape is not None and (
-            step_shape.has_text or (kept is not None and kept.output_text is not None))
-        # Build the full step (parsing arguments and results, the costly part) only if a
-        # running detector watches its kind, and outside the lock.
-        watchers = (self._by_kind[step_shape.kind, has_text]
-                    if step_shape is not None else ())
-        step = self._step(span, step_shape, run_key, kept) \
-            if watchers and step_shape is not None else None
-        if step_shape is not None and kept is not None and self._text_readers \
-                and step_shape.kind is StepKind.LLM and not has_text:
-            # The SDK's own span ended inside the call, before the reply came: the text
-            # detectors get the text when the instrumentation has it.
-            kept.on_late_text = functools.partial(
-                self._late_text, span, step_shape, run_key, kept)
-        # Tool results a model call's request carried: the tools of a hand-written loop.
-        answered = answered_tool_steps(span, kept, run_key) if kept is not None else ()
-
         detections: list[Detection] = []
         annotations: dict[str, AttributeValue] = {}
+        shape = None
+        # An anchor's own span is not a step of the run it anchors (a root agent span);
+        # a nested agent's is a step of its caller's run as well.
+        if run_key[1] != span_id:
+            shape = classify(span)
+            if shape is not None:
+                detections, annotations = self._step(span, span_id, shape, run_key)
         finished: RunState | None = None
-        with self._lock:
-            if step_shape is not None:
-                run = self._table.state(run_key)
-                if run.objective is None and self._objective_watchers:
-                    self._find_objective(run, span, step_shape, kept)
-                observed = step_shape.kind
-                if step_shape.kind is StepKind.TOOL:
-                    run.has_tool_spans = True
-                elif answered and not run.has_tool_spans:
-                    # Only when the run has no tool spans of its own: those describe the
-                    # same calls.
-                    tool_watchers = self._by_kind[StepKind.TOOL, False]
-                    for tool_step in answered:
-                        run.count(StepKind.TOOL)
-                        detections.extend(self._observe(tool_step, run, tool_watchers))
-                    observed = None  # both kinds
-                run.count(step_shape.kind)
-            if step is not None:
-                detections.extend(self._observe(step, run, watchers))
-            if self._annotators and step_shape is not None:
-                annotations = self._annotate(run, observed)
-            if detections:
-                self._record(run, detections)
-            if is_anchor:
-                finished = self._table.pop((trace_id, span_id))
-        if is_anchor and self._finishers:
-            finished, ending = self._finish_run(span, shape, (trace_id, span_id), finished)
-            detections.extend(ending)
+        if is_anchor:
+            finished, ending = self._end_run(span, shape, (trace_id, span_id))
+            detections += ending
         if not detections and not annotations and (finished is None or not finished.flagged):
             return span, ()
-
         attributes = flag_attributes(detections) if detections else {}
         attributes.update(annotations)
         events = detection_events(detections, span.end_time)
         if finished is not None and finished.flagged:
             attributes.update(run_attributes(finished, final=True))
-            events.extend(detection_events(finished.unmarked, span.end_time))
+            events.extend(detection_events(finished.unmarked or (), span.end_time))
         return rebuild(span, attributes, events), [d for d in detections if d.new]
 
-    @staticmethod
-    def _step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
-              kept: Content | None) -> Step:
-        step = build_step(span, shape, run_key, kept)
-        if step.args_key is None and step.kind is StepKind.TOOL:
-            # Another instrumentation's tool span without its arguments: those the model
-            # gave the call, as our SDK instrumentation saw them.
-            call_id = tool_call_id(span)
-            arguments = BRIDGE.requested_call(call_id) if call_id is not None else None
-            if arguments is not None:
-                return with_arguments(step, arguments)
-        return step
+    def _step(self, span: ReadableSpan, span_id: int, shape: SpanShape,
+              run_key: RunKey) -> tuple[list[Detection], dict[str, AttributeValue]]:
+        """Judge the step a span describes, in its run."""
+        engine = self._engine
+        kind = shape.kind
+        kept = BRIDGE.take(span_id)
+        has_text = shape.has_text or (kept is not None and kept.output_text is not None)
+        watchers = engine.watchers(kind, has_text)
+        # The full step (arguments and results parsed: the costly part) only if a running
+        # detector watches its kind, and outside the lock.
+        step = _built_step(span, shape, run_key, kept) if watchers else None
+        answered: Sequence[Step] = ()
+        if kept is not None:
+            if kind is StepKind.LLM and not has_text and engine.reads_late_text:
+                # The SDK's own span ended inside the call, before the reply came: the
+                # text detectors get the text when the instrumentation has it.
+                kept.on_late_text = functools.partial(
+                    self._late_text, span, shape, run_key, kept)
+            if kept.answered:  # tool results the request carried: a hand-written loop
+                answered = answered_tool_steps(span, kept, run_key)
+        detections: list[Detection] = []
+        annotations: dict[str, AttributeValue] = {}
+        with self._lock:
+            run = self._table.state(run_key)
+            if run.objective is None and engine.wants_objective:
+                self._find_objective(run, span, kind, kept)
+            observed = _KIND_ALONE[kind]
+            if kind is StepKind.TOOL:
+                run.has_tool_spans = True
+            elif answered and not run.has_tool_spans:
+                # Only when the run has no tool spans of its own: those are the same calls.
+                tool_watchers = engine.watchers(StepKind.TOOL, False)
+                for tool_step in answered:
+                    run.count(StepKind.TOOL)
+                    detections += engine.observe(tool_step, run.detectors, tool_watchers)
+                observed = _TOOL_AND_MODEL
+            run.count(kind)
+            if step is not None:
+                detections += engine.observe(step, run.detectors, watchers)
+            if engine.annotates:
+                annotations = engine.annotate(run.detectors, observed)
+            if detections:
+                self._record(run, detections)
+        return detections, annotations
+
+    def _end_run(self, span: ReadableSpan, shape: SpanShape | None,
+                 key: RunKey) -> tuple[RunState | None, list[Detection]]:
+        """Forget the run a span anchored; the run judges give their say as it ends."""
+        with self._lock:
+            run = self._table.pop(key)
+        engine = self._engine
+        if not engine.judges_runs:
+            return run, []
+        if shape is None:
+            shape = classify(span)
+        if run is None and shape is None:  # no steps, and not an agent span: nothing to judge
+            return None, []
+        anchor = build_step(span, shape, key) if shape is not None else None
+        with self._lock:
+            run = run if run is not None else RunState(key, engine.new_run())
+            found = engine.finish(anchor, run.detectors)
+            for detection in found:
+                run.record(detection)
+        return run, found
 
     def _late_text(self, span: ReadableSpan, shape: SpanShape, run_key: RunKey,
                    kept: Content, text: str) -> None:
@@ -298,7 +288,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
             step = build_step(span, shape, run_key, kept)._replace(output_text=text)
             with self._lock:
                 run = self._table.state(run_key)
-                detections = self._observe(step, run, self._text_readers)
+                detections = self._engine.observe_late_text(step, run.detectors)
                 self._record(run, detections)
             new = [detection for detection in detections if detection.new]
             if new:
@@ -313,66 +303,22 @@ class AgentWatchSpanProcessor(SpanProcessor):
         for detection in detections:
             run.record(detection)
             if detection.new and not mark_open_anchor(anchor, detection, run):
-                run.unmarked.append(detection)
+                run.leave_unmarked(detection)
 
-    def _finish_run(self, span: ReadableSpan, shape: SpanShape | None, key: RunKey,
-                    run: RunState | None) -> tuple[RunState | None, list[Detection]]:
-        """Give the detectors that judge whole runs their say, as the run's span ends."""
-        if run is None and shape is None:  # no steps, and not an agent span: nothing to judge
-            return None, []
-        anchor = build_step(span, shape, key) if shape is not None else None
-        run = run if run is not None else self._new_run(key)
-        found: list[Detection] = []
-        for index, detector in self._finishers:
-            try:
-                detection = detector.finish(anchor, run.detector_states[index])  # type: ignore[attr-defined]  # finishers have it
-            except Exception as error:
-                self._disable(index, detector, error)
-                continue
-            if detection is not None:
-                found.append(detection)
-                with self._lock:
-                    run.record(detection)
-        return run, found
+    # --- objectives ----------------------------------------------------------------------
 
-    def _disable(self, index: int, detector: Detector, error: Exception) -> None:
-        # Copy-on-write: other threads keep iterating the tuples they already hold.
-        self._disabled = self._disabled | {index}
-        self._by_kind = self._index_by_kind()
-        self._index_hooks()
-        internal_error(f"detector {detector.id}", error,
-                       f"detector {detector.id} is disabled; spans keep flowing")
-
-    def _index_having(self, method: str) -> tuple[tuple[int, Detector], ...]:
-        """The running detectors (with their index) that have an optional ``method``:
-        ``finish`` (judge a run when it ends), ``attributes`` (annotate every step they
-        watch), ``objective`` (judge steps against the run's objective)."""
-        return tuple((index, detector) for index, detector in enumerate(self._detectors)
-                     if index not in self._disabled and hasattr(detector, method))
-
-    def _index_hooks(self) -> None:
-        self._finishers = self._index_having("finish")
-        self._annotators = self._index_having("attributes")
-        self._objective_watchers = self._index_having("objective")
-        # The detectors a model step's text is for, and no other part of it: those that
-        # judge a model call's text arriving after its span ended.
-        without_text = set(self._by_kind[StepKind.LLM, False])
-        self._text_readers = tuple(watcher for watcher in self._by_kind[StepKind.LLM, True]
-                                   if watcher not in without_text)
-
-    def _index_by_kind(self) -> dict[tuple[StepKind, bool],
-                                     tuple[tuple[int, Detector], ...]]:
-        """For each kind of step, with or without output text, the running detectors that
-        want it (with their index)."""
-        return {
-            (kind, has_text): tuple(
-                (index, detector) for index, detector in enumerate(self._detectors)
-                if index not in self._disabled and kind in detector.kinds
-                and (has_text or kind is not StepKind.LLM
-                     or not getattr(detector, "needs_text", False))
-            )
-            for kind in StepKind for has_text in (False, True)
-        }
+    def _find_objective(self, run: RunState, span: ReadableSpan, kind: StepKind,
+                        kept: Content | None) -> None:
+        """The run's objective, from the first step that tells it (the caller holds the
+        lock)."""
+        read_messages = kind is StepKind.LLM and run.objective_tries < objective.MODEL_SPANS_READ
+        if read_messages:
+            run.objective_tries += 1
+        text = objective.of_step(run.key[1], span.attributes or {}, kept, read_messages,
+                                 BRIDGE)
+        if text:
+            run.objective = text
+            self._engine.set_objective(run.detectors, text)
 
     def _set_objective(self, span_id: int, text: str) -> bool:
         """Make ``text`` the objective of the run that work under the live span
@@ -382,80 +328,31 @@ class AgentWatchSpanProcessor(SpanProcessor):
             return False
         BRIDGE.give_objective(key[1], text)  # for the agents nested in it, too
         with self._lock:
-            self._apply_objective(self._table.state(key), text)
+            run = self._table.state(key)
+            run.objective = text
+            self._engine.set_objective(run.detectors, text)
         return True
 
-    def _objective_at_start(self, span: Span, span_id: int, parent: Any,
-                            is_agent: bool) -> None:
-        """An agent or root span's objective: its ``agentwatch.objective`` attribute, or
-        else (a nested agent) the objective of the run it was started in."""
-        objective = (span.attributes or {}).get(semconv.OBJECTIVE)
-        if not objective and is_agent and parent is not None and not parent.is_remote:
-            outer = self._table.run_of(parent.span_id)
-            objective = BRIDGE.objective_of(outer[1]) if outer is not None else None
-        if isinstance(objective, str) and objective:
-            BRIDGE.give_objective(span_id, objective)
-
-    def _find_objective(self, run: RunState, span: ReadableSpan, shape: SpanShape,
-                        kept: Content | None) -> None:
-        """The run's objective, from the first place that has one: given for its agent
-        span, read off a model call's request by our instrumentation, an attribute of
-        this step's span, or the first user message a model span recorded."""
-        text = BRIDGE.objective_of(run.key[1])
-        if text is None and kept is not None:
-            text = kept.objective
-        attributes = span.attributes or {}
-        if text is None:
-            attribute = attributes.get(semconv.OBJECTIVE)
-            text = attribute if isinstance(attribute, str) else None
-        if text is None and shape.kind is StepKind.LLM and run.objective_tries < _OBJECTIVE_TRIES:
-            # Another instrumentation's model span, with content capture on.
-            run.objective_tries += 1
-            text = first_user_message(attributes)
-        if text:
-            self._apply_objective(run, text)
-
-    def _apply_objective(self, run: RunState, text: str) -> None:
-        run.objective = text
-        for index, detector in self._objective_watchers:
-            try:
-                detector.objective(run.detector_states[index], text)  # type: ignore[attr-defined]  # watchers have it
-            except Exception as error:
-                self._disable(index, detector, error)
-
-    def _annotate(self, run: RunState, kind: StepKind | None) -> dict[str, AttributeValue]:
-        """What the annotating detectors watching ``kind`` (None: tool and model steps)
-        put on the step's span (budgets: the run's consumption so far)."""
-        annotations: dict[str, AttributeValue] = {}
-        states = run.detector_states
-        observed = (kind,) if kind is not None else (StepKind.TOOL, StepKind.LLM)
-        for index, detector in self._annotators:
-            if not detector.kinds.isdisjoint(observed):
-                try:
-                    annotations.update(detector.attributes(states[index]))  # type: ignore[attr-defined]  # annotators have it
-                except Exception as error:
-                    self._disable(index, detector, error)
-        return annotations
-
-    def _observe(self, step: Step, run: RunState,
-                 watchers: tuple[tuple[int, Detector], ...]) -> list[Detection]:
-        found: list[Detection] = []
-        states = run.detector_states
-        for index, detector in watchers:
-            try:
-                detection = detector.observe(step, states[index])
-            except Exception as error:
-                self._disable(index, detector, error)
-                continue
-            if detection is not None:
-                found.append(detection)
-        return found
+    # --- fork ----------------------------------------------------------------------------
 
     def _at_fork_reinit(self) -> None:
         # The parent's lock may have been held by another thread at fork time, and its
         # runs are the parent's: the child starts clean.
         self._lock = threading.Lock()
         self._table.clear()
+
+
+def _built_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
+                kept: Content | None) -> Step:
+    """The step of a span, with what our instrumentation kept for it; for another
+    instrumentation's tool span without its arguments, those the model gave the call."""
+    step = build_step(span, shape, run_key, kept)
+    if step.args_key is None and step.kind is StepKind.TOOL:
+        call_id = tool_call_id(span)
+        arguments = BRIDGE.requested_call(call_id) if call_id is not None else None
+        if arguments is not None:
+            return with_arguments(step, arguments)
+    return step
 
 
 def _reinit_after_fork(processor: AgentWatchSpanProcessor) -> None:
@@ -497,7 +394,13 @@ class _RunQueries:
             return state.worst if state is not None else None
 
     def budgets(self, span_id: int) -> list[tuple[str, float, float]]:
-        return self._processor._inspect_run(span_id, consumption)
+        processor = self._processor
+        key = processor._table.run_of(span_id)
+        if key is None:
+            return []
+        with processor._lock:
+            run = processor._table.peek(key)
+            return processor._engine.read(run.detectors, consumption) if run is not None else []
 
     def set_objective(self, span_id: int, text: str) -> bool:
         return self._processor._set_objective(span_id, text)

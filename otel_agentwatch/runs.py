@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -176,15 +176,17 @@ class RunTable(Generic[State]):
 
 
 class RunState:
-    """What the processor remembers about one run: detector states, counters, verdicts."""
+    """What the processor remembers about one run: the detectors' share of it (opaque
+    here), counters, and its verdicts. Small until something is found: the verdict
+    tables are made with the first detection."""
 
-    __slots__ = ("detection_count", "detector_states", "fired", "has_tool_spans", "key",
+    __slots__ = ("detection_count", "detectors", "fired", "has_tool_spans", "key",
                  "llm_calls", "objective", "objective_tries", "steps", "tool_calls",
                  "unmarked", "worst")
 
-    def __init__(self, key: RunKey, detector_states: list[Any]) -> None:
+    def __init__(self, key: RunKey, detectors: Any) -> None:
         self.key = key
-        self.detector_states = detector_states
+        self.detectors = detectors
         self.steps = 0
         self.tool_calls = 0
         self.llm_calls = 0
@@ -192,11 +194,11 @@ class RunState:
         self.objective: str | None = None  # what the run was asked to do, once known
         self.objective_tries = 0  # model spans searched for it
         self.detection_count = 0  # new detections (streak openings and escalations)
-        self.fired: dict[str, Detection] = {}  # detector id -> its most severe detection
+        self.fired: dict[str, Detection] | None = None  # detector id -> its most severe
         self.worst: Detection | None = None
         # New detections not yet shown on an open anchor span (it was not live); they are
-        # added to the anchor span when it ends.
-        self.unmarked: deque[Detection] = deque(maxlen=_UNMARKED_LIMIT)
+        # added to the anchor span when it ends. At most _UNMARKED_LIMIT, the latest.
+        self.unmarked: list[Detection] | None = None
 
     @property
     def flagged(self) -> bool:
@@ -212,8 +214,20 @@ class RunState:
     def record(self, detection: Detection) -> None:
         if detection.new:
             self.detection_count += 1
-        previous = self.fired.get(detection.detector)
+        fired = self.fired
+        if fired is None:
+            fired = self.fired = {}
+        previous = fired.get(detection.detector)
         if previous is None or detection.severity.rank > previous.severity.rank:
-            self.fired[detection.detector] = detection
+            fired[detection.detector] = detection
         if self.worst is None or detection.severity.rank > self.worst.severity.rank:
             self.worst = detection
+
+    def leave_unmarked(self, detection: Detection) -> None:
+        """Keep a new detection for the anchor span's end (it could not be marked open)."""
+        unmarked = self.unmarked
+        if unmarked is None:
+            unmarked = self.unmarked = []
+        unmarked.append(detection)
+        if len(unmarked) > _UNMARKED_LIMIT:
+            del unmarked[0]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from otel_agentwatch import Config, StepKind
+from otel_agentwatch import Config, Detector, StepKind
 from otel_agentwatch.instrumentation.anthropic import AnthropicInstrumentor
 from otel_agentwatch.instrumentation.openai import OpenAIInstrumentor
 from tests.conftest import Pipeline
 
 
-class StepRecorder:
+class StepRecorder(Detector[None]):
     """A detector that flags nothing and keeps every step it is shown: what the
     detectors see."""
 
@@ -23,10 +23,7 @@ class StepRecorder:
     def __init__(self) -> None:
         self.steps: list[Any] = []
 
-    def new_state(self) -> None:
-        return None
-
-    def observe(self, step: Any, state: Any) -> None:
+    def observe(self, step: Any, state: Any, facts: Any) -> None:
         self.steps.append(step)
 
     def of(self, kind: StepKind) -> list[Any]:

@@ -26,6 +26,7 @@ from otel_agentwatch.detectors.budget import (
 from otel_agentwatch.detectors.pricing import PriceTable, parse_prices
 from otel_agentwatch.steps import Step
 from tests.conftest import Pipeline
+from tests.detecting import observe
 
 _ids = itertools.count(1)
 SECOND = 1_000_000_000
@@ -42,7 +43,7 @@ def verdicts(detector, steps):
     state = detector.new_state()
     out = []
     for one in steps:
-        detection = detector.observe(one, state)
+        detection = observe(detector, one, state)
         out.append(None if detection is None else
                    (detection.severity.value, detection.new))
     return out, state
@@ -71,7 +72,7 @@ class TestBudgetDetectors:
                                        step(StepKind.LLM, "openai/gpt-4o", tokens=million)])
         assert out == [None, None, ("warning", True)]  # 2.5, 2.5 (unpriced), 5.0 >= 4.8
         assert state.used == 5.0 and state.unpriced == 1
-        detection = budget.observe(step(StepKind.LLM, "gpt-4o", tokens=million), state)
+        detection = observe(budget, step(StepKind.LLM, "gpt-4o", tokens=million), state)
         assert detection.severity.value == "critical"
         assert detection.evidence["unpriced_calls"] == 1
         assert detection.evidence["unit"] == "USD"
@@ -85,14 +86,15 @@ class TestBudgetDetectors:
     def test_messages_and_attributes_carry_numbers_not_content(self):
         budget = ToolCallBudget(2, 0.5)
         state = budget.new_state()
-        budget.observe(step(), state)
-        detection = budget.observe(step(), state)
+        observe(budget, step(), state)
+        detection = observe(budget, step(), state)
         assert detection.message == "the run has spent its tool calls budget: 2 of 2 calls"
         assert budget.attributes(state) == {"agentwatch.budget.tool_calls": 2}
 
     def test_no_limit_builds_no_budget(self):
         assert not [d for d in build_detectors(Config()) if d.id.startswith("budget.")]
-        built = {d.id for d in build_detectors(Config(budget_tokens=100, profile="cline"))}
+        built = {d.id for d in build_detectors(Config(
+            settings={"AGENTWATCH_BUDGET_TOKENS": 100}, profile="cline"))}
         assert built == {"loop.repeated_call", "budget.tokens"}  # under any profile
 
 
@@ -112,7 +114,7 @@ class TestPrices:
     @pytest.mark.parametrize("text", ["gpt-4o", "gpt-4o=1", "=1/2", "x=a/b", "x=-1/2"])
     def test_bad_price_lists_fail_loudly(self, text):
         with pytest.raises(ConfigError, match="AGENTWATCH_MODEL_PRICES"):
-            Config.from_env({"AGENTWATCH_MODEL_PRICES": text})
+            build_detectors(Config.from_env({"AGENTWATCH_MODEL_PRICES": text}))
 
 
 class TestEndToEnd:
@@ -136,7 +138,7 @@ class TestEndToEnd:
         pipeline.provider.shutdown()
 
     def test_budget_status_tells_the_agent_what_is_left(self):
-        pipeline = Pipeline(Config(budget_tool_calls=10))
+        pipeline = Pipeline(Config(settings={"AGENTWATCH_BUDGET_TOOL_CALLS": 10}))
         search = tool(tracer_provider=pipeline.provider)(lambda query: "results")
         with agent_run("researcher", tracer_provider=pipeline.provider):
             assert budget_status() is None  # nothing spent yet
@@ -149,7 +151,8 @@ class TestEndToEnd:
         pipeline.provider.shutdown()
 
     def test_halting_on_a_budget_stops_the_next_tool(self):
-        pipeline = Pipeline(Config(budget_tool_calls=3, action="halt"))
+        pipeline = Pipeline(Config(settings={"AGENTWATCH_BUDGET_TOOL_CALLS": 3},
+                                   action="halt"))
         ran = []
         search = tool(tracer_provider=pipeline.provider)(lambda query: ran.append(query))
         with pytest.raises(AgentHalted), agent_run("researcher",
@@ -166,6 +169,6 @@ class TestEndToEnd:
         assert not [k for s in pipeline.spans() for k in s.attributes
                     if k.startswith("agentwatch.")]
 
-    def test_negative_budgets_are_rejected(self):
+    def test_negative_budgets_are_rejected_at_start(self):
         with pytest.raises(ConfigError, match="AGENTWATCH_BUDGET_COST_USD"):
-            Config.from_env({"AGENTWATCH_BUDGET_COST_USD": "-1"})
+            Pipeline(Config.from_env({"AGENTWATCH_BUDGET_COST_USD": "-1"}))

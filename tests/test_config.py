@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -10,52 +11,75 @@ import pytest
 
 from otel_agentwatch import AgentWatchSpanProcessor, Config, ConfigError
 from otel_agentwatch.config import SETTINGS
-from otel_agentwatch.detectors import DETECTOR_IDS
+from otel_agentwatch.detectors import DETECTOR_IDS, build_detectors
+from otel_agentwatch.detectors.loop import RepeatedCallDetector
+
+
+def start(environ: dict[str, str]) -> AgentWatchSpanProcessor:
+    """What happens at start: the configuration read, the detectors built."""
+    return AgentWatchSpanProcessor(config=Config.from_env(environ))
+
+
+def detector(processor: AgentWatchSpanProcessor, detector_id: str):
+    return next(d for d in processor.detectors if d.id == detector_id)
 
 
 def test_defaults_when_nothing_is_set():
     config = Config.from_env({})
     assert config == Config()
-    assert (config.loop_repeat_threshold, config.loop_repeat_critical) == (3, 5)
-    assert config.enabled_detectors == set(DETECTOR_IDS) - {"drift.objective"}
+    processor = start({})
+    repeated = detector(processor, "loop.repeated_call")
+    assert (repeated.warning_at, repeated.critical_at) == (3, 5)
+    assert {d.id for d in processor.detectors} == (
+        set(DETECTOR_IDS) - {"drift.objective", "coordination.role_violation"}
+        - {i for i in DETECTOR_IDS if i.startswith("budget.")})
 
 
 def test_every_setting_default_matches_the_config_field_default():
-    """The table and the dataclass cannot disagree about a default."""
-    defaults = Config()
-    for setting in SETTINGS:
-        assert getattr(defaults, setting.field) == setting.default, setting.env
+    """The declaration and the dataclass cannot disagree about a default."""
+    for setting, value in Config().items():
+        assert value == setting.default, setting.env
+    assert [setting for setting, _ in Config().items()] == list(SETTINGS)
 
 
 def test_values_are_parsed_from_the_environment():
-    config = Config.from_env({
-        "AGENTWATCH_ENABLED": "off",
-        "AGENTWATCH_LOOP_REPEAT_THRESHOLD": " 4 ",
-        "AGENTWATCH_LOOP_REPEAT_CRITICAL": "8",
-        "AGENTWATCH_RUN_TTL_SECONDS": "2.5",
-        "OTEL_TRACES_EXPORTER": "Console",
-    })
+    environ = {"AGENTWATCH_ENABLED": "off", "AGENTWATCH_LOOP_REPEAT_THRESHOLD": " 4 ",
+               "AGENTWATCH_LOOP_REPEAT_CRITICAL": "8", "AGENTWATCH_RUN_TTL_SECONDS": "2.5",
+               "OTEL_TRACES_EXPORTER": "Console"}
+    config = Config.from_env(environ)
     assert config.enabled is False
-    assert (config.loop_repeat_threshold, config.loop_repeat_critical) == (4, 8)
     assert config.run_ttl_seconds == 2.5
     assert config.traces_exporter == "console"
+    repeated = detector(start(environ), "loop.repeated_call")
+    assert (repeated.warning_at, repeated.critical_at) == (4, 8)
+
+
+def test_detector_settings_can_be_given_in_code_as_values_or_text():
+    for value in (4, "4"):
+        config = Config(settings={"AGENTWATCH_LOOP_REPEAT_THRESHOLD": value})
+        repeated = detector(AgentWatchSpanProcessor(config=config), "loop.repeated_call")
+        assert repeated.warning_at == 4
 
 
 def test_empty_variable_keeps_the_default():
-    assert Config.from_env({"AGENTWATCH_LOOP_REPEAT_THRESHOLD": "  "}).loop_repeat_threshold == 3
+    environ = {"AGENTWATCH_LOOP_REPEAT_THRESHOLD": "  ", "AGENTWATCH_MAX_RUNS": ""}
+    assert Config.from_env(environ).max_runs == 10_000
+    assert detector(start(environ), "loop.repeated_call").warning_at == 3
 
 
 @pytest.mark.parametrize(("variable", "value", "accepted"), [
     ("AGENTWATCH_LOOP_REPEAT_THRESHOLD", "abc", "an integer >= 2"),
     ("AGENTWATCH_LOOP_REPEAT_THRESHOLD", "1", "an integer >= 2"),
+    ("AGENTWATCH_LOOP_SIMILARITY", "1.5", "a number from 0 to 1"),
     ("AGENTWATCH_ENABLED", "maybe", "true or false"),
     ("AGENTWATCH_RUN_TTL_SECONDS", "nan", "a number >= 1"),
+    ("AGENTWATCH_BUDGET_COST_USD", "inf", "a number >= 0"),
     ("OTEL_TRACES_EXPORTER", "zipkin", "one of otlp, console, none"),
     ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "one of grpc, http/protobuf"),
 ])
 def test_bad_value_names_variable_value_and_what_is_accepted(variable, value, accepted):
     with pytest.raises(ConfigError) as caught:
-        Config.from_env({variable: value})
+        start({variable: value})
     message = str(caught.value)
     assert variable in message and repr(value) in message and accepted in message
     assert caught.value.variable == variable
@@ -63,13 +87,22 @@ def test_bad_value_names_variable_value_and_what_is_accepted(variable, value, ac
 
 def test_critical_below_warning_is_rejected():
     with pytest.raises(ConfigError, match=r"AGENTWATCH_LOOP_REPEAT_CRITICAL=2.*THRESHOLD \(4\)"):
-        Config.from_env({"AGENTWATCH_LOOP_REPEAT_THRESHOLD": "4",
-                         "AGENTWATCH_LOOP_REPEAT_CRITICAL": "2"})
+        start({"AGENTWATCH_LOOP_REPEAT_THRESHOLD": "4", "AGENTWATCH_LOOP_REPEAT_CRITICAL": "2"})
 
 
 def test_programmatic_config_is_validated_too():
+    with pytest.raises(ConfigError, match="AGENTWATCH_MAX_RUNS"):
+        Config(max_runs=0)
     with pytest.raises(ConfigError, match="AGENTWATCH_LOOP_WINDOW"):
-        Config(loop_window=0)
+        AgentWatchSpanProcessor(config=Config(settings={"AGENTWATCH_LOOP_WINDOW": 0}))
+    with pytest.raises(ConfigError, match=r"AGENTWATCH_ACTION.*a Config field"):
+        Config(settings={"AGENTWATCH_ACTION": "halt"})
+
+
+def test_a_setting_no_detector_has_is_named_in_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="otel_agentwatch"):
+        start({"AGENTWATCH_LOOP_REPEAT_TRESHOLD": "4"})
+    assert "AGENTWATCH_LOOP_REPEAT_TRESHOLD" in caplog.text
 
 
 def test_traces_protocol_variable_wins_over_the_general_one():
@@ -80,7 +113,20 @@ def test_traces_protocol_variable_wins_over_the_general_one():
         Config.from_env({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "carrier-pigeon"})
 
 
+def test_a_detector_declares_each_of_its_settings_once():
+    """One declaration per setting: the constructor's defaults are the declarations'."""
+    for name, setting in RepeatedCallDetector.settings.items():
+        assert getattr(RepeatedCallDetector(), name) == setting.default
+
+
+# Budgets and role checks have nothing to judge without their settings.
+GIVEN = {"AGENTWATCH_AGENT_TOOLS": "a=b", "AGENTWATCH_BUDGET_TOOL_CALLS": "1",
+         "AGENTWATCH_BUDGET_LLM_CALLS": "1", "AGENTWATCH_BUDGET_TOKENS": "1",
+         "AGENTWATCH_BUDGET_COST_USD": "1", "AGENTWATCH_BUDGET_SECONDS": "1"}
+
+
 class TestDetectorSelection:
+
     @pytest.mark.parametrize(("value", "expected"), [
         ("all", set(DETECTOR_IDS)),
         ("loop", {i for i in DETECTOR_IDS if i.startswith("loop.")}),
@@ -93,11 +139,12 @@ class TestDetectorSelection:
                                                        "loop.repeated_outcome"}),
     ])
     def test_selection(self, value, expected):
-        assert Config.from_env({"AGENTWATCH_DETECTORS": value}).enabled_detectors == expected
+        config = Config.from_env({"AGENTWATCH_DETECTORS": value, **GIVEN})
+        assert {d.id for d in build_detectors(config)} == expected
 
     def test_unknown_detector_lists_the_known_ones(self):
         with pytest.raises(ConfigError, match=r"known detectors: loop\.repeated_call"):
-            Config.from_env({"AGENTWATCH_DETECTORS": "loop.repeated_cal"})
+            start({"AGENTWATCH_DETECTORS": "loop.repeated_cal"})
 
     def test_processor_runs_only_the_selected_detectors(self):
         config = Config(detectors=("loop.repeated_outcome",))

@@ -10,7 +10,7 @@ from otel_agentwatch.detectors.coordination import HandoffCycleDetector, RoleVio
 from otel_agentwatch.normalize._args import tool_arguments
 from otel_agentwatch.steps import Step
 from tests.conftest import Pipeline
-from tests.detecting import flags
+from tests.detecting import built, flags
 
 _ids = itertools.count(1)
 
@@ -55,15 +55,15 @@ class TestHandoffCycle:
 
 class TestRoleViolation:
     def test_tools_outside_the_declared_set(self):
-        config = Config.from_env({"AGENTWATCH_AGENT_TOOLS": "researcher=search|read_page"})
-        detector = RoleViolationDetector.from_config(config)
+        detector = built(RoleViolationDetector,
+                         {"AGENTWATCH_AGENT_TOOLS": "researcher=search|read_page"})
         steps = [call("x", "researcher"), call("y", "researcher", name="bash"),
                  call("z", "coder", name="bash"), call("w", "researcher", name="bash"),
                  call("v", "researcher", name="delete_file")]
         assert flags(detector, steps) == ["warning", "warning", "critical"]
 
     def test_end_to_end_with_agent_run_naming_the_tool_spans(self):
-        pipeline = Pipeline(Config(agent_tools=(("researcher", ("search",)),)))
+        pipeline = Pipeline(Config(settings={"AGENTWATCH_AGENT_TOOLS": "researcher=search"}))
         search = tool("search", tracer_provider=pipeline.provider)(lambda q: "ok")
         shell = tool("bash", tracer_provider=pipeline.provider)(lambda command: "ok")
         with agent_run("researcher", tracer_provider=pipeline.provider):

@@ -6,13 +6,12 @@ from typing import ClassVar
 
 import pytest
 
-from otel_agentwatch import Config, Detection, Severity, StepKind
-from otel_agentwatch.detectors import Detector
+from otel_agentwatch import Config, Detection, Detector, Severity, StepKind
 from tests.conftest import Pipeline
 from tests.dialects import DIALECTS, GenAI
 
 
-class LongAnswers:
+class LongAnswers(Detector[None]):
     """Flags model calls that write more than a limit: a detector a user might add."""
 
     id: ClassVar[str] = "custom.long_answer"
@@ -24,14 +23,7 @@ class LongAnswers:
         self.limit = limit
         self.seen: list = []
 
-    @classmethod
-    def from_config(cls, config: Config) -> LongAnswers:
-        return cls(1000)
-
-    def new_state(self) -> list[int]:
-        return []
-
-    def observe(self, step, state):
+    def observe(self, step, state, facts):
         self.seen.append(step)
         if (step.output_tokens or 0) <= self.limit:
             return None

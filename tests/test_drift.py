@@ -10,11 +10,13 @@ import sys
 import pytest
 
 from otel_agentwatch import Config, ConfigError, StepKind, agent_run, set_objective, tool
+from otel_agentwatch.detectors import build_detectors
 from otel_agentwatch.detectors.drift import ObjectiveDriftDetector
 from otel_agentwatch.detectors.embedding import HashingEmbedder
 from otel_agentwatch.normalize._args import tool_arguments
 from otel_agentwatch.steps import Step
 from tests.conftest import Pipeline
+from tests.detecting import built
 from tests.detecting import severities as checked
 
 _ids = itertools.count(1)
@@ -97,10 +99,9 @@ class TestDriftDetector:
         assert set(severities(ON_TOPIC[:3] + OFF_TOPIC, objective=None)) == {None}
 
     def test_a_custom_embedder_from_the_settings(self):
-        config = Config.from_env({"AGENTWATCH_EMBEDDER": "tests.test_drift:word_embedder",
-                                  "AGENTWATCH_DRIFT_THRESHOLD": "2",
-                                  "AGENTWATCH_DRIFT_CRITICAL": "4"})
-        detector = ObjectiveDriftDetector.from_config(config)
+        detector = built(ObjectiveDriftDetector,
+                         {"AGENTWATCH_EMBEDDER": "tests.test_drift:word_embedder",
+                          "AGENTWATCH_DRIFT_THRESHOLD": "2", "AGENTWATCH_DRIFT_CRITICAL": "4"})
         assert detector.embed.__qualname__ == "word_embedder"
         assert "critical" in severities(ON_TOPIC[:3] + OFF_TOPIC, detector=detector)
 
@@ -109,6 +110,9 @@ class TestDriftDetector:
     def test_a_bad_embedder_fails_loudly_at_start(self, spec):
         with pytest.raises(ConfigError, match="AGENTWATCH_EMBEDDER"):
             Pipeline(Config.from_env({"AGENTWATCH_EMBEDDER": spec}))
+
+
+_SENSITIVE = {"AGENTWATCH_DRIFT_THRESHOLD": 2.0, "AGENTWATCH_DRIFT_CRITICAL": 4.0}
 
 
 def word_embedder(text: str) -> list[float]:
@@ -120,12 +124,12 @@ def word_embedder(text: str) -> list[float]:
 
 
 def test_off_by_default_and_on_with_all():
-    assert "drift.objective" not in Config().enabled_detectors
-    assert "drift.objective" in Config(detectors=("all",)).enabled_detectors
+    assert "drift.objective" not in [d.id for d in build_detectors(Config())]
+    assert "drift.objective" in [d.id for d in build_detectors(Config(detectors=("all",)))]
 
 
 def test_end_to_end_with_set_objective():
-    pipeline = Pipeline(Config(detectors=("all",), drift_threshold=2.0, drift_critical=4.0))
+    pipeline = Pipeline(Config(detectors=("all",), settings=_SENSITIVE))
     search = tool(tracer_provider=pipeline.provider)(
         lambda query: next(result for _, args, result in ON_TOPIC + OFF_TOPIC
                            if args.get("query") == query))
@@ -165,7 +169,7 @@ def test_the_objective_from_another_instrumentations_captured_messages(attribute
     from otel_agentwatch.normalize.messages import first_user_message
 
     assert first_user_message(attributes) == OBJECTIVE
-    pipeline = Pipeline(Config(detectors=("all",), drift_threshold=2.0, drift_critical=4.0))
+    pipeline = Pipeline(Config(detectors=("all",), settings=_SENSITIVE))
     tracer = pipeline.tracer
     with tracer.start_as_current_span("invoke_agent x", attributes={
             "gen_ai.operation.name": "invoke_agent"}):

@@ -19,7 +19,7 @@ ARGS = {"q": "same"}
 class ExplodingDetector(RepeatedCallDetector):
     id = "test.exploding"
 
-    def observe(self, step, state):
+    def observe(self, step, state, facts):
         raise RuntimeError("detector bug")
 
 

@@ -20,7 +20,7 @@ from otel_agentwatch.detectors.resources import EditChurnDetector, RedundantRead
 from otel_agentwatch.detectors.text import RepeatedTextDetector
 from otel_agentwatch.normalize._args import canonical_result, tool_arguments
 from otel_agentwatch.steps import Step
-from tests.detecting import flags, severities
+from tests.detecting import flags, observe, severities
 
 _ids = itertools.count(1)
 
@@ -69,7 +69,7 @@ class TestRepeatedCall:
 
     def test_one_event_per_stage(self):
         detector, state = RepeatedCallDetector(), RepeatedCallDetector().new_state()
-        new = [d.new for s in range(7) if (d := detector.observe(tool("s", {"q": 1}), state))]
+        new = [d.new for s in range(7) if (d := observe(detector, tool("s", {"q": 1}), state))]
         assert new == [True, False, True, False, False]
 
     def test_near_duplicates_only_when_asked(self):
@@ -319,7 +319,8 @@ class TestProfiles:
 
     def test_profile_thresholds_are_fixed(self):
         """The threshold variables tune default only; a peer profile is the peer's rules."""
-        cline, = build_detectors(Config(profile="cline", loop_repeat_threshold=4))
+        cline, = build_detectors(Config(profile="cline",
+                                        settings={"AGENTWATCH_LOOP_REPEAT_THRESHOLD": 4}))
         assert (cline.warning_at, cline.critical_at) == (3, 5)
 
     def test_detector_selection_applies_within_a_profile(self):

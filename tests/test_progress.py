@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 
-from otel_agentwatch import Config, StepKind
+from otel_agentwatch import StepKind
 from otel_agentwatch.detectors.progress import StallDetector
 from otel_agentwatch.normalize._args import canonical_result, tool_arguments
 from otel_agentwatch.steps import Step
-from tests.detecting import severities
+from tests.detecting import built, severities
 
 _ids = itertools.count(1)
 
@@ -61,6 +61,6 @@ def test_failures_count_once_and_unknown_results_are_skipped():
 
 
 def test_thresholds_come_from_the_settings():
-    detector = StallDetector.from_config(Config.from_env(
-        {"AGENTWATCH_STALL_THRESHOLD": "4", "AGENTWATCH_STALL_CRITICAL": "6"}))
+    detector = built(StallDetector,
+                     {"AGENTWATCH_STALL_THRESHOLD": "4", "AGENTWATCH_STALL_CRITICAL": "6"})
     assert (detector.warning_at, detector.critical_at) == (4, 6)

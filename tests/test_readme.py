@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from otel_agentwatch.cli import main as cli_main
-from otel_agentwatch.config import settings_markdown
+from otel_agentwatch.cli.reference import settings_reference
 from otel_agentwatch.detectors import DETECTOR_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def _python_blocks() -> list[str]:
 
 def test_settings_table_is_the_one_the_code_generates():
     table = README.split("<!-- settings-table -->\n", 1)[1].split("\n<!-- /settings-table -->")[0]
-    assert table == settings_markdown()
+    assert table == settings_reference()
 
 
 def test_every_detector_is_documented():

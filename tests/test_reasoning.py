@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import itertools
 
-from otel_agentwatch import Config, StepKind
+from otel_agentwatch import StepKind
 from otel_agentwatch.detectors.reasoning import OverthinkingDetector, thinking_length
 from otel_agentwatch.normalize._args import tool_arguments
 from otel_agentwatch.steps import Step
-from tests.detecting import severities
+from tests.detecting import built, severities
 
 _ids = itertools.count(1)
 
@@ -62,7 +62,7 @@ def test_length_falls_back_to_output_tokens_then_text():
 
 
 def test_settings():
-    detector = OverthinkingDetector.from_config(Config.from_env({
+    detector = built(OverthinkingDetector, {
         "AGENTWATCH_OVERTHINKING_RATIO": "5", "AGENTWATCH_OVERTHINKING_THRESHOLD": "1",
-        "AGENTWATCH_OVERTHINKING_CRITICAL": "3"}))
+        "AGENTWATCH_OVERTHINKING_CRITICAL": "3"})
     assert (detector.ratio, detector.warning_at, detector.critical_at) == (5.0, 1, 3)

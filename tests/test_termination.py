@@ -7,13 +7,14 @@ import json
 
 import pytest
 
-from otel_agentwatch import Config, Severity, StepKind, agent_run, tool
+from otel_agentwatch import Severity, StepKind, agent_run, tool
 from otel_agentwatch.detectors.termination import (
     EndedAfterErrorsDetector,
     UnverifiedEndingDetector,
 )
 from otel_agentwatch.normalize._args import tool_arguments
 from otel_agentwatch.steps import Step
+from tests.detecting import Facts, built
 
 _ids = itertools.count(1)
 ANCHOR = Step(StepKind.AGENT, "coder", 999, 1, (1, 999))
@@ -36,8 +37,9 @@ def bash(command: str, error: str | None = None) -> Step:
 
 def judge(detector, steps, anchor=ANCHOR):
     state = detector.new_state()
+    facts = Facts()
     for step in steps:
-        assert detector.observe(step, state) is None  # judged at the end only
+        assert detector.observe(step, state, facts(step)) is None  # judged at the end only
     return detector.finish(anchor, state)
 
 
@@ -110,7 +112,7 @@ def test_end_to_end_on_the_agent_span(pipeline):
 
 
 def test_thresholds_are_settings():
-    config = Config.from_env({"AGENTWATCH_TERMINATION_ERRORS_THRESHOLD": "1",
-                              "AGENTWATCH_TERMINATION_ERRORS_CRITICAL": "1"})
-    detector = EndedAfterErrorsDetector.from_config(config)
+    detector = built(EndedAfterErrorsDetector,
+                     {"AGENTWATCH_TERMINATION_ERRORS_THRESHOLD": "1",
+                      "AGENTWATCH_TERMINATION_ERRORS_CRITICAL": "1"})
     assert judge(detector, [call("fetch", error="Timeout")]).severity is Severity.CRITICAL

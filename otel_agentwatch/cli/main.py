@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config import Config, ConfigError, format_value, settings_markdown
+from ..config import Config
+from ..settings import ConfigError
 from ..version import __version__
 
 __all__ = ["main"]
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_command = commands.add_parser(
         "config", help="validate the AGENTWATCH_* environment and print the settings in effect")
     config_command.add_argument("--markdown", action="store_true",
-                                help="print the settings table of the README instead")
+                                help="print the settings reference (docs/settings.md) instead")
     analyze = commands.add_parser(
         "analyze", help="run the detectors over exported traces (OTLP JSON, Jaeger JSON)")
     analyze.add_argument("paths", nargs="+", type=Path, metavar="PATH",
@@ -48,10 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(config, color=not args.no_color and sys.stdout.isatty())
     if args.command == "analyze":
         return _analyze(config, args)
-    if args.markdown:
-        print(settings_markdown())
-        return 0
-    return _config(config)
+    return _config(config, markdown=args.markdown)
 
 
 def _demo(config: Config, *, color: bool) -> int:
@@ -88,12 +86,20 @@ def _analyze(config: Config, args: argparse.Namespace) -> int:
     return 1 if args.fail_on and failed(reports, args.fail_on) else 0
 
 
-def _config(config: Config) -> int:
-    rows = [(setting.env, format_value(value), setting.default_text())
-            for setting, value in config.items()]
+def _config(config: Config, *, markdown: bool) -> int:
+    from .reference import effective_settings, settings_reference
+
+    if markdown:
+        print(settings_reference())
+        return 0
+    try:
+        rows = [(setting.env, setting.format(value), setting.default_text())
+                for setting, value in effective_settings(config)]
+    except ConfigError as error:
+        print(f"agentwatch: configuration error: {error}", file=sys.stderr)
+        return 2
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     print(f"{'variable'.ljust(widths[0])}  {'value'.ljust(widths[1])}  default")
     for env, value, default in rows:
         print(f"{env.ljust(widths[0])}  {value.ljust(widths[1])}  {default}")
     return 0
-

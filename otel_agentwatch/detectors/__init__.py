@@ -1,37 +1,34 @@
-"""Detectors: streaming observers of a run's steps, and the registry that selects them.
+"""Detectors: streaming observers of a run's steps, and the engine that runs them.
 
-Each detector family has its own module (:mod:`.loop`, :mod:`.cycle`,
-:mod:`.resources`, :mod:`.text`, :mod:`.termination`, :mod:`.budget`);
-:mod:`.profiles` lists every detector class and the profiles that configure them;
-:func:`build_detectors` makes the ones a :class:`~otel_agentwatch.config.Config` selects.
+* :mod:`.base`: the :class:`Detector` contract, its optional hooks, :class:`Detection`.
+* :mod:`.engine`: builds the selected detectors and runs them for the processor.
+* :mod:`.facts`: the per-step analysis detectors share (:mod:`.actions` classifies calls).
+* :mod:`.registry`: the built-in detectors, installed ones, selection by id.
+* :mod:`.profiles`: other runtimes' loop guards as presets.
+* One module per family: :mod:`.loop`, :mod:`.cycle`, :mod:`.resources`, :mod:`.text`,
+  :mod:`.drift`, :mod:`.progress`, :mod:`.reasoning`, :mod:`.termination`,
+  :mod:`.coordination`, :mod:`.budget`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .base import Detection, Detector, Severity
-from .profiles import DETECTORS, PROFILES
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .base import Annotator, Detection, Detector, ObjectiveAware, RunJudge, Severity
+from .engine import DetectorEngine, build_detectors
+from .facts import StepFacts
+from .profiles import PROFILES
+from .registry import BUILTIN, DETECTOR_IDS
 
 __all__ = [
-    "DETECTORS",
+    "BUILTIN",
     "DETECTOR_IDS",
     "PROFILES",
+    "Annotator",
     "Detection",
     "Detector",
+    "DetectorEngine",
+    "ObjectiveAware",
+    "RunJudge",
     "Severity",
+    "StepFacts",
     "build_detectors",
 ]
-
-DETECTOR_IDS: tuple[str, ...] = tuple(detector.id for detector in DETECTORS)
-
-
-def build_detectors(config: Config) -> tuple[Detector, ...]:
-    """The detectors of ``config.profile`` that ``AGENTWATCH_DETECTORS`` selects."""
-    return tuple(
-        detector for detector in PROFILES[config.profile](config)
-        if detector.id in config.enabled_detectors
-    )

@@ -1,8 +1,9 @@
 """What a tool call does to the world: reads, writes or verifies a resource.
 
-Pure functions over a tool's name and parsed arguments. Used by the detectors that
-reason about resources (re-reading an unchanged file, editing back and forth, ending
-without verifying): editor tools (``view`` reads; ``str_replace``, ``insert``, ``create``,
+Pure functions over a tool's name and parsed arguments, asked once per step through
+:class:`~.facts.StepFacts`. Used by the detectors that reason about resources
+(re-reading an unchanged file, editing back and forth, ending without verifying): editor
+tools (``view`` reads; ``str_replace``, ``insert``, ``create``,
 ``undo_edit`` write), tools named for reading or writing, arguments that name a
 resource (``path``, ``file``, ``file_path``, ``filename``, ``url``, ``uri``), and shell
 commands (``cat``, ``head``, ``tail``, ``nl``, ``sed -n``, ``grep`` read; ``sed -i``, output
@@ -12,16 +13,14 @@ commands verify).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import shlex
-from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["ANY_RESOURCE", "REMOVED", "Action", "action_of", "classify_action", "covers",
-           "removed"]
+__all__ = ["ANY_RESOURCE", "OTHER", "READ", "REMOVED", "SEARCH_PREFIX", "VERIFY", "WRITE",
+           "Action", "classify_action", "covers", "removed"]
 
 READ, WRITE, VERIFY, OTHER = "read", "write", "verify", "other"
 ANY_RESOURCE = "*"  # a write whose target is unknown (a patch): it may have changed anything
@@ -82,35 +81,12 @@ _WRITE_NAME = re.compile("|".join(_WRITE_WORDS))
 _SHELL_NAME = re.compile("|".join(_SHELL_TOOLS))
 
 
-_CACHE_SIZE = 1024
-_cache: OrderedDict[tuple[str, Hashable], Action] = OrderedDict()
-
-
 def removed(action: Action) -> tuple[str, ...]:
     """The paths a write deletes (``rm``); empty for any other action."""
     scope = action.scope
     if action.kind == WRITE and isinstance(scope, tuple) and scope[:1] == (REMOVED,):
         return scope[1:]
     return ()
-
-
-def action_of(tool: str, args: Any, args_key: Hashable | None) -> Action:
-    """:func:`classify_action`, remembered for recent calls.
-
-    Several detectors ask about the same step, and a looping agent asks about the same
-    call again and again; parsing a shell command once is enough. Safe without a lock:
-    a lost update only costs a recomputation.
-    """
-    if args_key is None:
-        return classify_action(tool, args)
-    key = (tool, args_key)
-    found = _cache.get(key)
-    if found is None:
-        found = _cache[key] = classify_action(tool, args)
-        if len(_cache) > _CACHE_SIZE:
-            with contextlib.suppress(KeyError):
-                _cache.popitem(last=False)
-    return found
 
 
 def classify_action(tool: str, args: Any) -> Action:

@@ -1,24 +1,36 @@
-"""What every detector shares: the :class:`Detector` contract, :class:`Detection`, stages."""
+"""What every detector shares: the :class:`Detector` contract, its optional hooks,
+:class:`Detection`, severities and the streak helpers.
+
+To write a detector, subclass :class:`Detector`: give it an ``id``, a ``failure_mode``,
+the ``kinds`` of step it watches, and an :meth:`~Detector.observe` method; declare its
+thresholds as :class:`~otel_agentwatch.settings.Setting`\\ s in ``settings``. A detector
+that also judges a run when it ends, puts attributes on every step span, or wants the
+run's objective implements :class:`RunJudge`, :class:`Annotator` or
+:class:`ObjectiveAware`. See ``docs/custom-detectors.md``.
+"""
 
 from __future__ import annotations
 
 import enum
-from collections import deque
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 from opentelemetry.util.types import AttributeValue
 
+from ..settings import Setting, SettingValues
 from ..steps import RunKey, Step, StepKind
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from .facts import StepFacts
 
-__all__ = ["EVIDENCE_SPANS", "Detection", "Detector", "Severity", "StageLatch", "Streak",
-           "make_detection", "severity_at", "span_hex"]
+__all__ = ["EVIDENCE_SPANS", "Annotator", "Detection", "Detector", "ObjectiveAware", "RunJudge",
+           "Severity", "StageLatch", "Streak", "make_detection", "severity_at", "span_hex"]
 
 EVIDENCE_SPANS = 8  # earlier span ids kept as evidence per streak
+
+S = TypeVar("S")
 
 
 class Severity(str, enum.Enum):
@@ -63,49 +75,85 @@ class Detection:
     new: bool = True
 
 
-@runtime_checkable
-class Detector(Protocol):
+class Detector(ABC, Generic[S]):
     """A streaming detector over the steps of one run.
 
     One detector object serves every run; what it remembers about a run lives in the
-    state object that :meth:`new_state` returns and the processor keeps per run.
+    state object that :meth:`new_state` returns (of type ``S``), which the engine makes
+    on the first step of a run that the detector watches and keeps per run.
 
-    Contract for :meth:`observe`: it is called once per step, in the order the spans
-    end, on the thread that ended the span, while the processor holds the run table's
-    lock (so the state needs no lock of its own). It must take O(1) amortized time,
-    keep the state bounded, never block and never do I/O. If it raises, the processor
-    logs once and disables this detector for the rest of the process; spans keep
-    flowing.
+    Class attributes:
+        id: stable id, ``family.name`` (``AGENTWATCH_DETECTORS`` selects by either).
+        failure_mode: what a detection of it means, e.g. ``"step_repetition"``.
+        mast_codes: MAST taxonomy codes it maps to.
+        kinds: the kinds of step :meth:`observe` is called for.
+        needs_text: when True, model steps are of use to it only if they carry output
+            text: it is not called for model steps without text.
+        settings: its thresholds, by ``__init__`` parameter name; their values come from
+            the environment (or ``Config.settings``) and reach the detector through
+            :meth:`from_settings`.
     """
+
+    __slots__ = ()
 
     id: ClassVar[str]
     failure_mode: ClassVar[str]
-    mast_codes: ClassVar[tuple[str, ...]]
+    mast_codes: ClassVar[tuple[str, ...]] = ()
     kinds: ClassVar[frozenset[StepKind]]
-    """The kinds of step :meth:`observe` wants; it is not called for the others.
-
-    A detector may also have ``needs_text = True`` when model steps are of use to it only
-    if they carry output text: then it is not called for model steps without text, and
-    such spans need not be parsed at all.
-    """
+    needs_text: bool = False
+    settings: ClassVar[Mapping[str, Setting[Any]]] = {}
 
     @classmethod
-    def from_config(cls, config: Config) -> Detector:
-        """The detector with the thresholds of ``config``."""
-        ...
+    def from_settings(cls, values: SettingValues) -> Detector[Any] | None:
+        """The detector with the thresholds in ``values`` (each of :attr:`settings`
+        passed to ``__init__`` under its name), or None when the settings give it
+        nothing to judge (a budget with no limit)."""
+        return cls(**{name: values[setting] for name, setting in cls.settings.items()})
 
-    def new_state(self) -> Any:
-        """Fresh per-run state."""
-        ...
+    def new_state(self) -> S:
+        """Fresh per-run state; by default None (a detector that keeps nothing)."""
+        return None  # type: ignore[return-value]  # S is None for such detectors
 
-    def observe(self, step: Step, state: Any) -> Detection | None:
-        """The detection this step completes, if any."""
-        ...
+    @abstractmethod
+    def observe(self, step: Step, state: S, facts: StepFacts) -> Detection | None:
+        """The detection this step completes, if any.
 
-    # A detector may also judge a whole run when it ends, with a method
-    #     finish(self, anchor: Step | None, state) -> Detection | None
-    # called once, when the run's agent or root span ends, with that span's own step
-    # (None when it is not a span we read); its detection goes on that span.
+        Called once per step of a kind in :attr:`kinds`, in the order the spans end, on
+        the thread that ended the span, with the engine's lock held (the state needs no
+        lock of its own). ``facts`` answers what several detectors ask about a step
+        (what the call did to which resource; whether it brought anything new), each
+        worked out once. It must take O(1) amortized time, keep the state bounded, never
+        block and never do I/O. If it raises, the detector is disabled for the rest of
+        the process (one log line) and spans keep flowing.
+        """
+
+
+@runtime_checkable
+class RunJudge(Protocol):
+    """A detector that also judges a whole run, once, when its agent or root span ends."""
+
+    def finish(self, anchor: Step | None, state: Any) -> Detection | None:
+        """The detection of the ended run, if any. ``anchor`` is the run's own span as a
+        step (None when it is not a span any dialect describes); the detection goes on
+        that span. Same contract as ``observe``."""
+
+
+@runtime_checkable
+class Annotator(Protocol):
+    """A detector that puts attributes on every step span it watches (budgets: the run's
+    consumption so far)."""
+
+    def attributes(self, state: Any) -> Mapping[str, AttributeValue]:
+        """The attributes for the step span just observed. Same contract as ``observe``."""
+
+
+@runtime_checkable
+class ObjectiveAware(Protocol):
+    """A detector that judges steps against what the run was asked to do."""
+
+    def objective(self, state: Any, text: str) -> None:
+        """The run's objective became known, or was set anew. Same contract as
+        ``observe``; the text stays in the process."""
 
 
 class StageLatch:
@@ -131,36 +179,54 @@ class StageLatch:
 
 
 class Streak:
-    """A run of consecutive equal keys, with its earlier span ids and announced stage."""
+    """A run of consecutive equal keys, with its latest span ids and announced stage.
 
-    __slots__ = ("count", "key", "latch", "signature", "span_ids")
+    Kept small, because one lives in many runs at once: the span ids are a plain list
+    trimmed to the evidence kept, and the latch is an integer.
+    """
+
+    __slots__ = ("_rank", "count", "key", "signature", "span_ids")
 
     def __init__(self) -> None:
         self.key: object = None
         self.signature: frozenset[int] | None = None
         self.count = 0
-        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
-        self.latch = StageLatch()
+        self.span_ids: list[int] = []
+        self._rank = 0  # the stage announced in this streak (see StageLatch)
 
     def extend(self, key: object, span_id: int) -> None:
         """Count one more occurrence: of the same streak if ``key`` matches, else a new one."""
         if key != self.key or key is None:
             self.restart(key)
+        self.add(span_id)
+
+    def add(self, span_id: int) -> None:
+        """Count one more occurrence of the current streak."""
         self.count += 1
-        self.span_ids.append(span_id)
+        span_ids = self.span_ids
+        span_ids.append(span_id)
+        if len(span_ids) > EVIDENCE_SPANS + 1:
+            del span_ids[0]
 
     def restart(self, key: object = None) -> None:
-        self.key, self.count, self.signature = key, 0, None
-        self.span_ids.clear()
-        self.latch.reset()
+        self.key, self.count, self.signature, self._rank = key, 0, None, 0
+        if self.span_ids:
+            self.span_ids = []
+
+    def announce(self, severity: Severity) -> bool:
+        """True the first time this streak reaches ``severity`` (see :class:`StageLatch`)."""
+        if severity.rank > self._rank:
+            self._rank = severity.rank
+            return True
+        return False
 
     def earlier(self) -> tuple[int, ...]:
-        return tuple(self.span_ids)[:-1]
+        return tuple(self.span_ids[:-1])
 
 
-def make_detection(detector: type[Detector] | Detector, step: Step, severity: Severity,
-                   message: str, *, count: int, warning_at: int, critical_at: int,
-                   earlier: tuple[int, ...], new: bool,
+def make_detection(detector: type[Detector[Any]] | Detector[Any], step: Step,
+                   severity: Severity, message: str, *, count: int, warning_at: int,
+                   critical_at: int, earlier: tuple[int, ...], new: bool,
                    **evidence: AttributeValue) -> Detection:
     """A detection of ``detector`` on ``step``: the evidence every streak detector gives.
 
@@ -181,7 +247,7 @@ def make_detection(detector: type[Detector] | Detector, step: Step, severity: Se
     )
 
 
-def severity_at(count: int, warning_at: int, critical_at: int) -> Severity | None:
+def severity_at(count: float, warning_at: float, critical_at: float) -> Severity | None:
     """The stage a count has reached, or None below the warning threshold."""
     if count >= critical_at:
         return Severity.CRITICAL

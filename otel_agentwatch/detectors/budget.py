@@ -12,21 +12,64 @@ every step span it sees (``agentwatch.budget.<resource>``), which is what
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from opentelemetry.util.types import AttributeValue
 
+from ..settings import Kind, Setting, SettingValues, fraction, integer, number
 from ..steps import Step, StepKind
-from .base import Detection, Severity, StageLatch
-from .pricing import PriceTable
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .base import Detection, Detector, Severity, StageLatch
+from .facts import StepFacts
+from .pricing import ModelPrice, PriceTable, parse_prices
 
 __all__ = ["BUDGETS", "CostBudget", "DurationBudget", "LlmCallBudget", "TokenBudget",
-           "ToolCallBudget"]
+           "ToolCallBudget", "consumption"]
 
 ATTRIBUTE_PREFIX = "agentwatch.budget."
+
+TOOL_CALLS = Setting(
+    "AGENTWATCH_BUDGET_TOOL_CALLS", integer(0), 0,
+    "`budget.tool_calls`: tool calls a run may make; 0 sets no limit.")
+LLM_CALLS = Setting(
+    "AGENTWATCH_BUDGET_LLM_CALLS", integer(0), 0,
+    "`budget.llm_calls`: model calls a run may make; 0 sets no limit.")
+TOKENS = Setting(
+    "AGENTWATCH_BUDGET_TOKENS", integer(0), 0,
+    "`budget.tokens`: input plus output tokens a run may use; 0 sets no limit.")
+COST_USD = Setting(
+    "AGENTWATCH_BUDGET_COST_USD", number(0), 0.0,
+    "`budget.cost`: US dollars a run may spend on model calls (see "
+    "`AGENTWATCH_MODEL_PRICES`); 0 sets no limit.")
+SECONDS = Setting(
+    "AGENTWATCH_BUDGET_SECONDS", number(0), 0.0,
+    "`budget.duration`: seconds from a run's first step to its latest; 0 sets no limit.")
+WARNING_FRACTION = Setting(
+    "AGENTWATCH_BUDGET_WARNING_FRACTION", fraction(), 0.8,
+    "The share of a budget spent that raises a warning (critical at the limit).")
+
+
+def _format_prices(prices: Any) -> str:
+    return ",".join(f"{model}={price.input_per_mtok:g}/{price.output_per_mtok:g}"
+                    for model, price in prices)
+
+
+def _are_prices(value: Any) -> bool:
+    return isinstance(value, tuple) and all(
+        isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], ModelPrice)
+        for entry in value)
+
+
+MODEL_PRICES = Setting(
+    "AGENTWATCH_MODEL_PRICES",
+    Kind("comma-separated model=input/output prices in USD per million tokens, e.g. "
+         "'my-model=0.5/1.5'", parse_prices, _are_prices, _format_prices),
+    (),
+    "Prices that add to or override the built-in table, by model-name prefix.")
+
+
+def _limited(limit: Setting[Any], **more: Setting[Any]) -> dict[str, Setting[Any]]:
+    """A budget's settings: its limit and the warning fraction, and any ``more``."""
+    return {"limit": limit, "warning_fraction": WARNING_FRACTION, **more}
 
 
 class Tally:
@@ -41,26 +84,30 @@ class Tally:
         self.latch = StageLatch()
 
 
-class _Budget:
+class _Budget(Detector[Tally]):
     """A limit on one resource; subclasses say what a step spends of it."""
 
+    __slots__ = ("limit", "warning_at")
+
     id: ClassVar[str]
-    resource: ClassVar[str]  # name in settings, attributes and budget_status()
-    setting: ClassVar[str]  # the Config field that holds the limit
+    resource: ClassVar[str]  # name in attributes and budget_status()
     unit: ClassVar[str]
     failure_mode: ClassVar[str] = "budget_exhausted"
     mast_codes: ClassVar[tuple[str, ...]] = ()
     kinds: ClassVar[frozenset[StepKind]]
 
-    def __init__(self, limit: float, warning_fraction: float = 0.8) -> None:
+    def __init__(self, limit: float, warning_fraction: float = WARNING_FRACTION.default) -> None:
         if limit <= 0:
             raise ValueError(f"{self.id} needs a limit above 0, not {limit}")
         self.limit = limit
         self.warning_at = limit * warning_fraction if warning_fraction > 0 else limit
 
     @classmethod
-    def from_config(cls, config: Config) -> _Budget:
-        return cls(getattr(config, cls.setting), config.budget_warning_fraction)
+    def from_settings(cls, values: SettingValues) -> _Budget | None:
+        """The budget with its limit, or None when no limit is set."""
+        if values[cls.settings["limit"]] <= 0:
+            return None
+        return cls(**{name: values[setting] for name, setting in cls.settings.items()})
 
     def new_state(self) -> Tally:
         return Tally()
@@ -68,7 +115,7 @@ class _Budget:
     def spend(self, step: Step, tally: Tally) -> None:
         raise NotImplementedError
 
-    def observe(self, step: Step, tally: Tally) -> Detection | None:
+    def observe(self, step: Step, tally: Tally, facts: StepFacts) -> Detection | None:
         self.spend(step, tally)
         used = tally.used
         if used >= self.limit:
@@ -104,7 +151,7 @@ def _shown(value: float) -> float | int:
 class ToolCallBudget(_Budget):
     id: ClassVar[str] = "budget.tool_calls"
     resource: ClassVar[str] = "tool_calls"
-    setting: ClassVar[str] = "budget_tool_calls"
+    settings: ClassVar[dict[str, Setting[Any]]] = _limited(TOOL_CALLS)
     unit: ClassVar[str] = "calls"
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL})
 
@@ -115,7 +162,7 @@ class ToolCallBudget(_Budget):
 class LlmCallBudget(_Budget):
     id: ClassVar[str] = "budget.llm_calls"
     resource: ClassVar[str] = "llm_calls"
-    setting: ClassVar[str] = "budget_llm_calls"
+    settings: ClassVar[dict[str, Setting[Any]]] = _limited(LLM_CALLS)
     unit: ClassVar[str] = "calls"
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.LLM})
 
@@ -126,7 +173,7 @@ class LlmCallBudget(_Budget):
 class TokenBudget(_Budget):
     id: ClassVar[str] = "budget.tokens"
     resource: ClassVar[str] = "tokens"
-    setting: ClassVar[str] = "budget_tokens"
+    settings: ClassVar[dict[str, Setting[Any]]] = _limited(TOKENS)
     unit: ClassVar[str] = "tokens"
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.LLM})
 
@@ -137,19 +184,16 @@ class TokenBudget(_Budget):
 class CostBudget(_Budget):
     id: ClassVar[str] = "budget.cost"
     resource: ClassVar[str] = "cost_usd"
-    setting: ClassVar[str] = "budget_cost_usd"
+    settings: ClassVar[dict[str, Setting[Any]]] = _limited(COST_USD, prices=MODEL_PRICES)
     unit: ClassVar[str] = "USD"
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.LLM})
 
-    def __init__(self, limit: float, warning_fraction: float = 0.8,
-                 prices: PriceTable | None = None) -> None:
-        super().__init__(limit, warning_fraction)
-        self.prices = prices if prices is not None else PriceTable()
+    __slots__ = ("prices",)
 
-    @classmethod
-    def from_config(cls, config: Config) -> CostBudget:
-        return cls(config.budget_cost_usd, config.budget_warning_fraction,
-                   PriceTable(config.model_prices))
+    def __init__(self, limit: float, warning_fraction: float = WARNING_FRACTION.default,
+                 prices: PriceTable | tuple[tuple[str, ModelPrice], ...] = ()) -> None:
+        super().__init__(limit, warning_fraction)
+        self.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
 
     def spend(self, step: Step, tally: Tally) -> None:
         cost = self.prices.cost(step.name, step.input_tokens or 0, step.output_tokens or 0)
@@ -162,7 +206,7 @@ class CostBudget(_Budget):
 class DurationBudget(_Budget):
     id: ClassVar[str] = "budget.duration"
     resource: ClassVar[str] = "seconds"
-    setting: ClassVar[str] = "budget_seconds"
+    settings: ClassVar[dict[str, Setting[Any]]] = _limited(SECONDS)
     unit: ClassVar[str] = "seconds"
     kinds: ClassVar[frozenset[StepKind]] = frozenset(StepKind)
 

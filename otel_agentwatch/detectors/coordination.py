@@ -13,37 +13,74 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
+from ..settings import Kind, Setting, SettingValues, integer
 from ..steps import Step, StepKind
-from .base import EVIDENCE_SPANS, Detection, Severity, StageLatch, make_detection, severity_at
+from .base import (
+    EVIDENCE_SPANS,
+    Detection,
+    Detector,
+    Severity,
+    StageLatch,
+    make_detection,
+    severity_at,
+)
 from .cycle import SuffixCycles
-from .progress import Novelty
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .facts import StepFacts
 
 __all__ = ["HandoffCycleDetector", "RoleViolationDetector"]
 
 INTER_AGENT = ("FM-1.3", "FM-2.5")  # repetition across agents; others' input ignored
 
+HANDOFF_WARNING = Setting(
+    "AGENTWATCH_HANDOFF_CYCLE_THRESHOLD", integer(2), 3,
+    "`coordination.handoff_cycle`: repetitions of a cycle of handoffs between 2-4 agents, "
+    "with no tool bringing anything new, that raise a warning.")
+HANDOFF_CRITICAL = Setting(
+    "AGENTWATCH_HANDOFF_CYCLE_CRITICAL", integer(2), 5,
+    "`coordination.handoff_cycle`: such repetitions that make it critical.",
+    at_least=HANDOFF_WARNING)
+
+
+def _parse_agent_tools(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    entries = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        agent, separator, tools = part.partition("=")
+        names = tuple(name.strip() for name in tools.split("|") if name.strip())
+        if not separator or not agent.strip() or not names:
+            raise ValueError(part)
+        entries.append((agent.strip(), names))
+    if not entries:
+        raise ValueError(text)
+    return tuple(entries)
+
+
+AGENT_TOOLS = Setting(
+    "AGENTWATCH_AGENT_TOOLS",
+    Kind("comma-separated agent=tool|tool entries, e.g. 'researcher=search|read_page,"
+         "coder=bash'", _parse_agent_tools, lambda value: isinstance(value, tuple)),
+    (),
+    "`coordination.role_violation`: the tools each named agent may call; agents not listed "
+    "are not judged.")
+
 
 class _Handoffs:
-    __slots__ = ("current", "cycles", "handoffs", "latch", "novelty", "period", "span_ids")
+    __slots__ = ("current", "cycles", "handoffs", "latch", "period", "span_ids")
 
     def __init__(self, max_period: int) -> None:
         self.current: str | None = None  # the agent that has the work now
         self.handoffs = 0
         self.cycles = SuffixCycles(max_period)
-        self.novelty = Novelty()
-        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
+        self.span_ids: list[int] = []  # the latest EVIDENCE_SPANS + 1 handoffs
         self.period = 0
         self.latch = StageLatch()
 
 
-class HandoffCycleDetector:
+class HandoffCycleDetector(Detector[_Handoffs]):
     """Handoffs repeating a cycle of 2..``max_period`` agents, with nothing new learnt."""
 
     __slots__ = ("critical_at", "max_period", "warning_at")
@@ -54,21 +91,21 @@ class HandoffCycleDetector:
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL, StepKind.LLM,
                                                       StepKind.AGENT})
 
-    def __init__(self, warning_at: int = 3, critical_at: int = 5, max_period: int = 4) -> None:
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": HANDOFF_WARNING, "critical_at": HANDOFF_CRITICAL}
+
+    def __init__(self, warning_at: int = HANDOFF_WARNING.default,
+                 critical_at: int = HANDOFF_CRITICAL.default, max_period: int = 4) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
         self.max_period = max_period
 
-    @classmethod
-    def from_config(cls, config: Config) -> HandoffCycleDetector:
-        return cls(config.handoff_cycle_threshold, config.handoff_cycle_critical)
-
     def new_state(self) -> _Handoffs:
         return _Handoffs(self.max_period)
 
-    def observe(self, step: Step, state: _Handoffs) -> Detection | None:
+    def observe(self, step: Step, state: _Handoffs, facts: StepFacts) -> Detection | None:
         # Until a second agent appears there is no cycle for news to break.
-        if step.kind is StepKind.TOOL and state.handoffs and state.novelty.brings_news(step):
+        if step.kind is StepKind.TOOL and state.handoffs and facts.news:
             state.cycles.clear()  # the team learnt something: the alternation is working
             state.span_ids.clear()
             state.period = 0
@@ -81,6 +118,8 @@ class HandoffCycleDetector:
         state.current = agent
         state.cycles.push(agent)
         state.span_ids.append(step.span_id)
+        if len(state.span_ids) > EVIDENCE_SPANS + 1:
+            del state.span_ids[0]
         period, repeats = state.cycles.shortest(self.warning_at)
         if period < 2:  # one agent working on its own is not a handoff
             state.period = 0
@@ -107,10 +146,10 @@ class _Violations:
 
     def __init__(self) -> None:
         self.count = 0
-        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
+        self.span_ids: list[int] = []  # the latest EVIDENCE_SPANS + 1
 
 
-class RoleViolationDetector:
+class RoleViolationDetector(Detector[_Violations]):
     """Tool calls by an agent outside its declared tools: each a warning, critical from
     ``critical_at`` in a run."""
 
@@ -121,23 +160,31 @@ class RoleViolationDetector:
     mast_codes: ClassVar[tuple[str, ...]] = ("FM-1.2",)
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL})
 
+    settings: ClassVar[dict[str, Setting[Any]]] = {"allowed": AGENT_TOOLS}
+
     def __init__(self, allowed: Mapping[str, frozenset[str]], critical_at: int = 3) -> None:
         self.allowed = allowed
         self.critical_at = critical_at
 
     @classmethod
-    def from_config(cls, config: Config) -> RoleViolationDetector:
-        return cls({agent: frozenset(tools) for agent, tools in config.agent_tools})
+    def from_settings(cls, values: SettingValues) -> RoleViolationDetector | None:
+        """Built only when ``AGENTWATCH_AGENT_TOOLS`` declares some agent's tools."""
+        declared = values[AGENT_TOOLS]
+        if not declared:
+            return None
+        return cls({agent: frozenset(tools) for agent, tools in declared})
 
     def new_state(self) -> _Violations:
         return _Violations()
 
-    def observe(self, step: Step, state: _Violations) -> Detection | None:
+    def observe(self, step: Step, state: _Violations, facts: StepFacts) -> Detection | None:
         allowed = self.allowed.get(step.agent_name or "")
         if allowed is None or step.name in allowed:
             return None
         state.count += 1
         state.span_ids.append(step.span_id)
+        if len(state.span_ids) > EVIDENCE_SPANS + 1:
+            del state.span_ids[0]
         severity = Severity.CRITICAL if state.count >= self.critical_at else Severity.WARNING
         return make_detection(
             self, step, severity,

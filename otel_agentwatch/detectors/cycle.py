@@ -7,17 +7,22 @@ equals the one p earlier, ``p * R`` calls long, is the pattern repeated R times.
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
+from ..settings import Setting, integer
 from ..steps import Step
-from .base import Detection, StageLatch, make_detection, severity_at
+from .base import Detection, Detector, StageLatch, make_detection, severity_at
+from .facts import StepFacts
 from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, STEP_REPETITION, TOOL_STEPS
 
-if TYPE_CHECKING:
-    from ..config import Config
-
 __all__ = ["CycleDetector", "SuffixCycles"]
+
+CYCLE_WARNING = Setting(
+    "AGENTWATCH_LOOP_CYCLE_THRESHOLD", integer(2), 3,
+    "`loop.cycle`: repetitions of a 2-5 call pattern that raise a warning.")
+CYCLE_CRITICAL = Setting(
+    "AGENTWATCH_LOOP_CYCLE_CRITICAL", integer(2), 4,
+    "`loop.cycle`: repetitions that make it critical.", at_least=CYCLE_WARNING)
 
 
 class SuffixCycles:
@@ -31,7 +36,7 @@ class SuffixCycles:
 
     def __init__(self, max_period: int) -> None:
         self.max_period = max_period
-        self.keys: deque[object] = deque(maxlen=max_period)
+        self.keys: list[object] = []  # the latest max_period keys, oldest first
         self.matched = [0] * (max_period + 1)
 
     def push(self, key: object) -> None:
@@ -42,6 +47,8 @@ class SuffixCycles:
             else:
                 matched[period] = 0
         keys.append(key)
+        if len(keys) > self.max_period:
+            del keys[0]
 
     def shortest(self, repeats_at_least: int) -> tuple[int, int]:
         """``(period, repeats)`` of the shortest cycle the keys end in that repeats at
@@ -60,14 +67,14 @@ class SuffixCycles:
 class _CycleState:
     __slots__ = ("cycles", "latch", "period", "span_ids")
 
-    def __init__(self, max_period: int, history: int) -> None:
+    def __init__(self, max_period: int) -> None:
         self.cycles = SuffixCycles(max_period)
-        self.span_ids: deque[int] = deque(maxlen=history)
+        self.span_ids: list[int] = []  # of the latest max_period + 1 calls
         self.period = 0  # the period of the cycle being reported, 0 when none
         self.latch = StageLatch()
 
 
-class CycleDetector:
+class CycleDetector(Detector[_CycleState]):
     """A cycle of period ``min_period``..``max_period`` repeated ``warning_at`` /
     ``critical_at`` times at the end of the run's tool calls.
 
@@ -83,8 +90,11 @@ class CycleDetector:
     failure_mode: ClassVar[str] = STEP_REPETITION
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds = TOOL_STEPS
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": CYCLE_WARNING, "critical_at": CYCLE_CRITICAL}
 
-    def __init__(self, warning_at: int = 3, critical_at: int = 4, *, min_period: int = 2,
+    def __init__(self, warning_at: int = CYCLE_WARNING.default,
+                 critical_at: int = CYCLE_CRITICAL.default, *, min_period: int = 2,
                  max_period: int = 5, with_results: bool = True) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
@@ -92,14 +102,10 @@ class CycleDetector:
         self.max_period = max_period
         self.with_results = with_results
 
-    @classmethod
-    def from_config(cls, config: Config) -> CycleDetector:
-        return cls(config.loop_cycle_threshold, config.loop_cycle_critical)
-
     def new_state(self) -> _CycleState:
-        return _CycleState(self.max_period, self.max_period + 1)
+        return _CycleState(self.max_period)
 
-    def observe(self, step: Step, state: _CycleState) -> Detection | None:
+    def observe(self, step: Step, state: _CycleState, facts: StepFacts) -> Detection | None:
         if step.args_key is None:
             key: object = object()  # unknown arguments: equal to nothing, breaks every cycle
         elif self.with_results:
@@ -107,7 +113,10 @@ class CycleDetector:
         else:
             key = (step.name, step.args_key)
         state.cycles.push(key)
-        state.span_ids.append(step.span_id)
+        span_ids = state.span_ids
+        span_ids.append(step.span_id)
+        if len(span_ids) > self.max_period + 1:
+            del span_ids[0]
         found, repeats = state.cycles.shortest(self.warning_at)
         if found < self.min_period:  # no cycle, or one call repeated: not ours to report
             state.period = 0

@@ -23,19 +23,50 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import deque
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from ..settings import ConfigError, Kind, Setting, SettingValues, integer, number
 from ..steps import Step, StepKind
-from .base import EVIDENCE_SPANS, Detection, Severity, StageLatch, make_detection
+from .base import EVIDENCE_SPANS, Detection, Detector, Severity, StageLatch, make_detection
 from .embedding import Embedder, load_embedder
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .facts import StepFacts
 
 __all__ = ["ObjectiveDriftDetector"]
 
 _RECENT = 5  # similarities kept for the evidence
 _FLOOR = 0.02  # a baseline below this is noise: compare against this instead
+
+
+def _is_embedder_spec(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if value == "hashing":
+        return True
+    module, colon, attribute = value.partition(":")
+    return bool(colon and module and attribute)
+
+
+DRIFT_WARNING = Setting(
+    "AGENTWATCH_DRIFT_THRESHOLD", number(0.1), 6.0,
+    "`drift.objective`: accumulated decline of the steps' similarity to the objective (in "
+    "baseline units) that raises a warning.")
+DRIFT_CRITICAL = Setting(
+    "AGENTWATCH_DRIFT_CRITICAL", number(0.1), 12.0,
+    "`drift.objective`: the accumulated decline that makes it critical.",
+    at_least=DRIFT_WARNING)
+WARMUP = Setting(
+    "AGENTWATCH_DRIFT_WARMUP", integer(1), 3,
+    "`drift.objective`: steps that set a run's baseline similarity before it is judged.")
+EMBEDDER = Setting(
+    "AGENTWATCH_EMBEDDER",
+    Kind("'hashing', or module:callable (text -> vector of floats)", str.strip,
+         _is_embedder_spec),
+    "hashing",
+    "How `drift.objective` embeds text: the built-in hashed n-gram vectors, or your own "
+    "callable.")
+EMBED_MAX_CHARS = Setting(
+    "AGENTWATCH_EMBED_MAX_CHARS", integer(100), 2000,
+    "Characters of a text that are embedded (the rest is ignored).")
 
 
 class _Course:
@@ -51,7 +82,7 @@ class _Course:
         self.latch = StageLatch()
 
 
-class ObjectiveDriftDetector:
+class ObjectiveDriftDetector(Detector[_Course]):
     """Sustained decline of the steps' similarity to the run's objective."""
 
     __slots__ = ("critical_at", "embed", "max_chars", "slack", "warmup", "warning_at")
@@ -60,11 +91,15 @@ class ObjectiveDriftDetector:
     failure_mode: ClassVar[str] = "objective_drift"
     mast_codes: ClassVar[tuple[str, ...]] = ("FM-2.3",)
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL, StepKind.LLM})
-    needs_text: ClassVar[bool] = True
+    needs_text = True
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": DRIFT_WARNING, "critical_at": DRIFT_CRITICAL, "warmup": WARMUP,
+        "embed": EMBEDDER, "max_chars": EMBED_MAX_CHARS}
 
-    def __init__(self, embed: Embedder | None = None, warning_at: float = 6.0,
-                 critical_at: float = 12.0, warmup: int = 3, slack: float = 0.2,
-                 max_chars: int = 2000) -> None:
+    def __init__(self, embed: Embedder | None = None,
+                 warning_at: float = DRIFT_WARNING.default,
+                 critical_at: float = DRIFT_CRITICAL.default, warmup: int = WARMUP.default,
+                 slack: float = 0.2, max_chars: int = EMBED_MAX_CHARS.default) -> None:
         self.embed = embed if embed is not None else load_embedder("hashing", max_chars)
         self.warning_at = warning_at
         self.critical_at = critical_at
@@ -73,16 +108,15 @@ class ObjectiveDriftDetector:
         self.max_chars = max_chars
 
     @classmethod
-    def from_config(cls, config: Config) -> ObjectiveDriftDetector:
-        from ..config import ConfigError
-
+    def from_settings(cls, values: SettingValues) -> ObjectiveDriftDetector:
+        spec, max_chars = values[EMBEDDER], values[EMBED_MAX_CHARS]
         try:
-            embed = load_embedder(config.embedder, config.embed_max_chars)
+            embed = load_embedder(spec, max_chars)
         except ValueError:
-            raise ConfigError("AGENTWATCH_EMBEDDER", config.embedder,
+            raise ConfigError(EMBEDDER.env, spec,
                               "'hashing', or an importable module:callable") from None
-        return cls(embed, config.drift_threshold, config.drift_critical, config.drift_warmup,
-                   max_chars=config.embed_max_chars)
+        return cls(embed, values[DRIFT_WARNING], values[DRIFT_CRITICAL], values[WARMUP],
+                   max_chars=max_chars)
 
     def new_state(self) -> _Course:
         return _Course()
@@ -95,7 +129,7 @@ class ObjectiveDriftDetector:
         state.span_ids.clear()
         state.latch.reset()
 
-    def observe(self, step: Step, state: _Course) -> Detection | None:
+    def observe(self, step: Step, state: _Course, facts: StepFacts) -> Detection | None:
         if state.target is None:
             return None
         text = self._text(step)

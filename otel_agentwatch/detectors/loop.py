@@ -14,23 +14,22 @@ instrumentation) are never "the same": unknown is not identical.
 from __future__ import annotations
 
 import re
-from collections import deque
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
+from ..settings import Setting, fraction, integer
 from ..steps import Step, StepKind
 from ._similarity import jaccard, signature
 from .base import (
     EVIDENCE_SPANS,
     Detection,
+    Detector,
     Severity,
     StageLatch,
     Streak,
     make_detection,
     severity_at,
 )
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .facts import StepFacts
 
 __all__ = ["ErrorStreakDetector", "RepeatedCallDetector", "RepeatedOutcomeDetector",
            "StepLimitDetector"]
@@ -43,8 +42,38 @@ STEP_REPETITION = "step_repetition"
 MAST_STEP_REPETITION = ("FM-1.3",)
 TOOL_STEPS = frozenset({StepKind.TOOL})
 
+REPEAT_WARNING = Setting(
+    "AGENTWATCH_LOOP_REPEAT_THRESHOLD", integer(2), 3,
+    "`loop.repeated_call`: identical consecutive tool calls that raise a warning.")
+REPEAT_CRITICAL = Setting(
+    "AGENTWATCH_LOOP_REPEAT_CRITICAL", integer(2), 5,
+    "`loop.repeated_call`: identical consecutive tool calls that make it critical.",
+    at_least=REPEAT_WARNING)
+SIMILARITY = Setting(
+    "AGENTWATCH_LOOP_SIMILARITY", fraction(), 0.0,
+    "`loop.repeated_call`: also count near-identical arguments at this similarity (Jaccard "
+    "over character 4-grams); 0 compares exactly.")
+OUTCOME_WARNING = Setting(
+    "AGENTWATCH_LOOP_OUTCOME_THRESHOLD", integer(2), 3,
+    "`loop.repeated_outcome`: same call with the same result, within the window, that "
+    "raises a warning.")
+OUTCOME_CRITICAL = Setting(
+    "AGENTWATCH_LOOP_OUTCOME_CRITICAL", integer(2), 5,
+    "`loop.repeated_outcome`: same call with the same result that makes it critical.",
+    at_least=OUTCOME_WARNING)
+WINDOW = Setting(
+    "AGENTWATCH_LOOP_WINDOW", integer(2), 30,
+    "How many of a run's most recent tool calls `loop.repeated_outcome` looks back over.")
+ERROR_WARNING = Setting(
+    "AGENTWATCH_LOOP_ERROR_THRESHOLD", integer(2), 3,
+    "`loop.error_streak`: consecutive failures of one tool that raise a warning.")
+ERROR_CRITICAL = Setting(
+    "AGENTWATCH_LOOP_ERROR_CRITICAL", integer(2), 5,
+    "`loop.error_streak`: consecutive failures that make it critical.",
+    at_least=ERROR_WARNING)
 
-class RepeatedCallDetector:
+
+class RepeatedCallDetector(Detector[Streak]):
     """Consecutive identical tool calls: warning at ``warning_at``, critical at ``critical_at``.
 
     With ``similarity`` > 0, a call to the same tool whose arguments are at least that
@@ -58,22 +87,20 @@ class RepeatedCallDetector:
     failure_mode: ClassVar[str] = STEP_REPETITION
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds: ClassVar[frozenset[StepKind]] = TOOL_STEPS
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": REPEAT_WARNING, "critical_at": REPEAT_CRITICAL, "similarity": SIMILARITY}
 
-    def __init__(self, warning_at: int = 3, critical_at: int = 5,
-                 similarity: float = 0.0) -> None:
+    def __init__(self, warning_at: int = REPEAT_WARNING.default,
+                 critical_at: int = REPEAT_CRITICAL.default,
+                 similarity: float = SIMILARITY.default) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
         self.similarity = similarity
 
-    @classmethod
-    def from_config(cls, config: Config) -> RepeatedCallDetector:
-        return cls(config.loop_repeat_threshold, config.loop_repeat_critical,
-                   config.loop_similarity)
-
     def new_state(self) -> Streak:
         return Streak()
 
-    def observe(self, step: Step, state: Streak) -> Detection | None:
+    def observe(self, step: Step, state: Streak, facts: StepFacts) -> Detection | None:
         if step.args_key is None:  # arguments unknown: cannot be the same call
             state.restart()
             return None
@@ -85,8 +112,7 @@ class RepeatedCallDetector:
                     and state.signature is not None
                     and jaccard(current, state.signature) >= self.similarity)
             if near:
-                state.count += 1
-                state.span_ids.append(step.span_id)
+                state.add(step.span_id)
                 state.key = key
             else:
                 state.extend(key, step.span_id)
@@ -101,21 +127,25 @@ class RepeatedCallDetector:
             self, step, severity,
             f"{step.name} called {state.count} times in a row with {alike} arguments",
             count=state.count, warning_at=self.warning_at, critical_at=self.critical_at,
-            earlier=state.earlier(), new=state.latch.announce(severity), tool=step.name,
+            earlier=state.earlier(), new=state.announce(severity), tool=step.name,
         )
 
 
 class _OutcomeState:
-    __slots__ = ("counts", "latches", "recent")
+    """The outcome keys (None: not comparable) and span ids of the run's most recent tool
+    calls, as a ring of two lists: no object per call, and small while the run is."""
 
-    def __init__(self, window: int) -> None:
-        # (outcome key or None, span id) of the most recent tool calls, oldest first.
-        self.recent: deque[tuple[int | None, int]] = deque(maxlen=window)
+    __slots__ = ("counts", "keys", "latches", "oldest", "span_ids")
+
+    def __init__(self) -> None:
+        self.keys: list[int | None] = []
+        self.span_ids: list[int] = []
+        self.oldest = 0  # once the window is full: the index of its oldest call
         self.counts: dict[int, int] = {}
         self.latches: dict[int, StageLatch] = {}  # only for keys that reached a stage
 
 
-class RepeatedOutcomeDetector:
+class RepeatedOutcomeDetector(Detector[_OutcomeState]):
     """The same call with the same result ``warning_at`` / ``critical_at`` times in a window.
 
     With ``window`` equal to ``critical_at`` this is "the last N tool calls were all the
@@ -128,34 +158,39 @@ class RepeatedOutcomeDetector:
     failure_mode: ClassVar[str] = STEP_REPETITION
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds: ClassVar[frozenset[StepKind]] = TOOL_STEPS
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": OUTCOME_WARNING, "critical_at": OUTCOME_CRITICAL, "window": WINDOW}
 
-    def __init__(self, warning_at: int = 3, critical_at: int = 5, window: int = 30) -> None:
+    def __init__(self, warning_at: int = OUTCOME_WARNING.default,
+                 critical_at: int = OUTCOME_CRITICAL.default,
+                 window: int = WINDOW.default) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
         self.window = window
 
-    @classmethod
-    def from_config(cls, config: Config) -> RepeatedOutcomeDetector:
-        return cls(config.loop_outcome_threshold, config.loop_outcome_critical,
-                   config.loop_window)
-
     def new_state(self) -> _OutcomeState:
-        return _OutcomeState(self.window)
+        return _OutcomeState()
 
-    def observe(self, step: Step, state: _OutcomeState) -> Detection | None:
-        recent, counts = state.recent, state.counts
-        if len(recent) == recent.maxlen:  # the oldest call leaves the window
-            oldest = recent[0][0]
-            if oldest is not None:
-                left = counts[oldest] - 1
-                if left:
-                    counts[oldest] = left
-                else:
-                    del counts[oldest]
-                    state.latches.pop(oldest, None)
+    def observe(self, step: Step, state: _OutcomeState, facts: StepFacts) -> Detection | None:
+        keys, counts = state.keys, state.counts
         known = step.args_key is not None and (step.result is not None or step.error is not None)
         key = hash((step.name, step.args_key, step.error, step.result)) if known else None
-        recent.append((key, step.span_id))
+        if len(keys) < self.window:
+            keys.append(key)
+            state.span_ids.append(step.span_id)
+        else:  # the oldest call leaves the window, the new one takes its place
+            at = state.oldest
+            left_key = keys[at]
+            if left_key is not None:
+                left = counts[left_key] - 1
+                if left:
+                    counts[left_key] = left
+                else:
+                    del counts[left_key]
+                    state.latches.pop(left_key, None)
+            keys[at] = key
+            state.span_ids[at] = step.span_id
+            state.oldest = (at + 1) % self.window
         if key is None:
             return None
         count = counts[key] = counts.get(key, 0) + 1
@@ -165,15 +200,20 @@ class RepeatedOutcomeDetector:
         latch = state.latches.get(key)
         if latch is None:
             latch = state.latches[key] = StageLatch()
-        # Evidence is gathered only when a stage is reached: a scan of the window.
-        earlier = tuple(span_id for k, span_id in recent if k == key)[-EVIDENCE_SPANS - 1:-1]
+        # Evidence is gathered only when a stage is reached: a scan of the window, oldest
+        # call first.
+        at = state.oldest
+        span_ids = state.span_ids
+        order = (*zip(keys[at:], span_ids[at:], strict=True),
+                 *zip(keys[:at], span_ids[:at], strict=True))
+        earlier = tuple(span_id for k, span_id in order if k == key)[-EVIDENCE_SPANS - 1:-1]
         return make_detection(
             self, step, severity,
             f"{step.name} returned the same result to the same call {count} times "
-            f"in the last {len(recent)} tool calls",
+            f"in the last {len(keys)} tool calls",
             count=count, warning_at=self.warning_at, critical_at=self.critical_at,
             earlier=earlier, new=latch.announce(severity), tool=step.name,
-            window=len(recent),
+            window=len(keys),
         )
 
 
@@ -189,7 +229,7 @@ def failure_kind(step: Step) -> str | None:
     return named.group(1) if named else message
 
 
-class ErrorStreakDetector:
+class ErrorStreakDetector(Detector[Streak]):
     """The same call failing on consecutive tool calls, whatever the error texts say.
 
     "The same call" is the same tool failing the same way (the same error type or
@@ -206,20 +246,20 @@ class ErrorStreakDetector:
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds: ClassVar[frozenset[StepKind]] = TOOL_STEPS
 
-    def __init__(self, warning_at: int = 3, critical_at: int = 5,
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": ERROR_WARNING, "critical_at": ERROR_CRITICAL}
+
+    def __init__(self, warning_at: int = ERROR_WARNING.default,
+                 critical_at: int = ERROR_CRITICAL.default,
                  same_arguments: bool = False) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
         self.same_arguments = same_arguments
 
-    @classmethod
-    def from_config(cls, config: Config) -> ErrorStreakDetector:
-        return cls(config.loop_error_threshold, config.loop_error_critical)
-
     def new_state(self) -> Streak:
         return Streak()
 
-    def observe(self, step: Step, state: Streak) -> Detection | None:
+    def observe(self, step: Step, state: Streak, facts: StepFacts) -> Detection | None:
         if step.error is None:
             state.restart()
             return None
@@ -236,12 +276,12 @@ class ErrorStreakDetector:
             self, step, severity,
             f"{step.name} failed {state.count} times in a row ({step.error})",
             count=state.count, warning_at=self.warning_at, critical_at=self.critical_at,
-            earlier=state.earlier(), new=state.latch.announce(severity), tool=step.name,
+            earlier=state.earlier(), new=state.announce(severity), tool=step.name,
             error_type=step.error,
         )
 
 
-class StepLimitDetector:
+class StepLimitDetector(Detector[None]):
     """The run ended because the framework's step limit stopped it: it never finished.
 
     Judged at run end, from the agent span's own error: LangGraph's
@@ -259,15 +299,8 @@ class StepLimitDetector:
         "GraphRecursionError", "AgentMaxStepsError", "MaxTurnsExceeded",
     })
 
-    @classmethod
-    def from_config(cls, config: Config) -> StepLimitDetector:
-        return cls()
-
-    def new_state(self) -> None:
-        return None
-
-    def observe(self, step: Step, state: None) -> Detection | None:
-        return None
+    def observe(self, step: Step, state: None, facts: StepFacts) -> Detection | None:
+        return None  # watches no kind of step: it judges the run at its end
 
     def finish(self, anchor: Step | None, state: None) -> Detection | None:
         if anchor is None or anchor.error not in self.LIMIT_ERRORS:

@@ -15,8 +15,8 @@ variables tune only ``default``). ``AGENTWATCH_DETECTORS`` still selects among t
   times at a mean distance of at most 250 characters: critical.
 * ``cline``: consecutive identical calls: warning at 3, critical at 5.
 * ``roo``: consecutive identical calls: critical at the 4th.
-* ``default``: every detector, with the ``AGENTWATCH_LOOP_*`` thresholds, chosen on the
-  measurements in the README to keep successful runs unflagged.
+* ``default``: every built-in detector, with its own settings, chosen on the measurements
+  in ``docs/evaluation.md`` to keep successful runs unflagged.
 
 Budgets (``AGENTWATCH_BUDGET_*``) apply under every profile.
 """
@@ -24,77 +24,40 @@ Budgets (``AGENTWATCH_BUDGET_*``) apply under every profile.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
+from ..settings import SettingValues
 from .base import Detector
 from .budget import BUDGETS
-from .coordination import HandoffCycleDetector, RoleViolationDetector
 from .cycle import CycleDetector
-from .drift import ObjectiveDriftDetector
-from .loop import (
-    ErrorStreakDetector,
-    RepeatedCallDetector,
-    RepeatedOutcomeDetector,
-    StepLimitDetector,
-)
-from .progress import StallDetector
-from .reasoning import OverthinkingDetector
-from .resources import EditChurnDetector, RedundantReadDetector
-from .termination import EndedAfterErrorsDetector, UnverifiedEndingDetector
+from .loop import ErrorStreakDetector, RepeatedCallDetector, RepeatedOutcomeDetector
+from .registry import BUILTIN
 from .text import CHUNK, RepeatedTextDetector
 
-if TYPE_CHECKING:
-    from ..config import Config
+__all__ = ["PROFILES"]
 
-__all__ = ["DETECTORS", "PROFILES"]
-
-# Every detector class; their ids are what AGENTWATCH_DETECTORS accepts.
-DETECTORS: tuple[type[Detector], ...] = (
-    RepeatedCallDetector,
-    RepeatedOutcomeDetector,
-    ErrorStreakDetector,
-    CycleDetector,
-    RedundantReadDetector,
-    EditChurnDetector,
-    RepeatedTextDetector,
-    StepLimitDetector,
-    StallDetector,
-    OverthinkingDetector,
-    ObjectiveDriftDetector,
-    UnverifiedEndingDetector,
-    EndedAfterErrorsDetector,
-    HandoffCycleDetector,
-    RoleViolationDetector,
-    *BUDGETS,
-)
+Profile = Callable[[SettingValues], tuple[Detector[Any], ...]]
+"""The built-in detectors of a profile, from the settings."""
 
 
-def _budgets(config: Config) -> tuple[Detector, ...]:
-    """The budgets that have a limit. Limits apply whatever the profile: a budget is
-    the user's, not a loop guard's."""
-    return tuple(budget.from_config(config) for budget in BUDGETS
-                 if getattr(config, budget.setting) > 0)
+def _built(classes: tuple[type[Detector[Any]], ...],
+           values: SettingValues) -> tuple[Detector[Any], ...]:
+    """Each class built from its settings; those with nothing to judge (a budget with no
+    limit, roles with none declared) are left out, so they cost nothing."""
+    return tuple(built for cls in classes if (built := cls.from_settings(values)) is not None)
 
 
-# Detectors with nothing to judge until a setting gives them something: not built
-# without it, so they cost nothing.
-_NEEDS_SETTING: dict[type[Detector], Callable[[Config], object]] = {
-    RoleViolationDetector: lambda config: config.agent_tools,
-}
+def _default(values: SettingValues) -> tuple[Detector[Any], ...]:
+    return _built(BUILTIN, values)
 
 
-def _default(config: Config) -> tuple[Detector, ...]:
-    guards = tuple(detector.from_config(config) for detector in DETECTORS
-                   if detector not in BUDGETS
-                   and _NEEDS_SETTING.get(detector, lambda _config: True)(config))
-    return (*guards, *_budgets(config))
+def _fixed(*detectors: Detector[Any]) -> Profile:
+    """A peer profile: fixed detectors, and the budgets that have a limit (a budget is
+    the user's, not a loop guard's)."""
+    return lambda values: (*detectors, *_built(BUDGETS, values))
 
 
-def _fixed(*detectors: Detector) -> Callable[[Config], tuple[Detector, ...]]:
-    return lambda config: (*detectors, *_budgets(config))
-
-
-PROFILES: dict[str, Callable[[Config], tuple[Detector, ...]]] = {
+PROFILES: dict[str, Profile] = {
     "default": _default,
     "openhands": _fixed(
         RepeatedOutcomeDetector(warning_at=4, critical_at=4, window=4),

@@ -14,25 +14,35 @@ from a tool, ends the streak.
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
+from ..settings import Setting, integer, number
 from ..steps import Step, StepKind
-from .base import Detection, Streak, make_detection, severity_at
-from .progress import Novelty
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .base import Detection, Detector, Streak, make_detection, severity_at
+from .facts import StepFacts
 
 __all__ = ["OverthinkingDetector"]
 
+RATIO = Setting(
+    "AGENTWATCH_OVERTHINKING_RATIO", number(1), 3.0,
+    "`reasoning.overthinking`: how many times the run's usual length (the median of its "
+    "first 3 model calls) a model call must reach to count.")
+OVERTHINKING_WARNING = Setting(
+    "AGENTWATCH_OVERTHINKING_THRESHOLD", integer(1), 2,
+    "`reasoning.overthinking`: such model calls in a row, with no tool bringing anything "
+    "new, that raise a warning.")
+OVERTHINKING_CRITICAL = Setting(
+    "AGENTWATCH_OVERTHINKING_CRITICAL", integer(1), 4,
+    "`reasoning.overthinking`: such calls that make it critical.",
+    at_least=OVERTHINKING_WARNING)
+
 
 class _Thinking:
-    __slots__ = ("baseline", "first", "news", "novelty", "streak")
+    __slots__ = ("baseline", "first", "news", "streak")
 
     def __init__(self) -> None:
         self.first: list[int] = []  # lengths of the warm-up calls
         self.baseline: float | None = None
-        self.novelty = Novelty()
         self.news = True  # a tool brought something new since the last model call
         self.streak = Streak()  # long model calls in a row with nothing new between
 
@@ -48,7 +58,7 @@ def thinking_length(step: Step) -> int | None:
     return None
 
 
-class OverthinkingDetector:
+class OverthinkingDetector(Detector[_Thinking]):
     """Model calls far longer than the run's baseline while tools bring nothing new."""
 
     __slots__ = ("critical_at", "ratio", "warmup", "warning_at")
@@ -57,25 +67,24 @@ class OverthinkingDetector:
     failure_mode: ClassVar[str] = "overthinking"
     mast_codes: ClassVar[tuple[str, ...]] = ("FM-1.5",)
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL, StepKind.LLM})
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "ratio": RATIO, "warning_at": OVERTHINKING_WARNING,
+        "critical_at": OVERTHINKING_CRITICAL}
 
-    def __init__(self, ratio: float = 3.0, warning_at: int = 2, critical_at: int = 4,
-                 warmup: int = 3) -> None:
+    def __init__(self, ratio: float = RATIO.default,
+                 warning_at: int = OVERTHINKING_WARNING.default,
+                 critical_at: int = OVERTHINKING_CRITICAL.default, warmup: int = 3) -> None:
         self.ratio = ratio
         self.warning_at = warning_at
         self.critical_at = critical_at
         self.warmup = warmup
 
-    @classmethod
-    def from_config(cls, config: Config) -> OverthinkingDetector:
-        return cls(config.overthinking_ratio, config.overthinking_threshold,
-                   config.overthinking_critical)
-
     def new_state(self) -> _Thinking:
         return _Thinking()
 
-    def observe(self, step: Step, state: _Thinking) -> Detection | None:
+    def observe(self, step: Step, state: _Thinking, facts: StepFacts) -> Detection | None:
         if step.kind is StepKind.TOOL:
-            if state.novelty.brings_news(step):
+            if facts.news:
                 state.news = True
             return None
         length = thinking_length(step)
@@ -100,6 +109,6 @@ class OverthinkingDetector:
             f"{streak.count} model calls in a row at {length / state.baseline:.1f}x the "
             f"run's usual length while tools brought nothing new",
             count=streak.count, warning_at=self.warning_at, critical_at=self.critical_at,
-            earlier=streak.earlier(), new=streak.latch.announce(severity),
+            earlier=streak.earlier(), new=streak.announce(severity),
             length=length, baseline=round(state.baseline, 1),
         )

@@ -7,43 +7,49 @@ signature of expensive coding-agent runs, the same file viewed and edited again 
 * ``loop.edit_churn``: a resource edited back and forth (an edit that undoes an earlier
   one), or edited again and again with no verification (tests, build, run) between.
 
-Which calls read, write or verify comes from :mod:`.actions`.
+Which calls read, write or verify comes from :mod:`.actions`, asked once per step through
+:class:`~.facts.StepFacts`.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from .._bounded import BoundedDict
+from ..settings import Setting, integer
 from ..steps import Step
-from .actions import (
-    ANY_RESOURCE,
-    READ,
-    SEARCH_PREFIX,
-    VERIFY,
-    WRITE,
-    action_of,
-    covers,
-)
-from .base import Detection, StageLatch, make_detection, severity_at
+from .actions import ANY_RESOURCE, READ, SEARCH_PREFIX, VERIFY, WRITE, covers
+from .base import Detection, Detector, StageLatch, make_detection, severity_at
+from .facts import StepFacts
 from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, TOOL_STEPS
-
-if TYPE_CHECKING:
-    from ..config import Config
 
 __all__ = ["EditChurnDetector", "RedundantReadDetector"]
 
 _MAX_RESOURCES = 256  # per run; the least recently touched is forgotten beyond it
 _MAX_SCOPES = 16  # reads remembered per resource
 
+REREAD_WARNING = Setting(
+    "AGENTWATCH_LOOP_REREAD_THRESHOLD", integer(1), 2,
+    "`loop.redundant_read`: re-reads of an unchanged resource that raise a warning.")
+REREAD_CRITICAL = Setting(
+    "AGENTWATCH_LOOP_REREAD_CRITICAL", integer(1), 4,
+    "`loop.redundant_read`: re-reads that make it critical.", at_least=REREAD_WARNING)
+EDIT_WARNING = Setting(
+    "AGENTWATCH_LOOP_EDIT_THRESHOLD", integer(2), 6,
+    "`loop.edit_churn`: edits of one resource with no verification between that raise a "
+    "warning.")
+EDIT_CRITICAL = Setting(
+    "AGENTWATCH_LOOP_EDIT_CRITICAL", integer(2), 10,
+    "`loop.edit_churn`: such edits that make it critical.", at_least=EDIT_WARNING)
+
 
 class _Resource:
     __slots__ = ("count", "latch", "reads", "span_ids")
 
     def __init__(self) -> None:
-        self.reads: deque[tuple[Any, int | None]] = deque(maxlen=_MAX_SCOPES)  # (scope, result)
+        self.reads: list[tuple[Any, int | None]] = []  # (scope, result), the latest _MAX_SCOPES
         self.count = 0  # redundant reads, or edits, in the current streak
-        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
+        self.span_ids: list[int] = []  # the latest EVIDENCE_SPANS + 1
         self.latch = StageLatch()
 
     def reset(self) -> None:
@@ -52,6 +58,17 @@ class _Resource:
         self.span_ids.clear()
         self.latch.reset()
 
+    def read(self, scope: Any, result: int | None) -> None:
+        self.reads.append((scope, result))
+        if len(self.reads) > _MAX_SCOPES:
+            del self.reads[0]
+
+    def count_one(self, span_id: int) -> None:
+        self.count += 1
+        self.span_ids.append(span_id)
+        if len(self.span_ids) > EVIDENCE_SPANS + 1:
+            del self.span_ids[0]
+
 
 class _Resources:
     """Bounded per-run table of resources, least recently touched first."""
@@ -59,21 +76,13 @@ class _Resources:
     __slots__ = ("table",)
 
     def __init__(self) -> None:
-        self.table: OrderedDict[str, _Resource] = OrderedDict()
+        self.table: BoundedDict[str, _Resource] = BoundedDict(_MAX_RESOURCES)
 
     def get(self, name: str) -> _Resource:
-        table = self.table
-        resource = table.get(name)
-        if resource is None:
-            resource = table[name] = _Resource()
-            if len(table) > _MAX_RESOURCES:
-                table.popitem(last=False)
-        else:
-            table.move_to_end(name)
-        return resource
+        return self.table.setdefault_recent(name, _Resource)
 
 
-class RedundantReadDetector:
+class RedundantReadDetector(Detector[_Resources]):
     """Reads of a resource that show nothing new: same part, no change since.
 
     A read is redundant when an earlier read of the same resource, since its last
@@ -89,22 +98,21 @@ class RedundantReadDetector:
     failure_mode: ClassVar[str] = "redundant_read"
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds = TOOL_STEPS
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": REREAD_WARNING, "critical_at": REREAD_CRITICAL}
 
-    def __init__(self, warning_at: int = 2, critical_at: int = 4) -> None:
+    def __init__(self, warning_at: int = REREAD_WARNING.default,
+                 critical_at: int = REREAD_CRITICAL.default) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
-
-    @classmethod
-    def from_config(cls, config: Config) -> RedundantReadDetector:
-        return cls(config.loop_reread_threshold, config.loop_reread_critical)
 
     def new_state(self) -> _Resources:
         return _Resources()
 
-    def observe(self, step: Step, state: _Resources) -> Detection | None:
+    def observe(self, step: Step, state: _Resources, facts: StepFacts) -> Detection | None:
         if step.error is not None or step.args is None:
             return None
-        action = action_of(step.name, step.args, step.args_key)
+        action = facts.action
         if action.kind == WRITE:
             if action.resource == ANY_RESOURCE:
                 for resource in state.table.values():
@@ -123,10 +131,9 @@ class RedundantReadDetector:
             for scope, earlier in resource.reads
         )
         if not seen:
-            resource.reads.append((action.scope, result))
+            resource.read(action.scope, result)
             return None
-        resource.count += 1
-        resource.span_ids.append(step.span_id)
+        resource.count_one(step.span_id)
         severity = severity_at(resource.count, self.warning_at, self.critical_at)
         if severity is None:
             return None
@@ -145,15 +152,15 @@ class _Edits:
 
     def __init__(self) -> None:
         self.resources = _Resources()  # count = edits since the last verification
-        # What earlier edits did, bounded, least recent first. Keys:
+        # What earlier edits did, least recent first. Keys:
         # ("pair", resource, hash(old), hash(new)) -> None: a replacement made
         # ("content", resource, hash(text)) -> None: whole content written
         # ("last", resource) -> hash(text): the content written last
         # ("reverts", resource) -> int: reverts so far
-        self.memory: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.memory: BoundedDict[tuple[Any, ...], Any] = BoundedDict(4 * _MAX_RESOURCES)
 
 
-class EditChurnDetector:
+class EditChurnDetector(Detector[_Edits]):
     """Edits that undo earlier edits, or many edits to one resource with nothing verified.
 
     An edit reverts when it replaces text B with A after an earlier edit replaced A with
@@ -169,22 +176,21 @@ class EditChurnDetector:
     failure_mode: ClassVar[str] = "edit_churn"
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds = TOOL_STEPS
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": EDIT_WARNING, "critical_at": EDIT_CRITICAL}
 
-    def __init__(self, warning_at: int = 6, critical_at: int = 10) -> None:
+    def __init__(self, warning_at: int = EDIT_WARNING.default,
+                 critical_at: int = EDIT_CRITICAL.default) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
-
-    @classmethod
-    def from_config(cls, config: Config) -> EditChurnDetector:
-        return cls(config.loop_edit_threshold, config.loop_edit_critical)
 
     def new_state(self) -> _Edits:
         return _Edits()
 
-    def observe(self, step: Step, state: _Edits) -> Detection | None:
+    def observe(self, step: Step, state: _Edits, facts: StepFacts) -> Detection | None:
         if step.error is not None or step.args is None:
             return None
-        action = action_of(step.name, step.args, step.args_key)
+        action = facts.action
         if action.kind == VERIFY:
             for resource in state.resources.table.values():
                 resource.reset()
@@ -193,12 +199,11 @@ class EditChurnDetector:
             return None
         name = action.resource
         resource = state.resources.get(name)
-        resource.count += 1
-        resource.span_ids.append(step.span_id)
+        resource.count_one(step.span_id)
         reverts = state.memory.get(("reverts", name), 0)
         if self._reverts(name, step.args, state.memory):
             reverts = reverts + 1
-            _remember(state.memory, ("reverts", name), reverts)
+            state.memory.refresh(("reverts", name), reverts)
         by_count = severity_at(resource.count, self.warning_at, self.critical_at)
         by_revert = severity_at(reverts, 1, 2) if reverts else None
         severity = max((s for s in (by_count, by_revert) if s is not None),
@@ -218,7 +223,7 @@ class EditChurnDetector:
         )
 
     @staticmethod
-    def _reverts(name: str, args: Any, memory: OrderedDict[tuple[Any, ...], Any]) -> bool:
+    def _reverts(name: str, args: Any, memory: BoundedDict[tuple[Any, ...], Any]) -> bool:
         if not isinstance(args, dict):
             return False
         if str(args.get("command", "")).lower() == "undo_edit":
@@ -226,22 +231,14 @@ class EditChurnDetector:
         old, new = args.get("old_str"), args.get("new_str")
         if isinstance(old, str) and isinstance(new, str):
             undone = ("pair", name, hash(new), hash(old)) in memory
-            _remember(memory, ("pair", name, hash(old), hash(new)))
+            memory.refresh(("pair", name, hash(old), hash(new)), None)
             return undone
         content = args.get("file_text", args.get("content"))
         if isinstance(content, str):
             digest = hash(content)
             restored = (("content", name, digest) in memory
                         and memory.get(("last", name)) != digest)
-            _remember(memory, ("content", name, digest))
-            _remember(memory, ("last", name), digest)
+            memory.refresh(("content", name, digest), None)
+            memory.refresh(("last", name), digest)
             return restored
         return False
-
-
-def _remember(table: OrderedDict[Any, Any], key: Any, value: Any = None) -> None:
-    """Set ``table[key]`` as the most recent entry, forgetting the oldest beyond the bound."""
-    table[key] = value
-    table.move_to_end(key)
-    if len(table) > 4 * _MAX_RESOURCES:
-        table.popitem(last=False)

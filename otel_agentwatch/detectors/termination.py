@@ -17,18 +17,26 @@ conversation) are not judged.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
+from ..settings import Setting, integer
 from ..steps import Step, StepKind
-from .actions import ANY_RESOURCE, VERIFY, WRITE, action_of, removed
-from .base import Detection, Severity, make_detection, severity_at
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .actions import ANY_RESOURCE, VERIFY, WRITE, removed
+from .base import Detection, Detector, Severity, make_detection, severity_at
+from .facts import StepFacts
 
 __all__ = ["EndedAfterErrorsDetector", "UnverifiedEndingDetector"]
 
 _TOOLS = frozenset({StepKind.TOOL})
+
+ERRORS_WARNING = Setting(
+    "AGENTWATCH_TERMINATION_ERRORS_THRESHOLD", integer(1), 2,
+    "`termination.after_errors`: failed tool calls in a row at the end of a run that raise "
+    "a warning.")
+ERRORS_CRITICAL = Setting(
+    "AGENTWATCH_TERMINATION_ERRORS_CRITICAL", integer(1), 3,
+    "`termination.after_errors`: such failures that make it critical.",
+    at_least=ERRORS_WARNING)
 
 
 class _Changes:
@@ -41,7 +49,7 @@ class _Changes:
         self.verified_ever = False
 
 
-class UnverifiedEndingDetector:
+class UnverifiedEndingDetector(Detector[_Changes]):
     """Ends with changes made after its last verification: a warning."""
 
     __slots__ = ()
@@ -52,15 +60,11 @@ class UnverifiedEndingDetector:
     kinds: ClassVar[frozenset[StepKind]] = _TOOLS
     MAX_PENDING: ClassVar[int] = 64
 
-    @classmethod
-    def from_config(cls, config: Config) -> UnverifiedEndingDetector:
-        return cls()
-
     def new_state(self) -> _Changes:
         return _Changes()
 
-    def observe(self, step: Step, state: _Changes) -> Detection | None:
-        action = action_of(step.name, step.args, step.args_key)
+    def observe(self, step: Step, state: _Changes, facts: StepFacts) -> Detection | None:
+        action = facts.action
         if action.kind == VERIFY or action.verified:
             # Tests that ran and failed were still run: the agent looked.
             state.pending.clear()
@@ -97,7 +101,7 @@ class _Failures:
         self.tool = ""
 
 
-class EndedAfterErrorsDetector:
+class EndedAfterErrorsDetector(Detector[_Failures]):
     """Ends with its last tool calls failed: warning from ``warning_at`` in a row,
     critical from ``critical_at``."""
 
@@ -108,19 +112,18 @@ class EndedAfterErrorsDetector:
     mast_codes: ClassVar[tuple[str, ...]] = ("FM-3.1",)
     kinds: ClassVar[frozenset[StepKind]] = _TOOLS
     EVIDENCE_SPANS: ClassVar[int] = 8
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": ERRORS_WARNING, "critical_at": ERRORS_CRITICAL}
 
-    def __init__(self, warning_at: int = 2, critical_at: int = 3) -> None:
+    def __init__(self, warning_at: int = ERRORS_WARNING.default,
+                 critical_at: int = ERRORS_CRITICAL.default) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
-
-    @classmethod
-    def from_config(cls, config: Config) -> EndedAfterErrorsDetector:
-        return cls(config.termination_errors_threshold, config.termination_errors_critical)
 
     def new_state(self) -> _Failures:
         return _Failures()
 
-    def observe(self, step: Step, state: _Failures) -> Detection | None:
+    def observe(self, step: Step, state: _Failures, facts: StepFacts) -> Detection | None:
         if step.error is None:
             state.count = 0
             state.span_ids.clear()

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import deque
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
+from ..settings import Setting, fraction, integer
 from ..steps import Step, StepKind
 from ._similarity import jaccard, signature
-from .base import Detection, Severity, StageLatch, make_detection, severity_at
+from .base import Detection, Detector, Severity, StageLatch, make_detection, severity_at
+from .facts import StepFacts
 from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, STEP_REPETITION
-
-if TYPE_CHECKING:
-    from ..config import Config
 
 __all__ = ["RepeatedTextDetector"]
 
@@ -42,6 +40,22 @@ _STRUCTURE = re.compile(
     r"^\s*(?:\|.*\||[|+-]{3,}|[*+-]\s|\d+\.\s|#+\s|>\s)"  # table, list item, heading, quote
 )
 _DIVIDER = re.compile(r"^[-=*_+\u2500-\u257F\s]+$")
+
+TEXT_REPEATS = Setting(
+    "AGENTWATCH_LOOP_TEXT_REPEATS", integer(0), 10,
+    "`loop.repeated_text`: occurrences of a 50-character passage, close together, that "
+    "make output chanting critical; 0 turns it off.")
+MONOLOGUE_WARNING = Setting(
+    "AGENTWATCH_LOOP_MONOLOGUE_THRESHOLD", integer(0), 3,
+    "`loop.repeated_text`: model outputs in a row, with no tool call, each restating the "
+    "one before, that raise a warning; 0 turns it off.")
+MONOLOGUE_CRITICAL = Setting(
+    "AGENTWATCH_LOOP_MONOLOGUE_CRITICAL", integer(0), 5,
+    "`loop.repeated_text`: such outputs that make it critical.", at_least=MONOLOGUE_WARNING)
+MONOLOGUE_SIMILARITY = Setting(
+    "AGENTWATCH_LOOP_MONOLOGUE_SIMILARITY", fraction(), 0.8,
+    "`loop.repeated_text`: how similar an output must be to the one before to count as "
+    "restating it; 0 counts every output.")
 
 
 class _TextState:
@@ -55,7 +69,7 @@ class _TextState:
         self.in_code = False
         self.monologue = 0
         self.last_output: frozenset[int] | None = None  # signature of the previous output
-        self.span_ids: deque[int] = deque(maxlen=EVIDENCE_SPANS + 1)
+        self.span_ids: list[int] = []  # the latest EVIDENCE_SPANS + 1 of the monologue
         self.latch = StageLatch()  # for the monologue streak
         self.text_latch = StageLatch()  # for chanting
 
@@ -65,7 +79,7 @@ class _TextState:
         self.positions.clear()
 
 
-class RepeatedTextDetector:
+class RepeatedTextDetector(Detector[_TextState]):
     """Chanting output and model monologues (see the module docstring).
 
     Args:
@@ -78,36 +92,34 @@ class RepeatedTextDetector:
     """
 
     __slots__ = ("chunk_repeats", "max_distance", "monologue_critical",
-                 "monologue_similarity", "monologue_warning")
+                 "monologue_similarity", "monologue_warning", "needs_text")
 
     id: ClassVar[str] = "loop.repeated_text"
     failure_mode: ClassVar[str] = STEP_REPETITION
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.LLM, StepKind.TOOL})
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "chunk_repeats": TEXT_REPEATS, "monologue_warning": MONOLOGUE_WARNING,
+        "monologue_critical": MONOLOGUE_CRITICAL, "monologue_similarity": MONOLOGUE_SIMILARITY}
 
-    def __init__(self, chunk_repeats: int = 10, max_distance: int = 5 * CHUNK,
-                 monologue_warning: int = 3, monologue_critical: int = 5,
-                 monologue_similarity: float = 0.8) -> None:
+    def __init__(self, chunk_repeats: int = TEXT_REPEATS.default,
+                 max_distance: int = 5 * CHUNK,
+                 monologue_warning: int = MONOLOGUE_WARNING.default,
+                 monologue_critical: int = MONOLOGUE_CRITICAL.default,
+                 monologue_similarity: float = MONOLOGUE_SIMILARITY.default) -> None:
         self.chunk_repeats = chunk_repeats
         self.max_distance = max_distance
         self.monologue_warning = monologue_warning
         self.monologue_critical = monologue_critical
         self.monologue_similarity = monologue_similarity
-
-    @property
-    def needs_text(self) -> bool:
-        """Without output text there is nothing to compare, unless monologues are counted blind."""
-        return self.monologue_similarity > 0 or not self.monologue_warning
-
-    @classmethod
-    def from_config(cls, config: Config) -> RepeatedTextDetector:
-        return cls(config.loop_text_repeats, 5 * CHUNK, config.loop_monologue_threshold,
-                   config.loop_monologue_critical, config.loop_monologue_similarity)
+        # Without output text there is nothing to compare, unless monologues are
+        # counted blind.
+        self.needs_text = monologue_similarity > 0 or not monologue_warning
 
     def new_state(self) -> _TextState:
         return _TextState()
 
-    def observe(self, step: Step, state: _TextState) -> Detection | None:
+    def observe(self, step: Step, state: _TextState, facts: StepFacts) -> Detection | None:
         if step.kind is StepKind.TOOL:
             if not state.monologue and not state.history:
                 return None  # nothing to end
@@ -157,6 +169,8 @@ class RepeatedTextDetector:
                 state.latch.reset()
         state.monologue += 1
         state.span_ids.append(step.span_id)
+        if len(state.span_ids) > EVIDENCE_SPANS + 1:
+            del state.span_ids[0]
 
     def _chants(self, text: str, state: _TextState) -> bool:
         for line in text[-_HISTORY:].splitlines(keepends=True):

@@ -13,9 +13,12 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..config import INSTRUMENT
+from ..settings import ConfigError
 from ._base import Instrumentor
 
-__all__ = ["INSTRUMENTORS", "Instrumentor", "instrument_when_imported", "load"]
+__all__ = ["INSTRUMENTORS", "Instrumentor", "frameworks_named", "instrument_when_imported",
+           "load"]
 
 
 INSTRUMENTORS: dict[str, str] = {
@@ -23,6 +26,22 @@ INSTRUMENTORS: dict[str, str] = {
     "langchain": "otel_agentwatch.instrumentation.langchain:LangChainInstrumentor",
     "openai": "otel_agentwatch.instrumentation.openai:OpenAIInstrumentor",
 }
+
+
+def frameworks_named(tokens: tuple[str, ...]) -> frozenset[str]:
+    """The frameworks ``AGENTWATCH_INSTRUMENT`` names: ``all``, ``none``, or a list.
+    Raises :class:`~otel_agentwatch.settings.ConfigError` naming an unknown one."""
+    known = frozenset(INSTRUMENTORS)
+    names = {token.lower() for token in tokens}
+    if names == {"all"}:
+        return known
+    if names == {"none"}:
+        return frozenset()
+    unknown = names - known
+    if unknown:
+        raise ConfigError(INSTRUMENT.env, ",".join(tokens),
+                          f"{INSTRUMENT.accepted}; known: {', '.join(sorted(known))}")
+    return frozenset(names)
 
 
 def load(name: str) -> Instrumentor:

@@ -1,0 +1,60 @@
+"""The references generated from the code: every setting, and every built-in detector.
+
+``docs/settings.md`` and ``docs/detectors.md`` hold these tables between markers, and a
+test fails when they differ from what the code generates here; ``agentwatch config``
+prints the settings in effect, ``agentwatch config --markdown`` the settings reference.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+from ..config import SETTINGS, Config
+from ..detectors import registry
+from ..detectors.base import Detector
+from ..settings import Setting, SettingValues, settings_markdown
+
+__all__ = ["detectors_markdown", "effective_settings", "settings_reference"]
+
+
+def settings_reference() -> str:
+    """The settings reference: the cross-cutting settings, then the detectors'."""
+    return "\n".join([
+        "### Cross-cutting",
+        "",
+        settings_markdown(SETTINGS),
+        "",
+        "### Detectors",
+        "",
+        settings_markdown(registry.settings_of(registry.BUILTIN)),
+    ])
+
+
+def effective_settings(config: Config) -> list[tuple[Setting[Any], Any]]:
+    """Every setting with its value under ``config``: the cross-cutting ones, then those
+    of the built-in and installed detectors. Raises
+    :class:`~otel_agentwatch.settings.ConfigError` on a bad value."""
+    classes = (*registry.BUILTIN, *registry.installed())
+    values = SettingValues.resolve(registry.settings_of(classes), config.settings)
+    return [*config.items(), *values.items()]
+
+
+def detectors_markdown(classes: Iterable[type[Detector[Any]]] = registry.BUILTIN) -> str:
+    """The detectors as a Markdown table: id, when it fires (the first paragraph of the
+    class's docstring), failure mode, MAST codes, and its settings."""
+    lines = ["| id | fires when | failure mode | MAST | settings |", "|---|---|---|---|---|"]
+    for cls in classes:
+        summary = " ".join(_first_paragraph(cls).split())
+        settings = ", ".join(f"`{setting.env}` ({setting.default_text() or 'none'})"
+                             for setting in cls.settings.values())
+        cells = (f"`{cls.id}`", summary, f"`{cls.failure_mode}`", ", ".join(cls.mast_codes),
+                 settings)
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def _first_paragraph(cls: type) -> str:
+    doc = inspect.getdoc(cls) or ""
+    return doc.split("\n\n", 1)[0]
