@@ -20,11 +20,12 @@ _V = TypeVar("_V")
 class BoundedDict(dict[_K, _V]):
     """A ``dict`` that keeps at most ``limit`` entries, forgetting the oldest first.
 
-    Reads (``get``, ``in``, ``pop``, ``[]``) are the plain dict's, at C speed; writes that
-    may grow it go through :meth:`put` (newest last) or :meth:`refresh` (least recently
-    used order). Each method is a few dict operations: used from several threads it may
-    forget one entry too many or too few in a race, and never raises; callers that need
-    more hold a lock of their own.
+    Reads (``get``, ``in``, ``pop``, ``[]``) are the plain dict's, at C speed. Writes go
+    through ``self[key] = value`` (or :meth:`put`, the same: newest last) or
+    :meth:`refresh` (least-recently-used order); ``update`` and ``setdefault``, which
+    would bypass the bound, are not to be used. Each method is a few dict operations:
+    used from several threads it may forget one entry too many or too few in a race, and
+    never raises; callers that need more hold a lock of their own.
     """
 
     __slots__ = ("limit",)
@@ -35,11 +36,13 @@ class BoundedDict(dict[_K, _V]):
             raise ValueError(f"a BoundedDict needs a limit of at least 1, not {limit}")
         self.limit = limit
 
-    def put(self, key: _K, value: _V) -> None:
-        """``self[key] = value``, forgetting the oldest entry beyond the limit."""
-        self[key] = value
+    def __setitem__(self, key: _K, value: _V) -> None:
+        """Set ``key``, forgetting the oldest entry beyond the limit."""
+        dict.__setitem__(self, key, value)
         if len(self) > self.limit:
             self._forget_oldest()
+
+    put = __setitem__
 
     def refresh(self, key: _K, value: _V) -> None:
         """Set ``key`` as the most recent entry (for least-recently-used order)."""
@@ -52,7 +55,7 @@ class BoundedDict(dict[_K, _V]):
             value = self.pop(key)
         except KeyError:
             return False
-        self[key] = value
+        dict.__setitem__(self, key, value)  # no growth: it was here
         return True
 
     def setdefault_recent(self, key: _K, make: Callable[[], _V]) -> _V:
@@ -61,9 +64,9 @@ class BoundedDict(dict[_K, _V]):
             value = self.pop(key)
         except KeyError:
             value = make()
-            self.put(key, value)
+            self[key] = value
             return value
-        self[key] = value
+        dict.__setitem__(self, key, value)  # no growth: it was here
         return value
 
     def _forget_oldest(self) -> None:

@@ -47,6 +47,7 @@ __all__ = ["AgentWatchSpanProcessor"]
 
 _TOOL_AND_MODEL = frozenset({StepKind.TOOL, StepKind.LLM})
 _KIND_ALONE = {kind: frozenset({kind}) for kind in StepKind}
+_NONE: list[Detection] = []  # shared "nothing found": never appended to
 
 
 class AgentWatchSpanProcessor(SpanProcessor):
@@ -157,6 +158,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
 
     def _start(self, span: Span) -> None:
         context = span.get_span_context()
+        span_id = context.span_id
         parent = span.parent
         parent_id = None if parent is None or parent.is_remote else parent.span_id
         # A model call our instrumentation announced: this is its span (ours, or the
@@ -164,20 +166,20 @@ class AgentWatchSpanProcessor(SpanProcessor):
         call = BRIDGE.pending_call()
         conversation = None
         if call is not None:
-            BRIDGE.keep(context.span_id, call)
+            BRIDGE.keep(span_id, call)
             if call.conversation is not None:
                 conversation = conversation_run(call.conversation)
         is_agent = is_agent_span(span)
         # The live-span registry needs no lock: see RunTable.
-        self._table.span_started(context.trace_id, context.span_id, parent_id, is_agent,
-                                 span, conversation)
-        if self._engine.wants_objective and (is_agent or parent_id is None):
+        self._table.span_started(context.trace_id, span_id, parent_id, is_agent, span,
+                                 conversation)
+        if (is_agent or parent_id is None) and self._engine.wants_objective:
             outer = self._table.run_of(parent_id) if is_agent and parent_id is not None \
                 else None
             text = objective.given_at_start(span.attributes, outer[1] if outer else None,
                                             BRIDGE)
             if text is not None:
-                BRIDGE.give_objective(context.span_id, text)  # for nested agents too
+                BRIDGE.give_objective(span_id, text)  # for nested agents too
 
     # --- a span ends ---------------------------------------------------------------------
 
@@ -189,8 +191,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
         parent = span.parent
         run_key, is_anchor = self._table.span_ended(
             trace_id, span_id, None if parent is None or parent.is_remote else parent.span_id)
-        detections: list[Detection] = []
-        annotations: dict[str, AttributeValue] = {}
+        detections: list[Detection] = _NONE
+        annotations: dict[str, AttributeValue] | None = None
         shape = None
         # An anchor's own span is not a step of the run it anchors (a root agent span);
         # a nested agent's is a step of its caller's run as well.
@@ -201,28 +203,30 @@ class AgentWatchSpanProcessor(SpanProcessor):
         finished: RunState | None = None
         if is_anchor:
             finished, ending = self._end_run(span, shape, (trace_id, span_id))
-            detections += ending
+            if ending:
+                detections = [*detections, *ending]
         if not detections and not annotations and (finished is None or not finished.flagged):
             return span, ()
         attributes = flag_attributes(detections) if detections else {}
-        attributes.update(annotations)
+        if annotations:
+            attributes.update(annotations)
         events = detection_events(detections, span.end_time)
         if finished is not None and finished.flagged:
             attributes.update(run_attributes(finished, final=True))
             events.extend(detection_events(finished.unmarked or (), span.end_time))
         return rebuild(span, attributes, events), [d for d in detections if d.new]
 
-    def _step(self, span: ReadableSpan, span_id: int, shape: SpanShape,
-              run_key: RunKey) -> tuple[list[Detection], dict[str, AttributeValue]]:
+    def _step(self, span: ReadableSpan, span_id: int, shape: SpanShape, run_key: RunKey,
+              ) -> tuple[list[Detection], dict[str, AttributeValue] | None]:
         """Judge the step a span describes, in its run."""
         engine = self._engine
         kind = shape.kind
         kept = BRIDGE.take(span_id)
         has_text = shape.has_text or (kept is not None and kept.output_text is not None)
-        watchers = engine.watchers(kind, has_text)
         # The full step (arguments and results parsed: the costly part) only if a running
         # detector watches its kind, and outside the lock.
-        step = _built_step(span, shape, run_key, kept) if watchers else None
+        step = _built_step(span, shape, run_key, kept) \
+            if engine.wants(kind, has_text) else None
         answered: Sequence[Step] = ()
         if kept is not None:
             if kind is StepKind.LLM and not has_text and engine.reads_late_text:
@@ -232,8 +236,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
                     self._late_text, span, shape, run_key, kept)
             if kept.answered:  # tool results the request carried: a hand-written loop
                 answered = answered_tool_steps(span, kept, run_key)
-        detections: list[Detection] = []
-        annotations: dict[str, AttributeValue] = {}
+        detections = _NONE
+        annotations = None
         with self._lock:
             run = self._table.state(run_key)
             if run.objective is None and engine.wants_objective:
@@ -243,14 +247,16 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 run.has_tool_spans = True
             elif answered and not run.has_tool_spans:
                 # Only when the run has no tool spans of its own: those are the same calls.
-                tool_watchers = engine.watchers(StepKind.TOOL, False)
+                detections = []
                 for tool_step in answered:
                     run.count(StepKind.TOOL)
-                    detections += engine.observe(tool_step, run.detectors, tool_watchers)
+                    detections += engine.observe(tool_step, run.detectors)
                 observed = _TOOL_AND_MODEL
             run.count(kind)
             if step is not None:
-                detections += engine.observe(step, run.detectors, watchers)
+                found = engine.observe(step, run.detectors, has_text)
+                if found:
+                    detections = [*detections, *found]
             if engine.annotates:
                 annotations = engine.annotate(run.detectors, observed)
             if detections:

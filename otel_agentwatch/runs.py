@@ -8,21 +8,21 @@ arrive only at the end.
 
 :class:`RunTable` is a plain data structure: it knows nothing about detectors (the
 processor gives it a factory for per-run state). Its live-span registry is safe to use
-from several threads without a lock, because each of its methods makes single
-``OrderedDict`` operations, which are atomic; the run methods (``state``, ``pop``) are
-not, and the processor holds its lock around them. Everything in it is bounded: live
+from several threads without a lock, because each of its methods makes single dict
+operations, which are atomic; the run methods (``state``, ``pop``) are not, and the
+processor holds its lock around them. Everything in it is bounded: live
 spans by a cap, runs by a cap and an idle timeout, both evicting the least recently
 active first.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ._bounded import BoundedDict
 from .steps import RunKey, StepKind
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class RunTable(Generic[State]):
         self.ttl_seconds = ttl_seconds
         self.max_live_spans = max_live_spans or max(4096, 16 * max_runs)
         self._clock = clock
-        self._live: OrderedDict[int, _LiveSpan] = OrderedDict()
+        self._live: BoundedDict[int, _LiveSpan] = BoundedDict(self.max_live_spans)
         # run key -> [last active, state], least recently active first
         self._runs: OrderedDict[RunKey, list[Any]] = OrderedDict()
         self._newest: RunKey | None = None
@@ -93,10 +93,7 @@ class RunTable(Generic[State]):
             entry = ((trace_id, span_id), parent[0], span)
         else:  # not an anchor: no need to keep the span object
             entry = (parent[0], parent[0], None)
-        live[span_id] = entry
-        if len(live) > self.max_live_spans:
-            with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
-                live.popitem(last=False)
+        live[span_id] = entry  # the oldest is forgotten beyond the cap
         return entry[0]
 
     def span_ended(self, trace_id: int, span_id: int, parent_id: int | None) -> tuple[RunKey, bool]:

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, Status, StatusCode
 
 from otel_agentwatch import StepKind, semconv
-from otel_agentwatch.normalize import is_agent_span, normalize
+from otel_agentwatch.normalize import _args, is_agent_span, normalize
 from otel_agentwatch.normalize._args import canonical_result, to_int, tool_arguments
 from otel_agentwatch.normalize._span import make_step
 
@@ -58,6 +58,11 @@ class TestToolArguments:
         second = tool_arguments('{"q": "x", "tool_call_id": "b", "langgraph_step": 2}')
         assert first[0] == second[0] == {"q": "x"}
         assert first[1] == second[1]
+
+    @pytest.mark.parametrize("volatile", [*sorted(_args._VOLATILE_KEYS), "langgraph_node"])
+    def test_every_volatile_key_is_removed_from_json_text(self, volatile):
+        """The quick look before the scan for volatile keys misses none of them."""
+        assert tool_arguments(json.dumps({"q": "x", volatile: "v"}))[0] == {"q": "x"}
 
     def test_openllmetry_callback_envelope_is_opened(self):
         """Only the tool's own inputs count, not the tags and per-step metadata around them."""

@@ -16,11 +16,11 @@ from __future__ import annotations
 import functools
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, NamedTuple
 
 __all__ = ["ANY_RESOURCE", "OTHER", "READ", "REMOVED", "SEARCH_PREFIX", "VERIFY", "WRITE",
-           "Action", "classify_action", "covers", "removed"]
+           "Action", "CommandCache", "classify_action", "covers", "removed"]
 
 READ, WRITE, VERIFY, OTHER = "read", "write", "verify", "other"
 ANY_RESOURCE = "*"  # a write whose target is unknown (a patch): it may have changed anything
@@ -89,8 +89,14 @@ def removed(action: Action) -> tuple[str, ...]:
     return ()
 
 
-def classify_action(tool: str, args: Any) -> Action:
-    """The action of one tool call, from its name and parsed arguments."""
+CommandCache = MutableMapping[str, "Action"]
+"""Shell command lines already parsed, and their actions: a looping agent runs the same
+command again and again, and parsing one line once is enough."""
+
+
+def classify_action(tool: str, args: Any, commands: CommandCache | None = None) -> Action:
+    """The action of one tool call, from its name and parsed arguments; ``commands``
+    remembers the shell command lines parsed (bounded by its owner)."""
     name = tool.lower()
     if type(args) is dict or isinstance(args, Mapping):
         present = _ARGUMENT_KEYS.intersection(args)
@@ -107,13 +113,22 @@ def classify_action(tool: str, args: Any) -> Action:
         if resource is not None and editor is not None:
             return _editor_action(editor, resource, args)
         if command is not None and (resource is None or _is_shell(name)):
-            return shell_action(command)
+            return _remembered(command, commands)
         if resource is not None:
             return _named_action(name, resource, args)
         return _query_action(name, args)
     if isinstance(args, str) and _is_shell(name):
-        return shell_action(args)
+        return _remembered(args, commands)
     return _verify_by_name(name)
+
+
+def _remembered(command: str, commands: CommandCache | None) -> Action:
+    if commands is None:
+        return shell_action(command)
+    action = commands.get(command)
+    if action is None:
+        action = commands[command] = shell_action(command)
+    return action
 
 
 def _query_action(name: str, args: Mapping[str, Any]) -> Action:

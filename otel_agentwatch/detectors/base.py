@@ -89,6 +89,9 @@ class Detector(ABC, Generic[S]):
         kinds: the kinds of step :meth:`observe` is called for.
         needs_text: when True, model steps are of use to it only if they carry output
             text: it is not called for model steps without text.
+        actions: when set, tool calls are of use to it only if they do one of these
+            (``read``, ``write``, ``verify``, ``other``: :attr:`.facts.StepFacts.action`):
+            it is not called for the others.
         settings: its thresholds, by ``__init__`` parameter name; their values come from
             the environment (or ``Config.settings``) and reach the detector through
             :meth:`from_settings`.
@@ -101,6 +104,7 @@ class Detector(ABC, Generic[S]):
     mast_codes: ClassVar[tuple[str, ...]] = ()
     kinds: ClassVar[frozenset[StepKind]]
     needs_text: bool = False
+    actions: ClassVar[frozenset[str] | None] = None
     settings: ClassVar[Mapping[str, Setting[Any]]] = {}
 
     @classmethod

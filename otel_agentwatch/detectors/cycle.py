@@ -7,6 +7,7 @@ equals the one p earlier, ``p * R`` calls long, is the pattern repeated R times.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, ClassVar
 
 from ..settings import Setting, integer
@@ -29,30 +30,38 @@ class SuffixCycles:
     """The cycles a sequence of keys ends in, kept up to date one key at a time.
 
     For each period p up to ``max_period``: how many of the latest keys equal the key p
-    positions before them. Shared with ``coordination.handoff_cycle``.
+    positions before them. A key of None equals nothing (it breaks every cycle). Shared
+    with ``coordination.handoff_cycle``.
     """
 
-    __slots__ = ("keys", "matched", "max_period")
+    __slots__ = ("any", "keys", "matched", "max_period")
 
     def __init__(self, max_period: int) -> None:
         self.max_period = max_period
-        self.keys: list[object] = []  # the latest max_period keys, oldest first
+        self.keys: list[Hashable | None] = []  # the latest max_period keys, oldest first
         self.matched = [0] * (max_period + 1)
+        self.any = False  # whether the latest key continues a cycle of some period
 
-    def push(self, key: object) -> None:
+    def push(self, key: Hashable | None) -> None:
         keys, matched = self.keys, self.matched
+        depth = len(keys)
+        continued = False
         for period in range(1, self.max_period + 1):
-            if len(keys) >= period and keys[-period] == key:
+            if period <= depth and key is not None and keys[-period] == key:
                 matched[period] += 1
+                continued = True
             else:
                 matched[period] = 0
+        self.any = continued
         keys.append(key)
-        if len(keys) > self.max_period:
+        if depth >= self.max_period:
             del keys[0]
 
     def shortest(self, repeats_at_least: int) -> tuple[int, int]:
         """``(period, repeats)`` of the shortest cycle the keys end in that repeats at
         least that often; ``(0, 0)`` when there is none."""
+        if not self.any:  # the common case: the latest key repeats nothing
+            return 0, 0
         for period in range(1, self.max_period + 1):
             times = (self.matched[period] + period) // period
             if times >= repeats_at_least:
@@ -62,6 +71,7 @@ class SuffixCycles:
     def clear(self) -> None:
         self.keys.clear()
         self.matched = [0] * (self.max_period + 1)
+        self.any = False
 
 
 class _CycleState:
@@ -106,12 +116,14 @@ class CycleDetector(Detector[_CycleState]):
         return _CycleState(self.max_period)
 
     def observe(self, step: Step, state: _CycleState, facts: StepFacts) -> Detection | None:
+        # A call is a digest of what makes it the same call (a collision is as unlikely as
+        # two equal 64-bit hashes), compared in O(1); unknown arguments equal nothing.
         if step.args_key is None:
-            key: object = object()  # unknown arguments: equal to nothing, breaks every cycle
+            key = None
         elif self.with_results:
-            key = (step.name, step.args_key, step.error, step.result)
+            key = hash((step.name, step.args_key, step.error, step.result))
         else:
-            key = (step.name, step.args_key)
+            key = hash((step.name, step.args_key))
         state.cycles.push(key)
         span_ids = state.span_ids
         span_ids.append(step.span_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from opentelemetry.util.types import AttributeValue
 
@@ -26,17 +26,31 @@ from ..config import Config
 from ..settings import SettingValues
 from ..steps import Step, StepKind
 from . import registry
+from .actions import OTHER, READ, VERIFY, WRITE, Action
 from .base import Annotator, Detection, Detector, ObjectiveAware, RunJudge
-from .facts import ACTION_CACHE_LIMIT, ActionCache, RunMemory, StepFacts
+from .facts import RunMemory, StepFacts
 from .profiles import PROFILES
 
-__all__ = ["DetectorEngine", "RunDetectors", "build_detectors"]
+__all__ = ["DetectorEngine", "RunDetectors", "Watcher", "build_detectors"]
 
 logger = logging.getLogger("otel_agentwatch")
 
 _Read = TypeVar("_Read")
+_COMMANDS_KEPT = 1024
 _UNBUILT: Any = object()  # a detector's state in a run before its first step there
-_Indexed = tuple[tuple[int, Detector[Any]], ...]
+
+
+class Watcher(NamedTuple):
+    """A running detector as the engine hands it steps: its place, and its methods bound
+    once (a step goes to a dozen detectors; looking the methods up each time adds up)."""
+
+    index: int
+    detector: Detector[Any]
+    observe: Callable[[Step, Any, StepFacts], Detection | None]
+    new_state: Callable[[], Any]
+
+
+Watchers = tuple[Watcher, ...]
 
 
 class RunDetectors:
@@ -83,12 +97,21 @@ class DetectorEngine:
 
     Args:
         detectors: the detectors, in the order their detections are reported.
+
+    Attributes (read them, never set them; they change when a detector is disabled):
+        by_kind: ``(kind, has_text) ->`` the watchers of such a step (see :meth:`watchers`).
+        judges_runs: whether a running detector judges runs as they end.
+        wants_objective: whether one judges steps against the run's objective.
+        reads_late_text: whether one reads a model step's text and nothing else of it, so
+            text that arrives after its span ended is still of use.
+        annotates: whether one puts attributes on the step spans it watches.
     """
 
     def __init__(self, detectors: Sequence[Detector[Any]]) -> None:
         self._detectors = tuple(detectors)
         self._disabled: frozenset[int] = frozenset()
-        self._actions: ActionCache = BoundedDict(ACTION_CACHE_LIMIT)
+        # Shell command lines parsed for any run: looping agents repeat theirs.
+        self._commands: BoundedDict[str, Action] = BoundedDict(_COMMANDS_KEPT)
         self._index()
 
     @classmethod
@@ -104,33 +127,12 @@ class DetectorEngine:
     @property
     def detectors(self) -> tuple[Detector[Any], ...]:
         """The detectors still running (one that raised is no longer listed)."""
-        return tuple(detector for _, detector in self._running)
+        return tuple(watcher.detector for watcher in self._running)
 
-    def watchers(self, kind: StepKind, has_text: bool) -> _Indexed:
-        """The running detectors that want a step of ``kind`` (with or without output
-        text); empty when no one does, and the step need not be built at all."""
-        return self._by_kind[kind, has_text]
-
-    @property
-    def judges_runs(self) -> bool:
-        """Whether a running detector judges runs as they end."""
-        return bool(self._judges)
-
-    @property
-    def wants_objective(self) -> bool:
-        """Whether a running detector judges steps against the run's objective."""
-        return bool(self._objective_aware)
-
-    @property
-    def reads_late_text(self) -> bool:
-        """Whether a running detector reads model text and nothing else of a model step,
-        so text that arrives after its span ended is still of use."""
-        return bool(self._text_readers)
-
-    @property
-    def annotates(self) -> bool:
-        """Whether a running detector puts attributes on the step spans it watches."""
-        return bool(self._annotators)
+    def wants(self, kind: StepKind, has_text: bool) -> bool:
+        """Whether a running detector wants a step of ``kind`` (with or without output
+        text); when none does, the step need not be built at all."""
+        return bool(self.by_kind[kind, has_text])
 
     # --- the work, with the processor's lock held ------------------------------------------
 
@@ -139,20 +141,30 @@ class DetectorEngine:
         return RunDetectors(len(self._detectors))
 
     def observe(self, step: Step, run: RunDetectors,
-                watchers: _Indexed | None = None) -> list[Detection]:
-        """Hand ``step`` to ``watchers`` (default: those that want its kind) and return
-        what they detect."""
-        if watchers is None:
-            watchers = self._by_kind[step.kind, step.output_text is not None]
+                has_text: bool | None = None) -> list[Detection]:
+        """Hand ``step`` to the detectors that want it and return what they detect.
+        ``has_text``: whether its span carried output text (default: whether the step
+        has some)."""
+        kind = step.kind
+        facts = StepFacts(step, run.memory, self._commands)
+        if kind is StepKind.TOOL and self._by_action is not None:
+            watchers = self._by_action[facts.action.kind]
+        else:
+            watchers = self.by_kind[kind, step.output_text is not None
+                                    if has_text is None else has_text]
+        return self._run(watchers, step, run, facts)
+
+    def _run(self, watchers: Watchers, step: Step, run: RunDetectors,
+             facts: StepFacts) -> list[Detection]:
         found: list[Detection] = []
         states = run.states
-        facts = StepFacts(step, run.memory, self._actions)
-        for index, detector in watchers:
+        unbuilt = _UNBUILT
+        for index, detector, observe, new_state in watchers:
             try:
                 state = states[index]
-                if state is _UNBUILT:
-                    state = states[index] = detector.new_state()
-                detection = detector.observe(step, state, facts)
+                if state is unbuilt:
+                    state = states[index] = new_state()
+                detection = observe(step, state, facts)
             except Exception as error:
                 self._disable(index, detector, error)
                 continue
@@ -163,7 +175,8 @@ class DetectorEngine:
     def observe_late_text(self, step: Step, run: RunDetectors) -> list[Detection]:
         """Hand a model step whose text arrived after its span ended to the detectors that
         read nothing but its text."""
-        return self.observe(step, run, self._text_readers)
+        return self._run(self._text_readers, step, run,
+                         StepFacts(step, run.memory, self._commands))
 
     def finish(self, anchor: Step | None, run: RunDetectors) -> list[Detection]:
         """What the run judges find as the run ends; ``anchor``: the run's own span as a
@@ -204,7 +217,8 @@ class DetectorEngine:
              reader: Callable[[Detector[Any], Any], _Read | None]) -> list[_Read]:
         """What ``reader`` makes of each running detector and its state in ``run`` (None
         results left out): how callers ask a live run about one kind of detector."""
-        read = (reader(detector, self._state(run, index)) for index, detector in self._running)
+        read = (reader(watcher.detector, self._state(run, watcher.index))
+                for watcher in self._running)
         return [value for value in read if value is not None]
 
     # --- bookkeeping -----------------------------------------------------------------------
@@ -223,25 +237,36 @@ class DetectorEngine:
                        f"detector {detector.id} is disabled; spans keep flowing")
 
     def _index(self) -> None:
-        running: _Indexed = tuple((index, detector)
-                                  for index, detector in enumerate(self._detectors)
-                                  if index not in self._disabled)
+        running: Watchers = tuple(
+            Watcher(index, detector, detector.observe, detector.new_state)
+            for index, detector in enumerate(self._detectors) if index not in self._disabled)
         self._running = running
-        self._by_kind = {
+        self.by_kind: dict[tuple[StepKind, bool], Watchers] = {
             (kind, has_text): tuple(
-                (index, detector) for index, detector in running
-                if kind in detector.kinds
-                and (has_text or kind is not StepKind.LLM or not detector.needs_text))
+                watcher for watcher in running
+                if kind in watcher.detector.kinds
+                and (has_text or kind is not StepKind.LLM or not watcher.detector.needs_text))
             for kind in StepKind for has_text in (False, True)
         }
-        self._judges = tuple((index, detector) for index, detector in running
-                             if isinstance(detector, RunJudge))
-        self._annotators = tuple((index, detector) for index, detector in running
-                                 if isinstance(detector, Annotator))
-        self._objective_aware = tuple((index, detector) for index, detector in running
-                                      if isinstance(detector, ObjectiveAware))
+        self._judges = tuple((watcher.index, watcher.detector) for watcher in running
+                             if isinstance(watcher.detector, RunJudge))
+        self._annotators = tuple((watcher.index, watcher.detector) for watcher in running
+                                 if isinstance(watcher.detector, Annotator))
+        self._objective_aware = tuple((watcher.index, watcher.detector) for watcher in running
+                                      if isinstance(watcher.detector, ObjectiveAware))
         # The detectors a model step's text is for, and no other part of it.
-        without_text = set(self._by_kind[StepKind.LLM, False])
-        self._text_readers = tuple(watcher for watcher in self._by_kind[StepKind.LLM, True]
+        without_text = set(self.by_kind[StepKind.LLM, False])
+        self._text_readers = tuple(watcher for watcher in self.by_kind[StepKind.LLM, True]
                                    if watcher not in without_text)
-
+        # Tool calls go only to the detectors that want what they do, when some say.
+        tools = self.by_kind[StepKind.TOOL, False]
+        self._by_action: dict[str, Watchers] | None = {
+            action: tuple(watcher for watcher in tools
+                          if watcher.detector.actions is None
+                          or action in watcher.detector.actions)
+            for action in (READ, WRITE, VERIFY, OTHER)
+        } if any(watcher.detector.actions is not None for watcher in tools) else None
+        self.judges_runs = bool(self._judges)
+        self.wants_objective = bool(self._objective_aware)
+        self.reads_late_text = bool(self._text_readers)
+        self.annotates = bool(self._annotators)

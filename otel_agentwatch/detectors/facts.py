@@ -10,20 +10,13 @@ answer for the other detectors of that step. What the run has learnt so far
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
 from .._bounded import BoundedDict
 from ..steps import Step, StepKind
-from .actions import WRITE, Action, classify_action
+from .actions import WRITE, Action, CommandCache, classify_action
 
-__all__ = ["ActionCache", "RunMemory", "StepFacts"]
+__all__ = ["RunMemory", "StepFacts"]
 
 SEEN_LIMIT = 1024  # digests of what a run has learnt, kept per run
-ACTION_CACHE_LIMIT = 1024  # classified calls remembered per engine
-
-ActionCache = BoundedDict[tuple[str, Hashable], Action]
-"""Recent calls' actions by ``(tool, args key)``: a looping agent repeats its calls, and
-parsing a shell command once is enough."""
 
 
 class RunMemory:
@@ -47,6 +40,7 @@ class RunMemory:
 
 
 _UNKNOWN: object = object()
+_NOT_A_CALL = Action("other")
 
 
 class StepFacts:
@@ -56,12 +50,12 @@ class StepFacts:
         step: the step.
     """
 
-    __slots__ = ("_action", "_actions", "_memory", "_news", "step")
+    __slots__ = ("_action", "_commands", "_memory", "_news", "step")
 
-    def __init__(self, step: Step, memory: RunMemory, actions: ActionCache) -> None:
+    def __init__(self, step: Step, memory: RunMemory, commands: CommandCache) -> None:
         self.step = step
         self._memory = memory
-        self._actions = actions
+        self._commands = commands
         self._action: Action | None = None
         self._news: object = _UNKNOWN
 
@@ -77,16 +71,8 @@ class StepFacts:
     def _classify(self) -> Action:
         step = self.step
         if step.kind is not StepKind.TOOL:
-            return Action("other")
-        key = step.args_key
-        if key is None:
-            return classify_action(step.name, step.args)
-        cache_key = (step.name, key)
-        action = self._actions.get(cache_key)
-        if action is None:
-            action = classify_action(step.name, step.args)
-            self._actions.put(cache_key, action)
-        return action
+            return _NOT_A_CALL
+        return classify_action(step.name, step.args, self._commands)
 
     @property
     def news(self) -> bool | None:

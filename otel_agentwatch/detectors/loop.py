@@ -261,7 +261,8 @@ class ErrorStreakDetector(Detector[Streak]):
 
     def observe(self, step: Step, state: Streak, facts: StepFacts) -> Detection | None:
         if step.error is None:
-            state.restart()
+            if state.count:
+                state.restart()
             return None
         kind = None if self.same_arguments else failure_kind(step)
         detail = kind if kind is not None else step.args_key

@@ -98,6 +98,7 @@ class RedundantReadDetector(Detector[_Resources]):
     failure_mode: ClassVar[str] = "redundant_read"
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds = TOOL_STEPS
+    actions: ClassVar[frozenset[str]] = frozenset({READ, WRITE})
     settings: ClassVar[dict[str, Setting[Any]]] = {
         "warning_at": REREAD_WARNING, "critical_at": REREAD_CRITICAL}
 
@@ -176,6 +177,7 @@ class EditChurnDetector(Detector[_Edits]):
     failure_mode: ClassVar[str] = "edit_churn"
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds = TOOL_STEPS
+    actions: ClassVar[frozenset[str]] = frozenset({WRITE, VERIFY})
     settings: ClassVar[dict[str, Setting[Any]]] = {
         "warning_at": EDIT_WARNING, "critical_at": EDIT_CRITICAL}
 

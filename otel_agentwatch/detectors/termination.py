@@ -58,6 +58,7 @@ class UnverifiedEndingDetector(Detector[_Changes]):
     failure_mode: ClassVar[str] = "unverified_termination"
     mast_codes: ClassVar[tuple[str, ...]] = ("FM-3.2", "FM-3.1")
     kinds: ClassVar[frozenset[StepKind]] = _TOOLS
+    actions: ClassVar[frozenset[str]] = frozenset({WRITE, VERIFY})
     MAX_PENDING: ClassVar[int] = 64
 
     def new_state(self) -> _Changes:
@@ -125,8 +126,9 @@ class EndedAfterErrorsDetector(Detector[_Failures]):
 
     def observe(self, step: Step, state: _Failures, facts: StepFacts) -> Detection | None:
         if step.error is None:
-            state.count = 0
-            state.span_ids.clear()
+            if state.count:
+                state.count = 0
+                state.span_ids.clear()
             return None
         state.count += 1
         state.tool = step.name

@@ -17,15 +17,13 @@ from .._bridge import Content
 from ..steps import RunKey, Step, StepKind
 from . import genai, openinference, openllmetry
 from ._args import canonical_result, tool_arguments
-from ._span import make_step
+from ._span import attributes_of, make_step
 
-__all__ = ["SpanShape", "answered_tool_steps", "build_step", "classify", "is_agent_span",
-           "is_model_span", "normalize", "tool_call_id", "with_arguments"]
+__all__ = ["SpanShape", "answered_tool_steps", "attributes_of", "build_step", "classify",
+           "is_agent_span", "is_model_span", "normalize", "tool_call_id", "with_arguments"]
 
 
 class _Dialect(Protocol):
-    READS: frozenset[str]
-
     def kind_of(self, attributes: Mapping[str, Any]) -> StepKind: ...
 
     def to_step(self, span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
@@ -40,8 +38,6 @@ _DIALECTS: tuple[tuple[str, _Dialect], ...] = (
     (semconv.OI_SPAN_KIND, openinference),
     (semconv.TL_REQUEST_TYPE, openllmetry),
 )
-_MARKERS = frozenset(key for key, _ in _DIALECTS)
-_READS = genai.READS | openinference.READS | openllmetry.READS
 _AGENT_MARKERS = frozenset({semconv.GEN_AI_OPERATION_NAME, semconv.OI_SPAN_KIND,
                             semconv.TL_SPAN_KIND})
 # GenAI spans are named after their operation; these operations never invoke an agent.
@@ -53,7 +49,9 @@ _NOT_AGENT_NAMES = tuple(f"{operation} " for operation in (
 
 _MODEL_OPERATIONS = frozenset({semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION,
                                semconv.OP_GENERATE_CONTENT})
-_TEXT_KEYS = frozenset({semconv.GEN_AI_OUTPUT_MESSAGES, semconv.OI_OUTPUT_MESSAGE_CONTENT})
+_new_shape = tuple.__new__
+_GENAI_TEXT = semconv.GEN_AI_OUTPUT_MESSAGES
+_OPENINFERENCE_TEXT = semconv.OI_OUTPUT_MESSAGE_CONTENT
 
 
 class SpanShape(NamedTuple):
@@ -61,7 +59,7 @@ class SpanShape(NamedTuple):
 
     kind: StepKind
     dialect: _Dialect
-    present: frozenset[str]  # the attribute keys the dialects read that the span has
+    attributes: Mapping[str, Any]  # the span's attributes, to read from (never to change)
     has_text: bool  # whether it carries the model's output text
 
 
@@ -72,29 +70,23 @@ def classify(span: ReadableSpan) -> SpanShape | None:
     processor builds the full :class:`Step` (:func:`build_step`) only for the kinds some
     running detector watches. Pure: it reads the span and nothing else.
     """
-    attributes = span.attributes
+    attributes = attributes_of(span)
     if not attributes:
         return None
-    # Iterating the keys is cheap (one pass, in C); looking up a key the SDK's mapping
-    # lacks raises and catches KeyError, and each lookup is a Python call. So: one pass
-    # to find the keys we read, then lookups only for keys that are there.
-    present = _READS.intersection(attributes)
-    if present.isdisjoint(_MARKERS):
-        return None
     for key, dialect in _DIALECTS:
-        if key in present:
-            return SpanShape(dialect.kind_of(attributes), dialect, present,
-                             not _TEXT_KEYS.isdisjoint(present))
-    return None  # unreachable: a marker was present
+        if key in attributes:
+            # Built as a plain tuple: a NamedTuple's own constructor is a Python call.
+            return _new_shape(SpanShape, (
+                dialect.kind_of(attributes), dialect, attributes,
+                _GENAI_TEXT in attributes or _OPENINFERENCE_TEXT in attributes))
+    return None
 
 
 def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
                kept: Content | None = None) -> Step:
     """The full step of a classified span, with ``kept``: the content our instrumentation
     kept in-process for it, if any."""
-    attributes = span.attributes
-    plain = {key: attributes[key] for key in shape.present}
-    step = shape.dialect.to_step(span, plain, run_key, shape.kind)
+    step = shape.dialect.to_step(span, shape.attributes, run_key, shape.kind)
     if kept is None:
         return step
     args, args_key = tool_arguments(kept.args) if kept.args is not None else (step.args,
@@ -108,7 +100,7 @@ def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
 
 def tool_call_id(span: ReadableSpan) -> str | None:
     """The ``gen_ai.tool.call.id`` of a span, if it has one."""
-    call_id = (span.attributes or {}).get(semconv.GEN_AI_TOOL_CALL_ID)
+    call_id = attributes_of(span).get(semconv.GEN_AI_TOOL_CALL_ID)
     return call_id if isinstance(call_id, str) and call_id else None
 
 

@@ -57,9 +57,17 @@ def tool_arguments(value: Any) -> tuple[Any, Hashable | None]:
         text = parsed.strip()
         return text, text
     opened = _open_argument_envelope(parsed)
-    if not isinstance(value, str) or _MAY_HOLD_VOLATILE.search(value) is not None:
+    if not isinstance(value, str) or (_may_hold_volatile(value)
+                                       and _MAY_HOLD_VOLATILE.search(value) is not None):
         opened = _strip_volatile(opened, 0)
     return opened, freeze(opened)
+
+
+def _may_hold_volatile(text: str) -> bool:
+    """A quick look before the regex: each volatile key has one of these in it (a test
+    checks it), and most arguments have none."""
+    return ("_id" in text or "_ns" in text or "callbacks" in text or "run_manager" in text
+            or "langgraph_" in text)
 
 
 def freeze(value: Any, depth: int = 0) -> Hashable:
@@ -68,7 +76,8 @@ def freeze(value: Any, depth: int = 0) -> Hashable:
     Cheaper than re-encoding as sorted JSON, which matters on every tool span. Like any
     Python equality, it takes ``1``, ``1.0`` and ``true`` as equal.
     """
-    if isinstance(value, Mapping):
+    # type() first: most values are plain dicts, and the Mapping check is an ABC lookup.
+    if type(value) is dict or isinstance(value, Mapping):
         try:
             return frozenset(value.items())  # the common case: flat arguments
         except TypeError:  # a nested list or object
@@ -139,7 +148,7 @@ def _parse(value: Any) -> Any:
 
 
 def _open_argument_envelope(value: Any) -> Any:
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         return value
     keys = value.keys()
     # OpenLLMetry's tool payload: {"input_str", "tags", "metadata", "inputs", "kwargs"}.

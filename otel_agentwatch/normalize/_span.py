@@ -13,7 +13,25 @@ from ..steps import RunKey, Step, StepKind
 from ._args import to_str
 
 _ERROR = StatusCode.ERROR
+_ERROR_TYPE = semconv.ERROR_TYPE
 _new_step = tuple.__new__
+_NO_ATTRIBUTES: Mapping[str, Any] = {}
+
+
+def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
+    """An ended span's attributes, as a mapping to read (never to change).
+
+    The public ``ReadableSpan.attributes`` is a read-only proxy over the SDK's
+    ``BoundedAttributes``, a Python mapping: every lookup through it is a Python call,
+    and a missing key raises and catches ``KeyError``. This runs for every span the
+    application ends, so when the SDK keeps its attributes in a plain dict (it does, and
+    freezes it when the span ends) that dict is read directly; anything else goes
+    through the public property.
+    """
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    if type(inner) is dict:
+        return inner
+    return span.attributes or _NO_ATTRIBUTES
 
 
 def make_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
@@ -26,7 +44,7 @@ def make_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey
     context = span.context
     parent = span.parent
     status = span.status
-    if semconv.ERROR_TYPE in attributes or (status is not None and status.status_code is _ERROR):
+    if _ERROR_TYPE in attributes or (status is not None and status.status_code is _ERROR):
         error, error_message = span_error(span, attributes)
     else:
         error = error_message = None

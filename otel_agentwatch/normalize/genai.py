@@ -17,15 +17,8 @@ from ..steps import RunKey, Step, StepKind
 from ._args import canonical_result, to_int, to_str, tool_arguments
 from ._span import make_step, name_after
 
-# Every attribute this module reads (normalize copies only these out of the span).
-READS = frozenset({
-    semconv.GEN_AI_OPERATION_NAME, semconv.GEN_AI_AGENT_NAME, semconv.GEN_AI_TOOL_NAME,
-    semconv.GEN_AI_TOOL_CALL_ARGUMENTS, semconv.GEN_AI_TOOL_CALL_RESULT,
-    semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_OUTPUT_MESSAGES,
-    semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_PROMPT_TOKENS,
-    semconv.GEN_AI_USAGE_OUTPUT_TOKENS, semconv.GEN_AI_USAGE_COMPLETION_TOKENS,
-    semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, semconv.ERROR_TYPE,
-})
+_NO_ARGUMENTS = (None, None)
+
 _MODEL_OPERATIONS = frozenset({
     semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION, semconv.OP_GENERATE_CONTENT,
 })
@@ -43,37 +36,41 @@ def kind_of(attributes: Mapping[str, Any]) -> StepKind:
     return _KINDS.get(operation, StepKind.OTHER) if isinstance(operation, str) else StepKind.OTHER
 
 
+_OPERATION = semconv.GEN_AI_OPERATION_NAME
+_AGENT_NAME = semconv.GEN_AI_AGENT_NAME
+_TOOL_NAME = semconv.GEN_AI_TOOL_NAME
+_ARGUMENTS = semconv.GEN_AI_TOOL_CALL_ARGUMENTS
+_RESULT = semconv.GEN_AI_TOOL_CALL_RESULT
+_OUTPUT_MESSAGES = semconv.GEN_AI_OUTPUT_MESSAGES
+_RESPONSE_MODEL = semconv.GEN_AI_RESPONSE_MODEL
+_REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
+
+
 def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
             kind: StepKind) -> Step:
-    # The hot path of the most common dialect: type checks are inlined, not calls.
+    # The hot path of the most common dialect: attribute names are module constants, type
+    # checks are inlined, and make_step is called positionally.
     get = attributes.get
-    operation = get(semconv.GEN_AI_OPERATION_NAME)
-    agent_name = get(semconv.GEN_AI_AGENT_NAME)
+    agent_name = get(_AGENT_NAME)
     if agent_name is not None and not isinstance(agent_name, str):
         agent_name = None
     if kind is StepKind.TOOL:
-        name = get(semconv.GEN_AI_TOOL_NAME)
-        return make_step(
-            span, attributes, run_key, StepKind.TOOL,
-            name if isinstance(name, str) and name
-            else name_after(span.name, semconv.OP_EXECUTE_TOOL),
-            arguments=tool_arguments(get(semconv.GEN_AI_TOOL_CALL_ARGUMENTS)),
-            result=canonical_result(get(semconv.GEN_AI_TOOL_CALL_RESULT)),
-            agent_name=agent_name,
-        )
+        name = get(_TOOL_NAME)
+        if not isinstance(name, str) or not name:
+            name = name_after(span.name, semconv.OP_EXECUTE_TOOL)
+        return make_step(span, attributes, run_key, StepKind.TOOL, name,
+                         tool_arguments(get(_ARGUMENTS)), canonical_result(get(_RESULT)),
+                         None, None, None, None, agent_name)
     if kind is StepKind.LLM:
         input_tokens, output_tokens, reasoning_tokens = usage(attributes)
-        messages = get(semconv.GEN_AI_OUTPUT_MESSAGES)
-        model = get(semconv.GEN_AI_RESPONSE_MODEL) or get(semconv.GEN_AI_REQUEST_MODEL)
-        return make_step(
-            span, attributes, run_key, StepKind.LLM,
-            model if isinstance(model, str) else name_after(span.name, operation),
-            input_tokens=input_tokens, output_tokens=output_tokens,
-            reasoning_tokens=reasoning_tokens,
-            output_text=output_text(messages) if messages is not None else None,
-            agent_name=agent_name,
-        )
-    operation = to_str(operation) or ""
+        messages = get(_OUTPUT_MESSAGES)
+        model = get(_RESPONSE_MODEL) or get(_REQUEST_MODEL)
+        if not isinstance(model, str):
+            model = name_after(span.name, str(get(_OPERATION)))
+        return make_step(span, attributes, run_key, StepKind.LLM, model, _NO_ARGUMENTS, None,
+                         input_tokens, output_tokens, reasoning_tokens,
+                         output_text(messages) if messages is not None else None, agent_name)
+    operation = to_str(get(_OPERATION)) or ""
     if kind is StepKind.AGENT:
         return make_step(
             span, attributes, run_key, StepKind.AGENT,

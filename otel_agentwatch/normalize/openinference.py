@@ -12,15 +12,6 @@ from ..steps import RunKey, Step, StepKind
 from ._args import canonical_result, to_int, to_str, tool_arguments
 from ._span import make_step
 
-# Every attribute this module reads (normalize copies only these out of the span).
-READS = frozenset({
-    semconv.OI_SPAN_KIND, semconv.OI_AGENT_NAME, semconv.OI_TOOL_NAME, semconv.OI_INPUT_VALUE,
-    semconv.OI_OUTPUT_VALUE, semconv.OI_MODEL_NAME, semconv.OI_TOKENS_PROMPT,
-    semconv.OI_TOKENS_COMPLETION, semconv.OI_TOKENS_REASONING,
-    semconv.OI_OUTPUT_MESSAGE_CONTENT, semconv.ERROR_TYPE,
-})
-
-
 _KINDS = {"TOOL": StepKind.TOOL, "LLM": StepKind.LLM, "AGENT": StepKind.AGENT}
 
 

@@ -14,17 +14,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv
 from ..steps import RunKey, Step, StepKind
-from . import genai
 from ._args import canonical_result, to_str, tool_arguments
 from ._span import make_step, name_after
 from .genai import usage
 
 _MODEL_REQUEST_TYPES = frozenset({"chat", "completion"})
-# Every attribute this module reads (normalize copies only these out of the span).
-READS = genai.READS | {
-    semconv.TL_SPAN_KIND, semconv.TL_ENTITY_NAME, semconv.TL_ENTITY_INPUT,
-    semconv.TL_ENTITY_OUTPUT, semconv.TL_REQUEST_TYPE,
-}
 
 
 def kind_of(attributes: Mapping[str, Any]) -> StepKind:
