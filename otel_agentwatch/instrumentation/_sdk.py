@@ -11,7 +11,8 @@ from opentelemetry import trace
 from ..config import Config
 from ..version import __version__
 from ._base import Instrumentor, unwrap
-from ._model_call import ModelApi, ModelCallWrapper
+from ._messages import ModelApi
+from ._model_call import ModelCallWrapper
 
 __all__ = ["Method", "SdkInstrumentor"]
 

@@ -17,7 +17,7 @@ from opentelemetry import trace
 from ... import semconv
 from ..._bounded import BoundedDict
 from ..._bridge import ToolExchange
-from .._model_call import Reply, Request, field, history_request, last_turn, reply
+from .._messages import Reply, Request, field, history_request, last_turn, reply
 
 __all__ = ["MessagesApi"]
 

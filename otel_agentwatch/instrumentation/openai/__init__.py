@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import ClassVar
 
-from .._model_call import ModelApi
+from .._messages import ModelApi
 from .._sdk import Method, SdkInstrumentor
 from ._chat import ChatCompletionsApi
 from ._responses import ResponsesApi

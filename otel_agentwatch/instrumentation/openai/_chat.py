@@ -7,7 +7,7 @@ from typing import Any
 
 from ... import semconv
 from ..._bridge import ToolExchange
-from .._model_call import Reply, Request, field, history_request, last_turn, reply
+from .._messages import Reply, Request, field, history_request, last_turn, reply
 from ._provider import provider_name
 
 __all__ = ["ChatCompletionsApi"]

@@ -15,7 +15,7 @@ from typing import Any
 from ... import semconv
 from ..._bounded import BoundedDict
 from ..._bridge import ToolExchange
-from .._model_call import (
+from .._messages import (
     Reply,
     Request,
     conversation_key,
