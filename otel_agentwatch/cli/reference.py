@@ -46,9 +46,10 @@ def detectors_markdown(classes: Iterable[type[Detector[Any]]] = registry.BUILTIN
     class's docstring), failure mode, MAST codes, and its settings."""
     lines = ["| id | fires when | failure mode | MAST | settings |", "|---|---|---|---|---|"]
     for cls in classes:
-        summary = " ".join(_first_paragraph(cls).split())
+        # The docstring's reStructuredText literals, as Markdown.
+        summary = " ".join(_first_paragraph(cls).split()).replace("``", "`")
         settings = ", ".join(f"`{setting.env}` ({setting.default_text() or 'none'})"
-                             for setting in cls.settings.values())
+                             for setting in cls.settings.values()) or "*(none)*"
         cells = (f"`{cls.id}`", summary, f"`{cls.failure_mode}`", ", ".join(cls.mast_codes),
                  settings)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")

@@ -149,6 +149,9 @@ def _shown(value: float) -> float | int:
 
 
 class ToolCallBudget(_Budget):
+    """The run's tool calls reach ``AGENTWATCH_BUDGET_TOOL_CALLS``: a warning at
+    ``AGENTWATCH_BUDGET_WARNING_FRACTION`` of it, critical at the limit. Off unless set."""
+
     id: ClassVar[str] = "budget.tool_calls"
     resource: ClassVar[str] = "tool_calls"
     settings: ClassVar[dict[str, Setting[Any]]] = _limited(TOOL_CALLS)
@@ -160,6 +163,8 @@ class ToolCallBudget(_Budget):
 
 
 class LlmCallBudget(_Budget):
+    """The same for model calls (``AGENTWATCH_BUDGET_LLM_CALLS``)."""
+
     id: ClassVar[str] = "budget.llm_calls"
     resource: ClassVar[str] = "llm_calls"
     settings: ClassVar[dict[str, Setting[Any]]] = _limited(LLM_CALLS)
@@ -171,6 +176,8 @@ class LlmCallBudget(_Budget):
 
 
 class TokenBudget(_Budget):
+    """The same for input plus output tokens (``AGENTWATCH_BUDGET_TOKENS``)."""
+
     id: ClassVar[str] = "budget.tokens"
     resource: ClassVar[str] = "tokens"
     settings: ClassVar[dict[str, Setting[Any]]] = _limited(TOKENS)
@@ -182,6 +189,9 @@ class TokenBudget(_Budget):
 
 
 class CostBudget(_Budget):
+    """The same for the US dollars the model calls cost (``AGENTWATCH_BUDGET_COST_USD``),
+    from the price table (``AGENTWATCH_MODEL_PRICES`` adds to it)."""
+
     id: ClassVar[str] = "budget.cost"
     resource: ClassVar[str] = "cost_usd"
     settings: ClassVar[dict[str, Setting[Any]]] = _limited(COST_USD, prices=MODEL_PRICES)
@@ -204,6 +214,9 @@ class CostBudget(_Budget):
 
 
 class DurationBudget(_Budget):
+    """The same for the seconds from the run's first step to its latest
+    (``AGENTWATCH_BUDGET_SECONDS``)."""
+
     id: ClassVar[str] = "budget.duration"
     resource: ClassVar[str] = "seconds"
     settings: ClassVar[dict[str, Setting[Any]]] = _limited(SECONDS)

@@ -81,7 +81,11 @@ class _Handoffs:
 
 
 class HandoffCycleDetector(Detector[_Handoffs]):
-    """Handoffs repeating a cycle of 2..``max_period`` agents, with nothing new learnt."""
+    """Work passes between the same 2-4 agents in a cycle (sub-agent invocations in a run,
+    or the speaker changing in a group chat) again and again while no tool result brings
+    anything new; an orchestrator and a worker that keep learning alternate by design and
+    are not flagged.
+    """
 
     __slots__ = ("critical_at", "max_period", "warning_at")
 
@@ -150,8 +154,10 @@ class _Violations:
 
 
 class RoleViolationDetector(Detector[_Violations]):
-    """Tool calls by an agent outside its declared tools: each a warning, critical from
-    ``critical_at`` in a run."""
+    """An agent calls a tool outside the set ``AGENTWATCH_AGENT_TOOLS`` declares for it: a
+    warning, critical from the 3rd in a run; agents not listed are not judged. The agent is
+    the span's ``gen_ai.agent.name``.
+    """
 
     __slots__ = ("allowed", "critical_at")
 

@@ -85,7 +85,10 @@ class _CycleState:
 
 
 class CycleDetector(Detector[_CycleState]):
-    """A cycle of period ``min_period``..``max_period`` repeated ``warning_at`` /
+    """The run's tool calls end in a pattern of 2 to 5 calls (the same calls with the same
+    results) repeated again and again: A,B,A,B,A,B.
+
+    A cycle of period ``min_period``..``max_period`` repeated ``warning_at`` /
     ``critical_at`` times at the end of the run's tool calls.
 
     Call keys are tool and arguments, and the result too when ``with_results``: then a

@@ -83,7 +83,12 @@ class _Course:
 
 
 class ObjectiveDriftDetector(Detector[_Course]):
-    """Sustained decline of the steps' similarity to the run's objective."""
+    """The run's steps (tool calls with their results, model outputs) keep moving away from
+    its objective: a sum of each step's shortfall in similarity to the objective, against
+    the run's own first steps, that one off-topic step never fills. Off by default.
+
+    See the module docstring for the CUSUM test.
+    """
 
     __slots__ = ("critical_at", "embed", "max_chars", "slack", "warmup", "warning_at")
 

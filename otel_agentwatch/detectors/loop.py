@@ -74,9 +74,12 @@ ERROR_CRITICAL = Setting(
 
 
 class RepeatedCallDetector(Detector[Streak]):
-    """Consecutive identical tool calls: warning at ``warning_at``, critical at ``critical_at``.
+    """The same tool is called with the same arguments again and again, with no other tool
+    call between (model calls between do not count). With ``AGENTWATCH_LOOP_SIMILARITY``
+    above 0, near-identical arguments count too.
 
-    With ``similarity`` > 0, a call to the same tool whose arguments are at least that
+    Warning at ``warning_at`` such calls in a row, critical at ``critical_at``. With
+    ``similarity`` > 0, a call to the same tool whose arguments are at least that
     similar to the previous call's (Jaccard over character 4-grams of normalized text)
     continues the streak too.
     """
@@ -146,9 +149,11 @@ class _OutcomeState:
 
 
 class RepeatedOutcomeDetector(Detector[_OutcomeState]):
-    """The same call with the same result ``warning_at`` / ``critical_at`` times in a window.
+    """The same call returns the same result again and again within the run's most recent
+    tool calls: the agent asks and learns nothing new.
 
-    With ``window`` equal to ``critical_at`` this is "the last N tool calls were all the
+    ``warning_at`` / ``critical_at`` times within the last ``window`` tool calls. With
+    ``window`` equal to ``critical_at`` this is "the last N tool calls were all the
     same call with the same result" (the OpenHands rule).
     """
 
@@ -230,7 +235,9 @@ def failure_kind(step: Step) -> str | None:
 
 
 class ErrorStreakDetector(Detector[Streak]):
-    """The same call failing on consecutive tool calls, whatever the error texts say.
+    """The same call fails on consecutive tool calls: the same tool failing the same way
+    (the same error type or exception, whatever the messages say), or with the same
+    arguments.
 
     "The same call" is the same tool failing the same way (the same error type or
     exception, so ``unexpected keyword argument 'a'`` and ``... 'b'`` match), or, when
@@ -283,7 +290,9 @@ class ErrorStreakDetector(Detector[Streak]):
 
 
 class StepLimitDetector(Detector[None]):
-    """The run ended because the framework's step limit stopped it: it never finished.
+    """The run ended because the framework's step limit stopped it (LangGraph's
+    ``GraphRecursionError``, smolagents' ``AgentMaxStepsError``, the OpenAI Agents SDK's
+    ``MaxTurnsExceeded``): critical, on the agent span.
 
     Judged at run end, from the agent span's own error: LangGraph's
     ``GraphRecursionError``, smolagents' ``AgentMaxStepsError``, the OpenAI Agents SDK's

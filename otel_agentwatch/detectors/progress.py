@@ -32,8 +32,12 @@ STALL_CRITICAL = Setting(
 
 
 class StallDetector(Detector[Streak]):
-    """Tool calls in a row that bring no new result and change nothing new (the novelty
-    test of :attr:`.facts.StepFacts.news`)."""
+    """Tool calls in a row bring nothing new: no result the run has not seen already (a
+    different query coming back with the same "no results" is nothing new) and no write it
+    has not made before. Model calls between them do not count.
+
+    The novelty test is :attr:`.facts.StepFacts.news`.
+    """
 
     __slots__ = ("critical_at", "warning_at")
 

@@ -59,7 +59,12 @@ def thinking_length(step: Step) -> int | None:
 
 
 class OverthinkingDetector(Detector[_Thinking]):
-    """Model calls far longer than the run's baseline while tools bring nothing new."""
+    """Model calls in a row far longer than the run's usual length (reasoning tokens, else
+    output tokens, else text; the median of its first 3 calls) while no tool result since
+    the previous call brought anything new.
+
+    ``ratio`` times the baseline counts as far longer.
+    """
 
     __slots__ = ("critical_at", "ratio", "warmup", "warning_at")
 

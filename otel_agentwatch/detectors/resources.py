@@ -83,7 +83,8 @@ class _Resources:
 
 
 class RedundantReadDetector(Detector[_Resources]):
-    """Reads of a resource that show nothing new: same part, no change since.
+    """A file or URL is read again although it has not changed since it was last read and
+    the part asked for was already shown.
 
     A read is redundant when an earlier read of the same resource, since its last
     write, already covered the part now read (a whole-file read covers every line
@@ -162,7 +163,8 @@ class _Edits:
 
 
 class EditChurnDetector(Detector[_Edits]):
-    """Edits that undo earlier edits, or many edits to one resource with nothing verified.
+    """A resource is edited back and forth (an edit undoes an earlier one: a warning; a
+    second time: critical), or edited again and again with no test, build or run between.
 
     An edit reverts when it replaces text B with A after an earlier edit replaced A with
     B, restores content written earlier by a ``create``, or is an ``undo_edit``. Edits

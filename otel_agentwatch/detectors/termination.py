@@ -50,7 +50,11 @@ class _Changes:
 
 
 class UnverifiedEndingDetector(Detector[_Changes]):
-    """Ends with changes made after its last verification: a warning."""
+    """The run ended (its agent or root span ended, without an error) after changes (edits,
+    patches, files written) with no verification after the last one (tests, a build, a
+    linter, running the program or a script; tests that ran and failed count): a warning,
+    on the agent span. Deleting a file the run wrote undoes that write.
+    """
 
     __slots__ = ()
 
@@ -103,8 +107,11 @@ class _Failures:
 
 
 class EndedAfterErrorsDetector(Detector[_Failures]):
-    """Ends with its last tool calls failed: warning from ``warning_at`` in a row,
-    critical from ``critical_at``."""
+    """The run ended right after failed tool calls, with nothing succeeding after them: on
+    the agent span.
+
+    Warning from ``warning_at`` failures in a row, critical from ``critical_at``.
+    """
 
     __slots__ = ("critical_at", "warning_at")
 

@@ -80,7 +80,11 @@ class _TextState:
 
 
 class RepeatedTextDetector(Detector[_TextState]):
-    """Chanting output and model monologues (see the module docstring).
+    """The model's output repeats a 50-character passage many times close together
+    (critical; code blocks and markdown structure excluded), or the model answers again
+    and again with no tool call, each answer restating the one before.
+
+    Chanting output and model monologues (see the module docstring).
 
     Args:
         chunk_repeats: occurrences of a chunk that make chanting (critical); 0 disables.
