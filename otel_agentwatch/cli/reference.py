@@ -41,11 +41,11 @@ def effective_settings(config: Config) -> list[tuple[Setting[Any], Any]]:
     return [*config.items(), *values.items()]
 
 
-def detectors_markdown(classes: Iterable[type[Detector[Any]]] = registry.BUILTIN) -> str:
-    """The detectors as a Markdown table: id, when it fires (the first paragraph of the
-    class's docstring), failure mode, MAST codes, and its settings."""
+def detectors_markdown(classes: Iterable[type[Detector[Any]]] | None = None) -> str:
+    """The detectors (default: the built-in ones) as a Markdown table: id, when it fires
+    (the first paragraph of the class's docstring), failure mode, MAST codes, settings."""
     lines = ["| id | fires when | failure mode | MAST | settings |", "|---|---|---|---|---|"]
-    for cls in classes:
+    for cls in classes if classes is not None else registry.BUILTIN:
         # The docstring's reStructuredText literals, as Markdown.
         summary = " ".join(_first_paragraph(cls).split()).replace("``", "`")
         settings = ", ".join(f"`{setting.env}` ({setting.default_text() or 'none'})"

@@ -12,7 +12,18 @@
 
 from __future__ import annotations
 
-from .base import Annotator, Detection, Detector, ObjectiveAware, RunJudge, Severity
+from .base import (
+    Annotator,
+    Detection,
+    Detector,
+    ObjectiveAware,
+    RunJudge,
+    Severity,
+    StageLatch,
+    Streak,
+    make_detection,
+    severity_at,
+)
 from .engine import DetectorEngine, build_detectors
 from .facts import StepFacts
 from .profiles import PROFILES
@@ -29,6 +40,10 @@ __all__ = [
     "ObjectiveAware",
     "RunJudge",
     "Severity",
+    "StageLatch",
     "StepFacts",
+    "Streak",
     "build_detectors",
+    "make_detection",
+    "severity_at",
 ]

@@ -27,11 +27,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..settings import SettingValues
+from . import registry
 from .base import Detector
 from .budget import BUDGETS
 from .cycle import CycleDetector
 from .loop import ErrorStreakDetector, RepeatedCallDetector, RepeatedOutcomeDetector
-from .registry import BUILTIN
 from .text import CHUNK, RepeatedTextDetector
 
 __all__ = ["PROFILES"]
@@ -48,7 +48,7 @@ def _built(classes: tuple[type[Detector[Any]], ...],
 
 
 def _default(values: SettingValues) -> tuple[Detector[Any], ...]:
-    return _built(BUILTIN, values)
+    return _built(registry.BUILTIN, values)
 
 
 def _fixed(*detectors: Detector[Any]) -> Profile:
