@@ -102,8 +102,8 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
             return _current
         if not config.enabled:
             return AgentWatchHandle(None, None, owns_provider=False)
-        provider = tracer_provider or trace.get_tracer_provider()
-        owns = not isinstance(provider, TracerProvider)
+        found = tracer_provider or trace.get_tracer_provider()
+        owns = not isinstance(found, TracerProvider)
         exporter = span_exporter
         if exporter is None and owns:
             exporter = _exporter_from(config)
@@ -111,12 +111,13 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
             BatchSpanProcessor(exporter) if exporter is not None else None, config=config,
             extra_detectors=extra_detectors,
         )
-        if owns:
+        if isinstance(found, TracerProvider):
+            provider = found
+            provider.add_span_processor(processor)
+        else:  # no SDK provider yet (the API's placeholder): ours becomes the global one
             provider = TracerProvider(resource=Resource.create())
             provider.add_span_processor(processor)
             trace.set_tracer_provider(provider)
-        else:
-            provider.add_span_processor(processor)
         _current = _handle(processor, provider, owns, config)
         return _current
 

@@ -96,7 +96,7 @@ def rebuild(span: ReadableSpan, attributes: Mapping[str, AttributeValue],
     merged.update(attributes)
     bounded = BoundedAttributes(maxlen=None, attributes=merged, immutable=True)
     bounded.dropped = span.dropped_attributes
-    all_events: BoundedList = BoundedList(None)
+    all_events: BoundedList[Event] = BoundedList(None)
     all_events.extend(span.events)
     all_events.extend(events)
     all_events.dropped = span.dropped_events

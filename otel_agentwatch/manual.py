@@ -15,12 +15,14 @@ import functools
 import inspect
 import json
 from collections.abc import Callable, Mapping
+from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from . import control, semconv
@@ -102,7 +104,7 @@ def _tool_decorator(name: str | None,
                 with call:
                     return call.done(await wrapped(*args, **kwargs))
 
-            return async_tool(function)  # type: ignore[no-any-return]
+            return cast(_Function, async_tool(function))  # a proxy that behaves as it
 
         @wrapt.decorator
         def sync_tool(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -112,7 +114,7 @@ def _tool_decorator(name: str | None,
             with call:
                 return call.done(wrapped(*args, **kwargs))
 
-        return sync_tool(function)  # type: ignore[no-any-return]
+        return cast(_Function, sync_tool(function))  # a proxy that behaves as it
 
     return decorate
 
@@ -138,7 +140,7 @@ class _ToolCall:
                                        kind=SpanKind.INTERNAL, attributes=attributes)
         self._content = Content(args=arguments)
         BRIDGE.keep(self._span.get_span_context().span_id, self._content)
-        self._token: object = None
+        self._token: Token[Context] | None = None
 
     def __enter__(self) -> None:
         self._token = otel_context.attach(trace.set_span_in_context(self._span))
@@ -155,7 +157,8 @@ class _ToolCall:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         try:
-            otel_context.detach(self._token)
+            if self._token is not None:
+                otel_context.detach(self._token)
             if error is not None:
                 record_error(self._span, error)
             self._span.end()
@@ -215,7 +218,7 @@ class agent_run:  # used like contextlib's lowercase context managers
         self.conversation_id = conversation_id
         self.tracer_provider = tracer_provider
         self._span: Span | None = None
-        self._token: object = None
+        self._token: Token[Context] | None = None
         self._agent_token: contextvars.Token[str | None] | None = None
 
     def __enter__(self) -> Span:
@@ -239,7 +242,8 @@ class agent_run:  # used like contextlib's lowercase context managers
         span = self._span
         if span is None:
             return
-        otel_context.detach(self._token)
+        if self._token is not None:
+            otel_context.detach(self._token)
         if self._agent_token is not None:
             _agent.reset(self._agent_token)
         if error is not None:
@@ -263,14 +267,14 @@ class agent_run:  # used like contextlib's lowercase context managers
                 async with agent_run(name, **options):
                     return await function(*args, **kwargs)
 
-            return run_async  # type: ignore[return-value]
+            return cast(_Function, run_async)  # functools.wraps keeps its signature
 
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
             with agent_run(name, **options):
                 return function(*args, **kwargs)
 
-        return run  # type: ignore[return-value]
+        return cast(_Function, run)  # functools.wraps keeps its signature
 
 def set_objective(text: str, span: Span | None = None) -> bool:
     """Make ``text`` the objective of the run the current span (or ``span``) belongs to.

@@ -84,6 +84,7 @@ class RunTable(Generic[State]):
         """
         live = self._live
         parent = live.get(parent_id) if parent_id is not None else None
+        entry: _LiveSpan
         if parent is None and conversation is not None and not is_agent:
             entry = (conversation, conversation, None)
         elif parent is None:  # a local root: a new run anchored here
@@ -143,7 +144,8 @@ class RunTable(Generic[State]):
         self._newest = key
         if now >= self._next_sweep:
             self._evict(now)
-        return entry[1]
+        state: State = entry[1]
+        return state
 
     def pop(self, key: RunKey) -> State | None:
         """Remove and return a run's state (at run end)."""

@@ -244,11 +244,12 @@ class SettingValues(Mapping[Setting[Any], Any]):
                                   f"({floor.format(values[floor])})")
         return cls(values)
 
-    def __getitem__(self, setting: Setting[T]) -> T:  # type: ignore[override]  # typed per key
+    def __getitem__(self, setting: Setting[T]) -> T:
         try:
-            return self._values[setting]  # type: ignore[no-any-return]  # set per its kind
+            value: T = self._values[setting]  # validated against the setting's kind
         except KeyError:
             raise KeyError(f"{setting.env} is not among the settings resolved") from None
+        return value
 
     def __iter__(self) -> Iterator[Setting[Any]]:
         return iter(self._values)

@@ -3,8 +3,10 @@ OTLP (HTTP/protobuf and gRPC), and the flagged spans come back through Phoenix's
 
 Phoenix is large and brings a pytest plugin of its own, so it lives in a virtual
 environment of its own, ``.venv-phoenix`` at the project root (or the one
-``AGENTWATCH_PHOENIX_VENV`` names), created on first use; the server runs on 127.0.0.1
-with an in-memory database and is stopped by its PID.
+``AGENTWATCH_PHOENIX_VENV`` names), created on first use with the requirement
+``AGENTWATCH_PHOENIX_REQUIREMENT`` gives (``.ci/run`` pins the version); the server runs
+on 127.0.0.1 with an in-memory database and is stopped by its PID. Not part of the
+default test run: ``pytest -m phoenix``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("AGENTWATCH_PHOENIX_VENV", ROOT / ".venv-phoenix"))
 
-pytestmark = pytest.mark.frameworks  # needs the agent frameworks of the test extras
+# Needs the agent frameworks of the test extras, and runs only when asked for.
+pytestmark = [pytest.mark.frameworks, pytest.mark.phoenix]
 
 
 def _free_port() -> int:
@@ -38,7 +41,8 @@ def _phoenix_command() -> Path:
     command = VENV / "bin" / "phoenix"
     if not command.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "arize-phoenix"],
+        requirement = os.environ.get("AGENTWATCH_PHOENIX_REQUIREMENT", "arize-phoenix")
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", requirement],
                        check=True, timeout=900)
     return command
 

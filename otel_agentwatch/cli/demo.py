@@ -10,7 +10,7 @@ in-memory exporter and are printed as a tree.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -72,7 +72,8 @@ def _chat(tracer: Tracer, finish_reason: str) -> None:
         span.set_attribute("gen_ai.response.finish_reasons", [finish_reason])
 
 
-def _tool(tracer: Tracer, index: int, name: str, arguments: dict, result: str) -> None:
+def _tool(tracer: Tracer, index: int, name: str, arguments: Mapping[str, object],
+          result: str) -> None:
     with tracer.start_as_current_span(
         f"execute_tool {name}",
         attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 
 from .. import semconv
 
@@ -55,13 +55,17 @@ def _verdict(span: ReadableSpan) -> tuple[str | None, str]:
     attributes = span.attributes or {}
     severity = attributes.get(semconv.SEVERITY)
     if isinstance(severity, str):
-        detections = attributes.get(semconv.DETECTIONS) or ()
-        return severity, ", ".join(str(d) for d in detections)
+        return severity, _listed(attributes.get(semconv.DETECTIONS))
     run_severity = attributes.get(semconv.RUN_SEVERITY)
     if isinstance(run_severity, str):
-        detections = attributes.get(semconv.RUN_DETECTIONS) or ()
-        return run_severity, "run flagged: " + ", ".join(str(d) for d in detections)
+        return run_severity, "run flagged: " + _listed(attributes.get(semconv.RUN_DETECTIONS))
     return None, ""
+
+
+def _listed(value: object) -> str:
+    """A string-array attribute as a comma-separated list."""
+    items = value if isinstance(value, (list, tuple)) else ()
+    return ", ".join(str(item) for item in items)
 
 
 def _decorate(label: str, verdict: tuple[str | None, str], width: int, color: bool,
@@ -79,7 +83,7 @@ def _decorate(label: str, verdict: tuple[str | None, str], width: int, color: bo
     return line
 
 
-def _worst_message(events: Sequence) -> str | None:
+def _worst_message(events: Sequence[Event]) -> str | None:
     """The message of the most severe detection event (the first among equals)."""
     best: tuple[int, str] | None = None
     for event in events or ():

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 from ..settings import Setting, integer
 from ..steps import Step
-from .base import Detection, Detector, StageLatch, make_detection, severity_at
+from .base import EVIDENCE_SPANS, Detection, Detector, StageLatch, make_detection, severity_at
 from .facts import StepFacts
-from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, STEP_REPETITION, TOOL_STEPS
+from .loop import MAST_STEP_REPETITION, STEP_REPETITION, TOOL_STEPS
 
 __all__ = ["CycleDetector", "SuffixCycles"]
 

@@ -52,16 +52,16 @@ class HashingEmbedder:
         self._np: Any = None
 
     def __call__(self, text: str) -> np.ndarray:
-        np = self._np
-        if np is None:  # imported on first use: importing the package must not load it
+        nx = self._np
+        if nx is None:  # imported on first use: importing the package must not load it
             import numpy
 
-            np = self._np = numpy
+            nx = self._np = numpy
         # Lower case, and every run of other characters one space: " word word ".
         normalized = " " + " ".join(text[:self.max_chars].lower().translate(_LETTERS).split())
-        data = np.frombuffer((normalized + " ").encode("ascii", "ignore"),
-                             dtype=np.uint8).astype(np.uint64)
-        vector = np.zeros(self.dimensions, dtype=np.float64)
+        data = nx.frombuffer((normalized + " ").encode("ascii", "ignore"),
+                             dtype=nx.uint8).astype(nx.uint64)
+        vector = nx.zeros(self.dimensions, dtype=nx.float64)
         for n in self.char_ngrams:
             if len(data) < n:
                 continue
@@ -70,10 +70,11 @@ class HashingEmbedder:
             hashed = data[:size].copy()
             for offset in range(1, n):
                 hashed = (hashed * 16777619 + data[offset:size + offset]) & _MASK
-            vector += np.bincount((hashed % self.dimensions).astype(np.intp),
+            vector += nx.bincount((hashed % self.dimensions).astype(nx.intp),
                                   minlength=self.dimensions)
-        norm = float(np.sqrt(vector @ vector))
-        return vector / norm if norm else vector
+        norm = float(nx.sqrt(vector @ vector))
+        unit: np.ndarray = vector / norm if norm else vector
+        return unit
 
 
 def load_embedder(spec: str, max_chars: int = 2000) -> Embedder:

@@ -44,7 +44,7 @@ class Watcher(NamedTuple):
     """A running detector as the engine hands it steps: its place, and its methods bound
     once (a step goes to a dozen detectors; looking the methods up each time adds up)."""
 
-    index: int
+    slot: int  # the detector's place in the engine, and its state's in each run
     detector: Detector[Any]
     observe: Callable[[Step, Any, StepFacts], Detection | None]
     new_state: Callable[[], Any]
@@ -217,7 +217,7 @@ class DetectorEngine:
              reader: Callable[[Detector[Any], Any], _Read | None]) -> list[_Read]:
         """What ``reader`` makes of each running detector and its state in ``run`` (None
         results left out): how callers ask a live run about one kind of detector."""
-        read = (reader(watcher.detector, self._state(run, watcher.index))
+        read = (reader(watcher.detector, self._state(run, watcher.slot))
                 for watcher in self._running)
         return [value for value in read if value is not None]
 
@@ -248,11 +248,11 @@ class DetectorEngine:
                 and (has_text or kind is not StepKind.LLM or not watcher.detector.needs_text))
             for kind in StepKind for has_text in (False, True)
         }
-        self._judges = tuple((watcher.index, watcher.detector) for watcher in running
+        self._judges = tuple((watcher.slot, watcher.detector) for watcher in running
                              if isinstance(watcher.detector, RunJudge))
-        self._annotators = tuple((watcher.index, watcher.detector) for watcher in running
+        self._annotators = tuple((watcher.slot, watcher.detector) for watcher in running
                                  if isinstance(watcher.detector, Annotator))
-        self._objective_aware = tuple((watcher.index, watcher.detector) for watcher in running
+        self._objective_aware = tuple((watcher.slot, watcher.detector) for watcher in running
                                       if isinstance(watcher.detector, ObjectiveAware))
         # The detectors a model step's text is for, and no other part of it.
         without_text = set(self.by_kind[StepKind.LLM, False])

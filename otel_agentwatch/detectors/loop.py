@@ -111,7 +111,8 @@ class RepeatedCallDetector(Detector[Streak]):
         near = False
         if self.similarity and key != state.key:
             current = signature(step.args)
-            near = (state.key is not None and state.key[0] == step.name
+            previous = state.key
+            near = (isinstance(previous, tuple) and previous[0] == step.name
                     and state.signature is not None
                     and jaccard(current, state.signature) >= self.similarity)
             if near:

@@ -19,9 +19,9 @@ from .._bounded import BoundedDict
 from ..settings import Setting, integer
 from ..steps import Step
 from .actions import ANY_RESOURCE, READ, SEARCH_PREFIX, VERIFY, WRITE, covers
-from .base import Detection, Detector, StageLatch, make_detection, severity_at
+from .base import EVIDENCE_SPANS, Detection, Detector, StageLatch, make_detection, severity_at
 from .facts import StepFacts
-from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, TOOL_STEPS
+from .loop import MAST_STEP_REPETITION, TOOL_STEPS
 
 __all__ = ["EditChurnDetector", "RedundantReadDetector"]
 

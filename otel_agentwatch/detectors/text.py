@@ -27,9 +27,17 @@ from typing import Any, ClassVar
 from ..settings import Setting, fraction, integer
 from ..steps import Step, StepKind
 from ._similarity import jaccard, signature
-from .base import Detection, Detector, Severity, StageLatch, make_detection, severity_at
+from .base import (
+    EVIDENCE_SPANS,
+    Detection,
+    Detector,
+    Severity,
+    StageLatch,
+    make_detection,
+    severity_at,
+)
 from .facts import StepFacts
-from .loop import EVIDENCE_SPANS, MAST_STEP_REPETITION, STEP_REPETITION
+from .loop import MAST_STEP_REPETITION, STEP_REPETITION
 
 __all__ = ["RepeatedTextDetector"]
 

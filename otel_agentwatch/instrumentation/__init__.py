@@ -47,7 +47,8 @@ def frameworks_named(tokens: tuple[str, ...]) -> frozenset[str]:
 def load(name: str) -> Instrumentor:
     """A new instrumentor for the framework ``name``."""
     module_name, _, class_name = INSTRUMENTORS[name].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+    instrumentor: type[Instrumentor] = getattr(importlib.import_module(module_name), class_name)
+    return instrumentor()
 
 
 def instrument_when_imported(names: Iterable[str], **options: Any) -> Callable[[], None]:

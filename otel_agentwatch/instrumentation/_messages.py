@@ -63,11 +63,15 @@ class StreamReader(Protocol):
 class ModelApi(Protocol):
     """How to read one SDK method's calls."""
 
-    operation: str
-    # The property of the stream a streaming helper's context manager yields (``with
-    # client.messages.stream(...) as stream``) that holds the reply so far, read when the
-    # block exits; None when the API's helper has no such property.
-    stream_snapshot: str | None
+    @property
+    def operation(self) -> str:
+        """``gen_ai.operation.name`` of its calls (``chat``)."""
+
+    @property
+    def stream_snapshot(self) -> str | None:
+        """The property of the stream a streaming helper's context manager yields
+        (``with client.messages.stream(...) as stream``) that holds the reply so far,
+        read when the block exits; None when the API's helper has no such property."""
 
     def request(self, instance: Any, kwargs: Mapping[str, Any], capture: bool) -> Request:
         """Read a call's arguments (``instance`` is the SDK resource the method is on)."""

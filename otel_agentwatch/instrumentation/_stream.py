@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 __all__ = ["TracedAsyncStream", "TracedStream", "TracedStreamManager", "is_stream"]
 
+if TYPE_CHECKING:
+    _Proxy = wrapt.ObjectProxy[Any]
+else:  # wrapt's proxy is generic to type checkers only
+    _Proxy = wrapt.ObjectProxy
+
 
 def is_stream(result: Any) -> bool:
     # SDK Stream / AsyncStream objects: iterable, and not a response model.
@@ -29,7 +34,7 @@ def is_stream(result: Any) -> bool:
         result, "response")
 
 
-class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is untyped
+class TracedStream(_Proxy):
     """An SDK stream whose events are read as the application iterates; the call's span
     ends with the last event, an error, or ``close()``."""
 
@@ -135,7 +140,7 @@ class TracedAsyncStream(TracedStream):
             self._self_end()
 
 
-class TracedStreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
+class TracedStreamManager(_Proxy):
     """A stream manager whose request (made on entry) is traced; the span ends on exit
     with the message accumulated so far."""
 

@@ -33,7 +33,8 @@ _VOLATILE_PREFIXES = ("langgraph_",)
 _MAY_HOLD_VOLATILE = re.compile("[\"'](?:" + "|".join(sorted(_VOLATILE_KEYS)) + "|langgraph_)")
 # The C scanner behind json.loads, called directly: json.loads wraps it in two Python
 # calls and a regex that together cost more than the scan, on every tool span.
-_scan_json = json.scanner.make_scanner(json.JSONDecoder())
+_DECODER: Any = json.JSONDecoder()  # typeshed types make_scanner's argument as the scanner
+_scan_json = json.scanner.make_scanner(_DECODER)
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                             default=str)
 _SMOLAGENTS_ENVELOPE = frozenset({"args", "kwargs", "sanitize_inputs_outputs"})

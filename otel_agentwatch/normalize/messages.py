@@ -46,8 +46,8 @@ def _from_genai(text: str) -> str | None:
         if not isinstance(message, Mapping) or message.get("role") != "user":
             continue
         parts = message.get("parts")
-        texts = [part.get("content") for part in parts if isinstance(part, Mapping)
-                 and part.get("type") == "text" and isinstance(part.get("content"), str)] \
-            if isinstance(parts, list) else []
+        texts = [content for part in (parts if isinstance(parts, list) else ())
+                 if isinstance(part, Mapping) and part.get("type") == "text"
+                 and isinstance(content := part.get("content"), str)]
         return "\n".join(texts) or None
     return None

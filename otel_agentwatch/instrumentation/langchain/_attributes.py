@@ -109,9 +109,8 @@ def response_model(result: Any) -> str | None:
         if isinstance(name, str):
             return name
     output = getattr(result, "llm_output", None)
-    if isinstance(output, Mapping) and isinstance(output.get("model_name"), str):
-        return output["model_name"]
-    return None
+    name = output.get("model_name") if isinstance(output, Mapping) else None
+    return name if isinstance(name, str) else None
 
 
 def finish_reasons(result: Any) -> list[str]:
@@ -146,7 +145,7 @@ def output_messages(result: Any) -> str:
             parts.append({"type": "tool_call", "id": call.get("id"), "name": call.get("name"),
                           "arguments": call.get("args")})
     return json.dumps([{"role": "assistant", "parts": parts,
-                        "finish_reason": (finish_reasons(result) or [None])[0]}],
+                        "finish_reason": next(iter(finish_reasons(result)), None)}],
                       default=str, ensure_ascii=False)
 
 

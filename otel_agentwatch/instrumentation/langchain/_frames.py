@@ -15,10 +15,12 @@ ids only.
 from __future__ import annotations
 
 import contextvars
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 __all__ = ["Frame", "async_frame", "current_frame", "sync_frame"]
@@ -30,7 +32,7 @@ class Frame:
     __slots__ = ("call_id", "token")
 
     def __init__(self, call_id: object = None) -> None:
-        self.token: object | None = None
+        self.token: Token[Context] | None = None
         self.call_id = call_id if isinstance(call_id, str) else None
 
     def attach(self, span: Span) -> None:

@@ -161,10 +161,11 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         Only the default name "LangGraph" and ``lc_agent_name`` tell a graph at its start
         (LangChain passes no serialized form), hence the renaming at the first child.
         """
-        (inputs,), root.root_inputs = root.root_inputs, None
+        held, root.root_inputs = root.root_inputs, None
         span = root.span
-        if span is None or "langgraph_step" not in child_metadata:
+        if held is None or span is None or "langgraph_step" not in child_metadata:
             return
+        (inputs,) = held
         name = getattr(span, "name", "LangGraph")
         span.update_name(f"{semconv.OP_INVOKE_AGENT} {name}")
         span.set_attributes({semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,

@@ -75,7 +75,9 @@ class ResponsesApi:
         response_id = field(response, "id")
         if isinstance(response_id, str) and request.conversation is not None:
             self._conversations.put(response_id, request.conversation)
-        calls, texts, reasoning = [], [], []
+        calls: list[tuple[str, str, Any]] = []
+        texts: list[str] = []
+        reasoning: list[str] = []
         for item in output:
             kind = field(item, "type")
             if kind == "function_call":
