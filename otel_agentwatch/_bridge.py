@@ -108,7 +108,9 @@ class Bridge:
         self._kept: BoundedDict[int, Content] = BoundedDict(limit)
         self._objectives: BoundedDict[int, str] = BoundedDict(limit)
         self._requested: BoundedDict[str, Any] = BoundedDict(limit)
-        self._announced: contextvars.ContextVar[Content | None] = contextvars.ContextVar(
+        # The model call announced in this context (see announce); claimed once a span
+        # starts inside it (its span_id set).
+        self.announced: contextvars.ContextVar[Content | None] = contextvars.ContextVar(
             "otel_agentwatch_model_call", default=None)
         # Copy-on-write: queries read the tuple without a lock; attaching replaces it.
         self._live: tuple[weakref.ref[LiveRuns], ...] = ()
@@ -128,15 +130,15 @@ class Bridge:
     @contextlib.contextmanager
     def announce(self, call: Content) -> Iterator[Content]:
         """Announce a model call for the span that starts next in this context."""
-        token = self._announced.set(call)
+        token = self.announced.set(call)
         try:
             yield call
         finally:
-            self._announced.reset(token)
+            self.announced.reset(token)
 
     def pending_call(self) -> Content | None:
         """The announced model call no span has claimed yet, in this context."""
-        announced = self._announced.get()
+        announced = self.announced.get()
         return announced if announced is not None and announced.span_id is None else None
 
     def give_objective(self, span_id: int, text: str) -> None:

@@ -92,6 +92,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         _reinit_after_fork(self)
         self._queries = _RunQueries(self)
         BRIDGE.attach(self._queries)
+        self._announced = BRIDGE.announced  # read on every span start
 
     @property
     def config(self) -> Config:
@@ -163,9 +164,9 @@ class AgentWatchSpanProcessor(SpanProcessor):
         parent_id = None if parent is None or parent.is_remote else parent.span_id
         # A model call our instrumentation announced: this is its span (ours, or the
         # SDK's own), and outside any span its conversation is its run.
-        call = BRIDGE.pending_call()
+        call = self._announced.get()
         conversation = None
-        if call is not None:
+        if call is not None and call.span_id is None:  # not claimed by an enclosing span
             BRIDGE.keep(span_id, call)
             if call.conversation is not None:
                 conversation = conversation_run(call.conversation)
@@ -225,8 +226,10 @@ class AgentWatchSpanProcessor(SpanProcessor):
         has_text = shape.has_text or (kept is not None and kept.output_text is not None)
         # The full step (arguments and results parsed: the costly part) only if a running
         # detector watches its kind, and outside the lock.
-        step = _built_step(span, shape, run_key, kept) \
-            if engine.wants(kind, has_text) else None
+        step = build_step(span, shape, run_key, kept) \
+            if engine.by_kind[kind, has_text] else None
+        if step is not None and step.args_key is None and kind is StepKind.TOOL:
+            step = _with_requested_arguments(span, step)
         answered: Sequence[Step] = ()
         if kept is not None:
             if kind is StepKind.LLM and not has_text and engine.reads_late_text:
@@ -348,17 +351,12 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._table.clear()
 
 
-def _built_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
-                kept: Content | None) -> Step:
-    """The step of a span, with what our instrumentation kept for it; for another
-    instrumentation's tool span without its arguments, those the model gave the call."""
-    step = build_step(span, shape, run_key, kept)
-    if step.args_key is None and step.kind is StepKind.TOOL:
-        call_id = tool_call_id(span)
-        arguments = BRIDGE.requested_call(call_id) if call_id is not None else None
-        if arguments is not None:
-            return with_arguments(step, arguments)
-    return step
+def _with_requested_arguments(span: ReadableSpan, step: Step) -> Step:
+    """Another instrumentation's tool span without its arguments: with those the model
+    gave the call, as our SDK instrumentation saw them, if it did."""
+    call_id = tool_call_id(span)
+    arguments = BRIDGE.requested_call(call_id) if call_id is not None else None
+    return with_arguments(step, arguments) if arguments is not None else step
 
 
 def _reinit_after_fork(processor: AgentWatchSpanProcessor) -> None:

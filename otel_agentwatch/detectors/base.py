@@ -200,8 +200,10 @@ class Streak:
 
     def extend(self, key: object, span_id: int) -> None:
         """Count one more occurrence: of the same streak if ``key`` matches, else a new one."""
-        if key != self.key or key is None:
-            self.restart(key)
+        if key != self.key or key is None:  # a new streak (restart and add, in one go)
+            self.key, self.count, self.signature, self._rank = key, 1, None, 0
+            self.span_ids = [span_id]
+            return
         self.add(span_id)
 
     def add(self, span_id: int) -> None:

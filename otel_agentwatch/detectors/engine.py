@@ -140,33 +140,30 @@ class DetectorEngine:
         """A new run's share: nothing is built until a detector is given a step."""
         return RunDetectors(len(self._detectors))
 
-    def observe(self, step: Step, run: RunDetectors,
-                has_text: bool | None = None) -> list[Detection]:
-        """Hand ``step`` to the detectors that want it and return what they detect.
-        ``has_text``: whether its span carried output text (default: whether the step
-        has some)."""
+    def observe(self, step: Step, run: RunDetectors, has_text: bool | None = None,
+                watchers: Watchers | None = None) -> list[Detection]:
+        """Hand ``step`` to the detectors that want it (or to ``watchers``) and return
+        what they detect. ``has_text``: whether its span carried output text (default:
+        whether the step has some)."""
         kind = step.kind
         facts = StepFacts(step, run.memory, self._commands)
-        if kind is StepKind.TOOL and self._by_action is not None:
-            watchers = self._by_action[facts.action.kind]
-        else:
-            watchers = self.by_kind[kind, step.output_text is not None
-                                    if has_text is None else has_text]
-        return self._run(watchers, step, run, facts)
-
-    def _run(self, watchers: Watchers, step: Step, run: RunDetectors,
-             facts: StepFacts) -> list[Detection]:
+        if watchers is None:
+            if kind is StepKind.TOOL and self._by_action is not None:
+                watchers = self._by_action[facts.action.kind]
+            else:
+                watchers = self.by_kind[kind, step.output_text is not None
+                                        if has_text is None else has_text]
         found: list[Detection] = []
         states = run.states
         unbuilt = _UNBUILT
-        for index, detector, observe, new_state in watchers:
+        for slot, detector, observe, new_state in watchers:
             try:
-                state = states[index]
+                state = states[slot]
                 if state is unbuilt:
-                    state = states[index] = new_state()
+                    state = states[slot] = new_state()
                 detection = observe(step, state, facts)
             except Exception as error:
-                self._disable(index, detector, error)
+                self._disable(slot, detector, error)
                 continue
             if detection is not None:
                 found.append(detection)
@@ -175,8 +172,7 @@ class DetectorEngine:
     def observe_late_text(self, step: Step, run: RunDetectors) -> list[Detection]:
         """Hand a model step whose text arrived after its span ended to the detectors that
         read nothing but its text."""
-        return self._run(self._text_readers, step, run,
-                         StepFacts(step, run.memory, self._commands))
+        return self.observe(step, run, watchers=self._text_readers)
 
     def finish(self, anchor: Step | None, run: RunDetectors) -> list[Detection]:
         """What the run judges find as the run ends; ``anchor``: the run's own span as a

@@ -33,9 +33,10 @@ class RunMemory:
         seen = self.seen
         if seen is None:
             seen = self.seen = BoundedDict(SEEN_LIMIT)
-        if seen.touch(digest):
+        if digest in seen:
+            seen.touch(digest)
             return False
-        seen.put(digest, None)
+        seen[digest] = None
         return True
 
 

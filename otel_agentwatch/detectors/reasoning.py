@@ -102,7 +102,8 @@ class OverthinkingDetector(Detector[_Thinking]):
                 state.baseline = max(1.0, float(statistics.median(state.first)))
             return None
         if news or length < self.ratio * state.baseline:
-            state.streak.restart()
+            if state.streak.count:
+                state.streak.restart()
             return None
         streak = state.streak
         streak.extend(True, step.span_id)
