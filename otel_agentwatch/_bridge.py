@@ -136,11 +136,6 @@ class Bridge:
         finally:
             self.announced.reset(token)
 
-    def pending_call(self) -> Content | None:
-        """The announced model call no span has claimed yet, in this context."""
-        announced = self.announced.get()
-        return announced if announced is not None and announced.span_id is None else None
-
     def give_objective(self, span_id: int, text: str) -> None:
         """What an agent span was asked to do, for the run it anchors and the agents
         nested in it."""

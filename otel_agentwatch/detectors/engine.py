@@ -78,8 +78,9 @@ def build_detectors(config: Config,
     extra_classes = tuple(item for item in extra if isinstance(item, type))
     classes = (*registry.BUILTIN, *installed, *extra_classes)
     registry.check_unique(classes, tuple(item for item in extra if not isinstance(item, type)))
-    values = SettingValues.resolve(registry.settings_of(classes), config.settings)
-    registry.warn_unknown(config.settings, classes)
+    declared = registry.settings_of(classes)
+    values = SettingValues.resolve(declared, config.settings)
+    registry.warn_unknown(config.settings, declared)
     enabled = registry.select(config.detectors, (*registry.BUILTIN, *installed))
     chosen = [detector for detector in PROFILES[config.profile](values)
               if detector.id in enabled]
@@ -99,7 +100,8 @@ class DetectorEngine:
         detectors: the detectors, in the order their detections are reported.
 
     Attributes (read them, never set them; they change when a detector is disabled):
-        by_kind: ``(kind, has_text) ->`` the watchers of such a step (see :meth:`watchers`).
+        by_kind: ``(kind, has_text) ->`` the watchers of such a step; empty when no one
+            wants it, and the step need not be built at all.
         judges_runs: whether a running detector judges runs as they end.
         wants_objective: whether one judges steps against the run's objective.
         reads_late_text: whether one reads a model step's text and nothing else of it, so
@@ -128,11 +130,6 @@ class DetectorEngine:
     def detectors(self) -> tuple[Detector[Any], ...]:
         """The detectors still running (one that raised is no longer listed)."""
         return tuple(watcher.detector for watcher in self._running)
-
-    def wants(self, kind: StepKind, has_text: bool) -> bool:
-        """Whether a running detector wants a step of ``kind`` (with or without output
-        text); when none does, the step need not be built at all."""
-        return bool(self.by_kind[kind, has_text])
 
     # --- the work, with the processor's lock held ------------------------------------------
 

@@ -33,8 +33,8 @@ from .resources import EditChurnDetector, RedundantReadDetector
 from .termination import EndedAfterErrorsDetector, UnverifiedEndingDetector
 from .text import RepeatedTextDetector
 
-__all__ = ["BUILTIN", "DETECTOR_IDS", "ENTRY_POINT_GROUP", "check_detector", "installed",
-           "select", "settings_of"]
+__all__ = ["BUILTIN", "DETECTOR_IDS", "ENTRY_POINT_GROUP", "check_detector", "check_unique",
+           "installed", "select", "settings_of", "warn_unknown"]
 
 logger = logging.getLogger("otel_agentwatch")
 
@@ -133,9 +133,9 @@ def settings_of(classes: Iterable[type[Detector[Any]]]) -> tuple[Setting[Any], .
     return tuple(found.values())
 
 
-def warn_unknown(given: Mapping[str, Any], classes: Iterable[type[Detector[Any]]]) -> None:
-    """Log the ``AGENTWATCH_*`` settings no detector declares (a typo, most likely)."""
-    known = {setting.env for setting in settings_of(classes)}
+def warn_unknown(given: Mapping[str, Any], declared: Iterable[Setting[Any]]) -> None:
+    """Log the ``AGENTWATCH_*`` settings none of ``declared`` is (a typo, most likely)."""
+    known = {setting.env for setting in declared}
     unknown = sorted(name for name in given if name.startswith(PREFIX) and name not in known)
     if unknown:
         logger.warning("otel-agentwatch: no detector has the setting(s) %s; ignored",
