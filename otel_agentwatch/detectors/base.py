@@ -182,21 +182,22 @@ class StageLatch:
         self._rank = 0
 
 
-class Streak:
-    """A run of consecutive equal keys, with its latest span ids and announced stage.
+class Streak(StageLatch):
+    """A run of consecutive equal keys, with its latest span ids and announced stage
+    (its own :class:`StageLatch`: :meth:`announce` once per stage of the streak).
 
     Kept small, because one lives in many runs at once: the span ids are a plain list
-    trimmed to the evidence kept, and the latch is an integer.
+    trimmed to the evidence kept, and the latch is the streak itself.
     """
 
-    __slots__ = ("_rank", "count", "key", "signature", "span_ids")
+    __slots__ = ("count", "key", "signature", "span_ids")
 
     def __init__(self) -> None:
+        super().__init__()
         self.key: object = None
         self.signature: frozenset[int] | None = None
         self.count = 0
         self.span_ids: list[int] = []
-        self._rank = 0  # the stage announced in this streak (see StageLatch)
 
     def extend(self, key: object, span_id: int) -> None:
         """Count one more occurrence: of the same streak if ``key`` matches, else a new one."""
@@ -218,13 +219,6 @@ class Streak:
         self.key, self.count, self.signature, self._rank = key, 0, None, 0
         if self.span_ids:
             self.span_ids = []
-
-    def announce(self, severity: Severity) -> bool:
-        """True the first time this streak reaches ``severity`` (see :class:`StageLatch`)."""
-        if severity.rank > self._rank:
-            self._rank = severity.rank
-            return True
-        return False
 
     def earlier(self) -> tuple[int, ...]:
         return tuple(self.span_ids[:-1])
