@@ -68,7 +68,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
     Raises :class:`~otel_agentwatch.ConfigError` on bad configuration, ``TypeError`` for
     something in ``extra_detectors`` that is not a detector. Thread-safe. Never raises
     into the application afterwards: an internal error is logged once and the span goes
-    on; a detector that raises is disabled with one log line.
+    on; a detector that raises loses that step (after three failures, the rest of that
+    run) and no other run.
     """
 
     def __init__(self, next_processor: SpanProcessor | None = None, *,
@@ -100,7 +101,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
 
     @property
     def detectors(self) -> tuple[Detector[Any], ...]:
-        """The detectors still running (a detector that raised is no longer listed)."""
+        """The detectors that judge this processor's runs."""
         return self._engine.detectors
 
     @property

@@ -23,19 +23,51 @@ class ExplodingDetector(RepeatedCallDetector):
         raise RuntimeError("detector bug")
 
 
-def test_raising_detector_is_disabled_and_spans_flow(lenient_guard, caplog):
-    """A broken detector logs once, is switched off, and the others keep flagging."""
-    pipeline = Pipeline(Config(), extra_detectors=[ExplodingDetector()])
-    processor = pipeline.processor
-    with caplog.at_level(logging.WARNING, logger="otel_agentwatch"), GenAI.agent(pipeline.tracer):
-        for _ in range(5):
-            GenAI.tool(pipeline.tracer, "search", ARGS)
+class FlakyDetector(RepeatedCallDetector):
+    """Raises on the steps whose arguments say so: the failure belongs to those steps."""
+
+    id = "test.flaky"
+
+    def observe(self, step, state, facts):
+        if step.args.get("q") == "poison":
+            raise RuntimeError("detector bug")
+        return super().observe(step, state, facts)
+
+
+def test_a_raising_detector_loses_the_step_not_the_process(lenient_guard, caplog):
+    """A detector that raises in one run sits out that run (after three failures) and
+    still judges every other run; the other detectors and the spans are unaffected."""
+    pipeline = Pipeline(Config(), extra_detectors=[FlakyDetector()])
+    with caplog.at_level(logging.WARNING, logger="otel_agentwatch"):
+        with GenAI.agent(pipeline.tracer):  # poisoned: fails, sits out after three
+            for _ in range(5):
+                GenAI.tool(pipeline.tracer, "search", {"q": "poison"})
+        with GenAI.agent(pipeline.tracer):  # a clean run: the detector judges it
+            for _ in range(5):
+                GenAI.tool(pipeline.tracer, "search", ARGS)
     tools = pipeline.spans("execute_tool")
-    assert len(tools) == 5
-    assert tools[4].attributes["agentwatch.severity"] == "critical"
-    assert "test.exploding" not in [d.id for d in processor.detectors]
-    warnings = [r for r in caplog.records if "test.exploding" in r.getMessage()]
-    assert len(warnings) == 1 and "disabled" in warnings[0].getMessage()
+    assert len(tools) == 10
+    poisoned, clean = tools[:5], tools[5:]
+    assert poisoned[4].attributes["agentwatch.severity"] == "critical"  # the built-in one
+    assert "test.flaky" not in poisoned[4].attributes["agentwatch.detections"]
+    assert "test.flaky" in clean[4].attributes["agentwatch.detections"]
+    assert "test.flaky" in [d.id for d in pipeline.processor.detectors]
+    warnings = [r for r in caplog.records if "test.flaky" in r.getMessage()]
+    assert len(warnings) == 1, "logged once, then at debug level"
+
+
+def test_a_failing_step_does_not_reset_a_streak_the_detector_keeps(lenient_guard):
+    """One failure (under the per-run limit) loses that step only: the detector's streak
+    across it goes on."""
+    pipeline = Pipeline(Config(), extra_detectors=[FlakyDetector()])
+    with GenAI.agent(pipeline.tracer):
+        for index in range(6):
+            GenAI.tool(pipeline.tracer, "other", {"q": "poison"}) if index == 2 else None
+            GenAI.tool(pipeline.tracer, "search", ARGS)
+    last = pipeline.spans("execute_tool")[-1]
+    counts = [event.attributes["agentwatch.evidence.count"] for event in last.events
+              if event.attributes.get("agentwatch.detector") == "test.flaky"]
+    assert counts == [6], "the six calls around the lost step are one streak"
 
 
 def test_internal_error_passes_the_span_through_unchanged(pipeline, lenient_guard, monkeypatch,
@@ -161,12 +193,11 @@ class ExplodingJudge(RepeatedCallDetector):
         raise RuntimeError("judge bug")
 
 
-def test_raising_run_judge_is_disabled_and_the_run_span_still_exported(lenient_guard, caplog):
+def test_raising_run_judge_is_logged_and_the_run_span_still_exported(lenient_guard, caplog):
     pipeline = Pipeline(Config(), extra_detectors=[ExplodingJudge()])
     for _ in range(2):
         with caplog.at_level(logging.WARNING, logger="otel_agentwatch"), \
                 GenAI.agent(pipeline.tracer):
             GenAI.tool(pipeline.tracer, "search", ARGS)
     assert len(pipeline.spans("invoke_agent")) == 2
-    assert "test.exploding_judge" not in [d.id for d in pipeline.processor.detectors]
     assert len([r for r in caplog.records if "exploding_judge" in r.getMessage()]) == 1

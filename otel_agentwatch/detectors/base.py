@@ -127,8 +127,9 @@ class Detector(ABC, Generic[S]):
         lock of its own). ``facts`` answers what several detectors ask about a step
         (what the call did to which resource; whether it brought anything new), each
         worked out once. It must take O(1) amortized time, keep the state bounded, never
-        block and never do I/O. If it raises, the detector is disabled for the rest of
-        the process (one log line) and spans keep flowing.
+        block and never do I/O. If it raises, the step is lost to this detector (the
+        state must stay usable: update it after the checks that can fail); after three
+        failures in a run it sits out the rest of that run, and no other run is affected.
         """
 
 

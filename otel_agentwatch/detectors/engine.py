@@ -1,5 +1,9 @@
 """The detector engine: builds the selected detectors, runs them over each step, judges runs
-at their end, collects their annotations, and disables one that raises.
+at their end, and collects their annotations.
+
+A detector that raises loses that step, and after :data:`FAILURES_PER_RUN` failures in one
+run it sits out the rest of that run; every other run keeps it. Whatever a span carries
+can then cost at most that detector in that run, never detection for the process.
 
 The processor calls the engine and nothing else of the detectors. The engine knows the
 optional hooks only as the protocols of :mod:`.base` (:class:`~.base.RunJudge`,
@@ -38,6 +42,9 @@ logger = logging.getLogger("otel_agentwatch")
 _Read = TypeVar("_Read")
 _COMMANDS_KEPT = 1024
 _UNBUILT: Any = object()  # a detector's state in a run before its first step there
+_OFF: Any = object()  # a detector's state in a run where it failed too often
+FAILURES_PER_RUN = 3
+"""Failures of one detector in one run after which it sits out the rest of that run."""
 
 
 class Watcher(NamedTuple):
@@ -56,11 +63,12 @@ Watchers = tuple[Watcher, ...]
 class RunDetectors:
     """One run's share of the engine: each detector's state, and what the run has learnt."""
 
-    __slots__ = ("memory", "states")
+    __slots__ = ("failures", "memory", "states")
 
     def __init__(self, size: int) -> None:
         self.states: list[Any] = [_UNBUILT] * size
         self.memory = RunMemory()
+        self.failures: dict[int, int] | None = None  # slot -> failures in this run
 
 
 def build_detectors(config: Config,
@@ -99,7 +107,7 @@ class DetectorEngine:
     Args:
         detectors: the detectors, in the order their detections are reported.
 
-    Attributes (read them, never set them; they change when a detector is disabled):
+    Attributes (read them, never set them):
         by_kind: ``(kind, has_text) ->`` the watchers of such a step; empty when no one
             wants it, and the step need not be built at all.
         judges_runs: whether a running detector judges runs as they end.
@@ -111,7 +119,6 @@ class DetectorEngine:
 
     def __init__(self, detectors: Sequence[Detector[Any]]) -> None:
         self._detectors = tuple(detectors)
-        self._disabled: frozenset[int] = frozenset()
         # Shell command lines parsed for any run: looping agents repeat theirs.
         self._commands: BoundedDict[str, Action] = BoundedDict(_COMMANDS_KEPT)
         self._index()
@@ -128,7 +135,7 @@ class DetectorEngine:
 
     @property
     def detectors(self) -> tuple[Detector[Any], ...]:
-        """The detectors still running (one that raised is no longer listed)."""
+        """The detectors, in the order their detections are reported."""
         return tuple(watcher.detector for watcher in self._running)
 
     # --- the work, with the processor's lock held ------------------------------------------
@@ -153,14 +160,17 @@ class DetectorEngine:
         found: list[Detection] = []
         states = run.states
         unbuilt = _UNBUILT
+        off = _OFF
         for slot, detector, observe, new_state in watchers:
             try:
                 state = states[slot]
                 if state is unbuilt:
                     state = states[slot] = new_state()
+                elif state is off:
+                    continue
                 detection = observe(step, state, facts)
             except Exception as error:
-                self._disable(slot, detector, error)
+                self._failed(run, slot, detector, error)
                 continue
             if detection is not None:
                 found.append(detection)
@@ -177,9 +187,12 @@ class DetectorEngine:
         found: list[Detection] = []
         for index, judge in self._judges:
             try:
-                detection = judge.finish(anchor, self._state(run, index))
+                state = self._state(run, index)
+                if state is _OFF:
+                    continue
+                detection = judge.finish(anchor, state)
             except Exception as error:
-                self._disable(index, judge, error)
+                self._failed(run, index, judge, error)
                 continue
             if detection is not None:
                 found.append(detection)
@@ -193,25 +206,29 @@ class DetectorEngine:
             if annotator.kinds.isdisjoint(kinds):
                 continue
             try:
-                annotations.update(annotator.attributes(self._state(run, index)))
+                state = self._state(run, index)
+                if state is not _OFF:
+                    annotations.update(annotator.attributes(state))
             except Exception as error:
-                self._disable(index, annotator, error)
+                self._failed(run, index, annotator, error)
         return annotations
 
     def set_objective(self, run: RunDetectors, text: str) -> None:
         """Tell the detectors that judge against it the run's objective."""
         for index, detector in self._objective_aware:
             try:
-                detector.objective(self._state(run, index), text)
+                state = self._state(run, index)
+                if state is not _OFF:
+                    detector.objective(state, text)
             except Exception as error:
-                self._disable(index, detector, error)
+                self._failed(run, index, detector, error)
 
     def read(self, run: RunDetectors,
              reader: Callable[[Detector[Any], Any], _Read | None]) -> list[_Read]:
         """What ``reader`` makes of each running detector and its state in ``run`` (None
         results left out): how callers ask a live run about one kind of detector."""
-        read = (reader(watcher.detector, self._state(run, watcher.slot))
-                for watcher in self._running)
+        read = (reader(watcher.detector, state) for watcher in self._running
+                if (state := self._state(run, watcher.slot)) is not _OFF)
         return [value for value in read if value is not None]
 
     # --- bookkeeping -----------------------------------------------------------------------
@@ -222,17 +239,25 @@ class DetectorEngine:
             state = run.states[index] = self._detectors[index].new_state()
         return state
 
-    def _disable(self, index: int, detector: Detector[Any], error: Exception) -> None:
-        # Copy-on-write: another thread may be iterating the tuples it already holds.
-        self._disabled = self._disabled | {index}
-        self._index()
+    def _failed(self, run: RunDetectors, index: int, detector: Detector[Any],
+                error: Exception) -> None:
+        """``detector`` raised on a step of ``run``: that step is lost to it, and after
+        :data:`FAILURES_PER_RUN` failures the rest of the run too. Its state may be half
+        updated; a detector must tolerate that (see :meth:`.Detector.observe`)."""
+        failures = run.failures
+        if failures is None:
+            failures = run.failures = {}
+        count = failures[index] = failures.get(index, 0) + 1
+        if count >= FAILURES_PER_RUN:
+            run.states[index] = _OFF
         internal_error(f"detector {detector.id}", error,
-                       f"detector {detector.id} is disabled; spans keep flowing")
+                       f"detector {detector.id} skips that step (after {FAILURES_PER_RUN} "
+                       f"failures, the rest of that run); other runs and spans are unaffected")
 
     def _index(self) -> None:
         running: Watchers = tuple(
             Watcher(index, detector, detector.observe, detector.new_state)
-            for index, detector in enumerate(self._detectors) if index not in self._disabled)
+            for index, detector in enumerate(self._detectors))
         self._running = running
         self.by_kind: dict[tuple[StepKind, bool], Watchers] = {
             (kind, has_text): tuple(

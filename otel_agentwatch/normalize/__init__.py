@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv
 from .._bridge import Content
+from .._guard import internal_error
 from ..steps import RunKey, Step, StepKind
 from . import genai, openinference, openllmetry
 from ._args import canonical_result, tool_arguments
@@ -50,6 +51,7 @@ _NOT_AGENT_NAMES = tuple(f"{operation} " for operation in (
 _MODEL_OPERATIONS = frozenset({semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION,
                                semconv.OP_GENERATE_CONTENT})
 _new_shape = tuple.__new__
+_NO_ATTRIBUTES: Mapping[str, Any] = {}
 _GENAI_TEXT = semconv.GEN_AI_OUTPUT_MESSAGES
 _OPENINFERENCE_TEXT = semconv.OI_OUTPUT_MESSAGE_CONTENT
 
@@ -85,8 +87,19 @@ def classify(span: ReadableSpan) -> SpanShape | None:
 def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
                kept: Content | None = None) -> Step:
     """The full step of a classified span, with ``kept``: the content our instrumentation
-    kept in-process for it, if any."""
-    step = shape.dialect.to_step(span, shape.attributes, run_key, shape.kind)
+    kept in-process for it, if any.
+
+    Never raises for what a span carries: the readers are total (see :mod:`._args`), and
+    should one still fail, the step is *unreadable*: its kind, name and identity, without
+    arguments, result, usage or text, so it is counted and breaks no streak by accident.
+    """
+    try:
+        step = shape.dialect.to_step(span, shape.attributes, run_key, shape.kind)
+    except Exception as error:
+        internal_error("reading a span's attributes", error,
+                       "the step is judged without its content; spans keep flowing")
+        step = make_step(span, _NO_ATTRIBUTES, run_key, shape.kind,
+                         span.name if isinstance(span.name, str) else "unreadable")
     if kept is None:
         return step
     args, args_key = tool_arguments(kept.args) if kept.args is not None else (step.args,
@@ -111,7 +124,6 @@ def with_arguments(step: Step, arguments: Any) -> Step:
     return step._replace(args=args, args_key=args_key)
 
 
-_NO_ATTRIBUTES: Mapping[str, Any] = {}  # the steps' facts come from the request, not the span
 
 
 def answered_tool_steps(span: ReadableSpan, kept: Content | None,

@@ -6,7 +6,6 @@ GenAI packages, pydantic-ai, Google ADK and the Anthropic SDK's own tracing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv
 from ..steps import RunKey, Step, StepKind
-from ._args import canonical_result, to_int, to_str, tool_arguments
+from ._args import canonical_result, parse_json, to_int, to_str, tool_arguments
 from ._span import make_step, name_after
 
 _NO_ARGUMENTS = (None, None)
@@ -101,9 +100,8 @@ def output_text(value: Any) -> str | None:
     text = to_str(value)
     if text is None:
         return None
-    try:
-        messages = json.loads(text)
-    except ValueError:
+    messages = parse_json(text)
+    if messages is None:  # not JSON, too long to parse, or nested too deep: as it is
         return text
     pieces: list[str] = []
     for message in messages if isinstance(messages, list) else [messages]:

@@ -8,11 +8,11 @@ Spans carry input messages only when their instrumentation captures content:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from .. import semconv
+from ._args import parse_json
 
 __all__ = ["first_user_message"]
 
@@ -38,10 +38,7 @@ def first_user_message(attributes: Mapping[str, Any]) -> str | None:
 
 
 def _from_genai(text: str) -> str | None:
-    try:
-        messages = json.loads(text)
-    except ValueError:
-        return None
+    messages = parse_json(text)
     for message in messages if isinstance(messages, list) else ():
         if not isinstance(message, Mapping) or message.get("role") != "user":
             continue
