@@ -18,6 +18,7 @@ active first.
 from __future__ import annotations
 
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -37,9 +38,21 @@ State = TypeVar("State")
 
 
 # A live span's entry: (run of the spans started under it, run it is itself a step of,
-# the span object if it anchors a run, kept to mark it while open). A tuple: one is
-# made for every span the application starts.
-_LiveSpan = tuple[RunKey, RunKey, object]
+# a weak reference to the span object if it anchors a run, to mark it while open). A
+# tuple: one is made for every span the application starts. The reference is weak so
+# that an agent span the application dropped without ending it is not kept alive here.
+_LiveSpan = tuple[RunKey, RunKey, "Callable[[], object] | None"]
+
+
+def _no_span() -> None:
+    return None
+
+
+def _weak(span: object) -> Callable[[], object | None]:
+    try:
+        return weakref.ref(span)
+    except TypeError:  # a span class without weak references: it cannot be marked open
+        return _no_span
 
 
 def conversation_run(conversation: int) -> RunKey:
@@ -89,9 +102,9 @@ class RunTable(Generic[State]):
             entry = (conversation, conversation, None)
         elif parent is None:  # a local root: a new run anchored here
             own = (trace_id, span_id)
-            entry = (own, own, span)
+            entry = (own, own, _weak(span))
         elif is_agent:  # a new run for its children; the invocation is a step of the parent's
-            entry = ((trace_id, span_id), parent[0], span)
+            entry = ((trace_id, span_id), parent[0], _weak(span))
         else:  # not an anchor: no need to keep the span object
             entry = (parent[0], parent[0], None)
         live[span_id] = entry  # the oldest is forgotten beyond the cap
@@ -124,7 +137,8 @@ class RunTable(Generic[State]):
     def live_span(self, span_id: int) -> object | None:
         """The live span object registered under ``span_id``, if it has not ended."""
         entry = self._live.get(span_id)
-        return entry[2] if entry is not None else None
+        span = entry[2] if entry is not None else None
+        return span() if span is not None else None
 
     # --- runs --------------------------------------------------------------------------------
 

@@ -204,3 +204,79 @@ def test_any_attributes_give_a_step_and_every_span_goes_on(dialect, data, _proce
     processor.on_end(_span(1, None, {"gen_ai.operation.name": "invoke_agent"}, False, trace))
     assert len(collect.ended) - before == 6
     assert len(processor.detectors) == running
+
+
+# --- size: work and memory on the application's thread are bounded ---------------------------
+
+LONG_COMMANDS = {
+    "one long word": "echo " + "x" * 1_000_000,
+    "a long run of spaces": "echo" + " " * 200_000 + "a",
+    "a long quoted script": 'python -c "' + "a = 1\n" * 170_000 + '"',
+    "a long line of separators": "true;" * 200_000,
+}
+
+
+@pytest.mark.parametrize("command", LONG_COMMANDS.values(), ids=LONG_COMMANDS.keys())
+def test_a_long_shell_command_is_read_only_up_to_the_limit(command, monkeypatch):
+    """What is tokenized and split is at most COMMAND_LIMIT characters, whatever the
+    command's length (a 200 KB one held the agent's thread for a second; 200 KB of spaces,
+    for minutes), and the command is still classified from its start."""
+    from otel_agentwatch.detectors import actions
+
+    read: list[int] = []
+    split = actions._split
+    monkeypatch.setattr(actions, "_split", lambda text: read.append(len(text)) or split(text))
+    cache: dict = {}
+    action = actions.classify_action("bash", {"command": command}, cache)
+    assert read and max(read) <= actions.COMMAND_LIMIT
+    assert action.kind in (actions.OTHER, actions.VERIFY)
+    assert all(not isinstance(key, str) or len(key) <= actions.COMMAND_LIMIT for key in cache)
+    assert actions.classify_action("bash", {"command": command}, cache) == action
+
+
+def test_a_write_at_the_start_of_a_long_command_is_still_a_write():
+    from otel_agentwatch.detectors.actions import WRITE, classify_action
+
+    action = classify_action("bash", {"command": "sed -i s/a/b/ f.py && " + "x" * 500_000})
+    assert (action.kind, action.resource) == (WRITE, "f.py")
+
+
+def test_memory_after_runs_with_megabyte_arguments_is_bounded():
+    """100 runs of three shell calls with a different 1 MB command each: once they end,
+    the processor holds well under 1 MB of it (its command cache held every command)."""
+    import gc
+    import tracemalloc
+
+    processor = AgentWatchSpanProcessor(config=Config())  # nothing behind it keeps spans
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for run in range(1, 101):
+        command = json.dumps({"command": f"cat f{run}.py " + "x" * 1_000_000})
+        for index in range(3):
+            processor.on_end(_span(10 + index, 1, {
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "bash",
+                "gen_ai.tool.call.arguments": command, "gen_ai.tool.call.result": "ok"},
+                False, trace_id=run))
+        processor.on_end(_span(1, None, {"gen_ai.operation.name": "invoke_agent"}, False,
+                               trace_id=run))
+        del command
+    gc.collect()
+    grown = sum(stat.size_diff for stat in
+                tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    assert grown < 1_000_000
+
+
+def test_an_agent_span_never_ended_is_not_kept_alive():
+    import gc
+    import weakref
+
+    pipeline = Pipeline(Config())
+    span = pipeline.tracer.start_span("invoke_agent lost",
+                                      attributes={"gen_ai.operation.name": "invoke_agent"})
+    assert pipeline.processor.live_spans == 1
+    dropped = weakref.ref(span)
+    del span
+    gc.collect()
+    assert dropped() is None

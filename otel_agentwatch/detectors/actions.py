@@ -9,6 +9,10 @@ resource (``path``, ``file``, ``file_path``, ``filename``, ``url``, ``uri``), an
 commands (``cat``, ``head``, ``tail``, ``nl``, ``sed -n``, ``grep`` read; ``sed -i``, output
 redirection, ``apply_patch``, ``git apply``, ``patch`` write; test, build, lint and run
 commands verify).
+
+Shell command lines are read in linear time and only their first :data:`COMMAND_LIMIT`
+characters (here-document bodies left out first): what a command does to which file is
+said at its start, and a multi-megabyte command must not hold the agent's thread.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import functools
 import re
 import shlex
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Hashable, Mapping, MutableMapping
 from typing import Any, NamedTuple
 
 __all__ = ["ANY_RESOURCE", "OTHER", "READ", "REMOVED", "SEARCH_PREFIX", "VERIFY", "WRITE",
@@ -60,7 +64,11 @@ _VERIFY_WORDS = ("test", "lint", "check", "verify", "build", "compile", "validat
 _SHELL_TOOLS = ("bash", "shell", "terminal", "run_command", "execute_command", "exec_command",
                 "cmd")
 
-_SEGMENT_SPLIT = re.compile(r"\s*(?:&&|\|\||;|\n)\s*")
+COMMAND_LIMIT = 2048
+"""Characters of a shell command line read (after here-document bodies are left out)."""
+# Separators only: surrounding whitespace is stripped from each segment afterwards (a
+# pattern that also consumed it would rescan every run of spaces: quadratic time).
+_SEGMENT_SPLIT = re.compile(r"&&|\|\||;|\n")
 _REDIRECT = re.compile(r"(?<![0-9&<>])>{1,2}\s*([^\s;&|<>]+)")
 _REDIRECTION_WORD = re.compile(r"^\d*(?:>|<|&>)")
 _HEREDOC = re.compile(r"<<-?\s*['\"]?(\w+)['\"]?")
@@ -89,9 +97,11 @@ def removed(action: Action) -> tuple[str, ...]:
     return ()
 
 
-CommandCache = MutableMapping[str, "Action"]
+CommandCache = MutableMapping[Hashable, "Action"]
 """Shell command lines already parsed, and their actions: a looping agent runs the same
-command again and again, and parsing one line once is enough."""
+command again and again, and parsing one line once is enough. A line longer than
+:data:`COMMAND_LIMIT` is kept by its length and hash, not its text, so the cache holds
+at most that many characters per entry."""
 
 
 def classify_action(tool: str, args: Any, commands: CommandCache | None = None) -> Action:
@@ -125,9 +135,10 @@ def classify_action(tool: str, args: Any, commands: CommandCache | None = None) 
 def _remembered(command: str, commands: CommandCache | None) -> Action:
     if commands is None:
         return shell_action(command)
-    action = commands.get(command)
+    key: Hashable = command if len(command) <= COMMAND_LIMIT else (len(command), hash(command))
+    action = commands.get(key)
     if action is None:
-        action = commands[command] = shell_action(command)
+        action = commands[key] = shell_action(command)
     return action
 
 
@@ -148,7 +159,11 @@ def shell_action(command: str) -> Action:
     found = _NOTHING
     write: Action | None = None
     verified = False
-    for segment in _SEGMENT_SPLIT.split(_without_heredoc_bodies(command).strip()):
+    text = _without_heredoc_bodies(command)[:COMMAND_LIMIT]
+    for segment in _SEGMENT_SPLIT.split(text):
+        segment = segment.strip()
+        if not segment:
+            continue
         action = _segment_action(segment)
         if action.kind == WRITE:
             write = write or action

@@ -19,7 +19,7 @@ a run (``observe``, ``finish``, ``annotate``, ``set_objective``, ``read``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from opentelemetry.util.types import AttributeValue
@@ -120,7 +120,7 @@ class DetectorEngine:
     def __init__(self, detectors: Sequence[Detector[Any]]) -> None:
         self._detectors = tuple(detectors)
         # Shell command lines parsed for any run: looping agents repeat theirs.
-        self._commands: BoundedDict[str, Action] = BoundedDict(_COMMANDS_KEPT)
+        self._commands: BoundedDict[Hashable, Action] = BoundedDict(_COMMANDS_KEPT)
         self._index()
 
     @classmethod
