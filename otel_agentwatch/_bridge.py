@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ._bounded import BoundedDict
+from ._fork import renew_in_child
 
 if TYPE_CHECKING:
     from .detectors.base import Detection, Severity
@@ -115,6 +115,7 @@ class Bridge:
         # Copy-on-write: queries read the tuple without a lock; attaching replaces it.
         self._live: tuple[weakref.ref[LiveRuns], ...] = ()
         self._lock = threading.Lock()
+        renew_in_child(self, Bridge._at_fork_reinit)
 
     # --- announcements ------------------------------------------------------------------
 
@@ -168,12 +169,11 @@ class Bridge:
         return any(runs.capture_content for runs in self.live())
 
     def _at_fork_reinit(self) -> None:
-        # The lock may have been held by another thread of the parent at fork time.
+        # The lock may have been held by another thread of the parent at fork time, and
+        # what was kept for the parent's open spans will never be taken in the child.
         self._lock = threading.Lock()
+        self._kept.clear()
 
 
 BRIDGE = Bridge()
 """The process's bridge: instrumentation, manual spans and processors all use this one."""
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=BRIDGE._at_fork_reinit)

@@ -8,13 +8,18 @@ guard itself turn it off again.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+
+from ._fork import renew_in_child
 
 logger = logging.getLogger("otel_agentwatch")
 
 _raise = False
 _seen: set[str] = set()
 _seen_lock = threading.Lock()
+renew_in_child(sys.modules[__name__],
+               lambda module: setattr(module, "_seen_lock", threading.Lock()))
 
 
 def raise_internal_errors(enabled: bool) -> None:

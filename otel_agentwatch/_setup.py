@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -11,6 +12,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from ._deadline import BoundedFlush
+from ._fork import renew_in_child
 from .config import Config
 from .detectors import Detector
 from .instrumentation import frameworks_named, instrument_when_imported
@@ -21,6 +24,7 @@ __all__ = ["AgentWatchHandle", "adopt", "init"]
 
 _lock = threading.Lock()
 _current: AgentWatchHandle | None = None
+renew_in_child(sys.modules[__name__], lambda module: setattr(module, "_lock", threading.Lock()))
 
 
 class AgentWatchHandle:
@@ -41,11 +45,15 @@ class AgentWatchHandle:
         self.owns_provider = owns_provider
         self._uninstrument = uninstrument
         self._closed = False
+        self._flush: BoundedFlush | None = None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Export what is buffered; False if the timeout passed first."""
+        """Export what is buffered; False if the timeout passed first (the export goes on
+        in the background) or it failed."""
         if self.owns_provider and self.tracer_provider is not None:
-            return self.tracer_provider.force_flush(timeout_millis)
+            if self._flush is None:
+                self._flush = BoundedFlush(self.tracer_provider.force_flush, "force_flush")
+            return self._flush(timeout_millis)
         if self.processor is not None:
             return self.processor.force_flush(timeout_millis)
         return True

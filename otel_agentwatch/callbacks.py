@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics
 
 from . import semconv
+from ._fork import renew_in_child
 from .detectors.base import Detection
 from .version import __version__
 
@@ -33,6 +35,8 @@ _Callback = TypeVar("_Callback", bound=DetectionCallback)
 _callbacks: tuple[DetectionCallback, ...] = ()
 _registry_lock = threading.Lock()
 _failed: set[int] = set()
+renew_in_child(sys.modules[__name__],
+               lambda module: setattr(module, "_registry_lock", threading.Lock()))
 
 
 def on_detection(callback: _Callback) -> _Callback:

@@ -12,9 +12,7 @@ only orchestrates: spans become steps in :mod:`.normalize`, runs are kept by
 from __future__ import annotations
 
 import functools
-import os
 import threading
-import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,6 +23,8 @@ from opentelemetry.util.types import AttributeValue
 
 from . import control, objective
 from ._bridge import BRIDGE, Content
+from ._deadline import BoundedFlush
+from ._fork import renew_in_child
 from ._guard import internal_error
 from .callbacks import DetectionSink, in_side_effect
 from .config import Config
@@ -90,7 +90,9 @@ class AgentWatchSpanProcessor(SpanProcessor):
         )
         self._sink = DetectionSink(meter_provider)
         self._is_shutdown = False
-        _reinit_after_fork(self)
+        renew_in_child(self, AgentWatchSpanProcessor._at_fork_reinit)
+        self._flush = BoundedFlush(next_processor.force_flush, "force_flush") \
+            if next_processor is not None else None
         self._queries = _RunQueries(self)
         BRIDGE.attach(self._queries)
         self._announced = BRIDGE.announced  # read on every span start
@@ -152,9 +154,11 @@ class AgentWatchSpanProcessor(SpanProcessor):
             self._next.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        if self._next is None:
+        """Flush the processor behind this one; False if that took longer than
+        ``timeout_millis`` (it goes on in the background) or failed."""
+        if self._flush is None:
             return True
-        return self._next.force_flush(timeout_millis)
+        return self._flush(timeout_millis)
 
     # --- a span starts -------------------------------------------------------------------
 
@@ -358,19 +362,6 @@ def _with_requested_arguments(span: ReadableSpan, step: Step) -> Step:
     call_id = tool_call_id(span)
     arguments = BRIDGE.requested_call(call_id) if call_id is not None else None
     return with_arguments(step, arguments) if arguments is not None else step
-
-
-def _reinit_after_fork(processor: AgentWatchSpanProcessor) -> None:
-    if not hasattr(os, "register_at_fork"):
-        return
-    method = weakref.WeakMethod(processor._at_fork_reinit)
-
-    def reinit() -> None:
-        bound = method()
-        if bound is not None:
-            bound()
-
-    os.register_at_fork(after_in_child=reinit)
 
 
 class _RunQueries:

@@ -201,3 +201,19 @@ def test_raising_run_judge_is_logged_and_the_run_span_still_exported(lenient_gua
             GenAI.tool(pipeline.tracer, "search", ARGS)
     assert len(pipeline.spans("invoke_agent")) == 2
     assert len([r for r in caplog.records if "exploding_judge" in r.getMessage()]) == 1
+
+
+def test_flushing_again_and_again_against_a_stuck_exporter_starts_one_worker():
+    from otel_agentwatch._deadline import BoundedFlush
+
+    release, calls = threading.Event(), []
+
+    def stuck(timeout_millis: int) -> bool:
+        calls.append(timeout_millis)
+        return release.wait(30)
+
+    flush = BoundedFlush(stuck, "test flush")
+    assert [flush(10) for _ in range(5)] == [False] * 5
+    assert len(calls) == 1, "later calls wait on the flush already running"
+    release.set()
+    assert flush(5000) is True

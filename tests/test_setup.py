@@ -173,3 +173,23 @@ def test_opentelemetry_instrument_flags_the_support_agent_untouched():
     assert flagged
     assert any("loop.repeated_call" in span["attributes"]["agentwatch.detections"]
                for span in flagged)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_force_flush_honours_its_timeout_with_the_collector_down(protocol):
+    """The exporter retries a refused connection for seconds whatever the timeout says;
+    the handle's flush returns False when its timeout passes (the SDK's returned True,
+    late)."""
+    result = run_python("""
+        import os
+        from opentelemetry import trace
+        import otel_agentwatch
+
+        handle = otel_agentwatch.init()
+        with trace.get_tracer("app").start_as_current_span("work"):
+            pass
+        print(handle.force_flush(500), handle.processor.force_flush(500), flush=True)
+        os._exit(0)  # shutting down would wait for the exporter's retries
+    """, OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9")  # nothing listens on port 9
+    assert result.stdout.split() == ["False", "False"], result.stderr
