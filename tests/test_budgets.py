@@ -111,7 +111,8 @@ class TestPrices:
         assert table.cost("gpt-4o", 1_000_000, 1_000_000) == 3.0
         assert table.cost("local-llm-7b", 1_000_000, 0) == 0.1
 
-    @pytest.mark.parametrize("text", ["gpt-4o", "gpt-4o=1", "=1/2", "x=a/b", "x=-1/2"])
+    @pytest.mark.parametrize("text", ["gpt-4o", "gpt-4o=1", "=1/2", "x=a/b", "x=-1/2",
+                                      "gpt-4o=nan/1", "gpt-4o=1/inf", "gpt-4o=-inf/1"])
     def test_bad_price_lists_fail_loudly(self, text):
         with pytest.raises(ConfigError, match="AGENTWATCH_MODEL_PRICES"):
             build_detectors(Config.from_env({"AGENTWATCH_MODEL_PRICES": text}))

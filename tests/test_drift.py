@@ -106,10 +106,18 @@ class TestDriftDetector:
         assert "critical" in severities(ON_TOPIC[:3] + OFF_TOPIC, detector=detector)
 
     @pytest.mark.parametrize("spec", ["no_colon", "tests.test_drift:missing",
-                                      "no.such.module:embed"])
+                                      "no.such.module:embed", "builtins:len",
+                                      "tests.test_drift:nan_embedder", "builtins:repr"])
     def test_a_bad_embedder_fails_loudly_at_start(self, spec):
+        """Tried on a sample text when the processor is built: a callable that does not
+        return a vector of finite numbers (len returns a number, repr text) is rejected
+        then, instead of failing inside a span and switching drift off."""
         with pytest.raises(ConfigError, match="AGENTWATCH_EMBEDDER"):
             Pipeline(Config.from_env({"AGENTWATCH_EMBEDDER": spec}))
+
+
+def nan_embedder(text: str) -> list[float]:
+    return [float("nan")] * 8
 
 
 _SENSITIVE = {"AGENTWATCH_DRIFT_THRESHOLD": 2.0, "AGENTWATCH_DRIFT_CRITICAL": 4.0}

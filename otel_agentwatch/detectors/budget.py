@@ -20,7 +20,7 @@ from ..settings import Kind, Setting, SettingValues, fraction, integer, number
 from ..steps import Step, StepKind
 from .base import Detection, Detector, Severity, StageLatch
 from .facts import StepFacts
-from .pricing import ModelPrice, PriceTable, parse_prices
+from .pricing import ModelPrice, PriceTable, is_price, parse_prices
 
 __all__ = ["BUDGETS", "CostBudget", "DurationBudget", "LlmCallBudget", "TokenBudget",
            "ToolCallBudget", "consumption"]
@@ -56,6 +56,7 @@ def _format_prices(prices: Any) -> str:
 def _are_prices(value: Any) -> bool:
     return isinstance(value, tuple) and all(
         isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], ModelPrice)
+        and all(is_price(price) for price in entry[1])
         for entry in value)
 
 

@@ -117,9 +117,10 @@ class ObjectiveDriftDetector(Detector[_Course]):
         spec, max_chars = values[EMBEDDER], values[EMBED_MAX_CHARS]
         try:
             embed = load_embedder(spec, max_chars)
-        except ValueError:
+        except ValueError as error:
             raise ConfigError(EMBEDDER.env, spec,
-                              "'hashing', or an importable module:callable") from None
+                              f"'hashing', or an importable module:callable from text to a "
+                              f"vector of floats ({error})") from None
         return cls(embed, values[DRIFT_WARNING], values[DRIFT_CRITICAL], values[WARMUP],
                    max_chars=max_chars)
 

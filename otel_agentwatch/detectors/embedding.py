@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Embedder", "HashingEmbedder", "load_embedder"]
+__all__ = ["Embedder", "HashingEmbedder", "check_embedder", "load_embedder"]
 
 Embedder = Callable[[str], Any]
 """Text -> vector (a numpy array or a sequence of floats)."""
@@ -78,7 +78,9 @@ class HashingEmbedder:
 
 
 def load_embedder(spec: str, max_chars: int = 2000) -> Embedder:
-    """``"hashing"`` (the default) or ``"module:callable"``. Raises ``ValueError``."""
+    """``"hashing"`` (the default) or ``"module:callable"``, tried on a sample text: it
+    must return a non-empty vector of finite numbers. Raises ``ValueError`` saying what
+    is wrong."""
     if spec == "hashing":
         return HashingEmbedder(max_chars=max_chars)
     module_name, colon, attribute = spec.partition(":")
@@ -87,7 +89,28 @@ def load_embedder(spec: str, max_chars: int = 2000) -> Embedder:
     try:
         found = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise ValueError(spec) from error
+        raise ValueError(f"cannot import {spec}: {error}") from error
     if not callable(found):
-        raise ValueError(spec)
+        raise ValueError(f"{spec} is not callable")
+    check_embedder(found)
     return found  # type: ignore[no-any-return]  # checked callable
+
+
+SAMPLE_TEXT = "Find the order A-1042 and tell the customer when it ships."
+
+
+def check_embedder(embed: Embedder) -> None:
+    """Raise ``ValueError`` unless ``embed`` turns a sample text into a non-empty
+    one-dimensional vector of finite numbers (what drift detection computes with): a
+    wrong callable fails here, at start, not inside a span later."""
+    import numpy  # only for a custom embedder: numpy is not imported otherwise
+
+    try:
+        vector = numpy.asarray(embed(SAMPLE_TEXT), dtype=numpy.float64)
+    except Exception as error:
+        raise ValueError(f"it failed on a sample text: {type(error).__name__}: {error}") \
+            from error
+    if vector.ndim != 1 or vector.size == 0:
+        raise ValueError(f"it returned shape {vector.shape}, not a non-empty vector")
+    if not numpy.isfinite(vector).all():
+        raise ValueError("it returned a vector with NaN or infinite values")

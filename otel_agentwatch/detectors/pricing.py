@@ -10,10 +10,11 @@ is counted as unpriced.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-__all__ = ["PRICES", "ModelPrice", "PriceTable", "parse_prices"]
+__all__ = ["PRICES", "ModelPrice", "PriceTable", "is_price", "parse_prices"]
 
 
 class ModelPrice(NamedTuple):
@@ -50,6 +51,12 @@ PRICES: Mapping[str, ModelPrice] = {
 _CACHE_LIMIT = 1024
 
 
+def is_price(value: float) -> bool:
+    """A price a budget can add up: finite, not negative (NaN never compares, infinity
+    makes every call over budget)."""
+    return math.isfinite(value) and value >= 0
+
+
 def parse_prices(text: str) -> tuple[tuple[str, ModelPrice], ...]:
     """``"gpt-4o=2.5/10, my-model=0.5/1.5"`` (USD per million input/output tokens).
 
@@ -64,7 +71,7 @@ def parse_prices(text: str) -> tuple[tuple[str, ModelPrice], ...]:
         if not separator or not slash or not model.strip():
             raise ValueError(part)
         input_price, output_price = float(given), float(taken)
-        if input_price < 0 or output_price < 0:
+        if not (is_price(input_price) and is_price(output_price)):
             raise ValueError(part)
         entries.append((model.strip().lower(), ModelPrice(input_price, output_price)))
     if not entries:
