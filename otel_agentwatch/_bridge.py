@@ -83,10 +83,6 @@ class Content:
 class LiveRuns(Protocol):
     """What a processor answers about the runs it is watching (see :class:`Bridge`)."""
 
-    @property
-    def capture_content(self) -> bool:
-        """Whether content capture is on in this processor's configuration."""
-
     def halt_level(self) -> Severity | None:
         """The severity at which this processor's configuration halts a run, or None."""
 
@@ -108,6 +104,7 @@ class Bridge:
         self._kept: BoundedDict[int, Content] = BoundedDict(limit)
         self._objectives: BoundedDict[int, str] = BoundedDict(limit)
         self._requested: BoundedDict[str, Any] = BoundedDict(limit)
+        self._capturing: BoundedDict[int, None] = BoundedDict(limit)
         # The model call announced in this context (see announce); claimed once a span
         # starts inside it (its span_id set).
         self.announced: contextvars.ContextVar[Content | None] = contextvars.ContextVar(
@@ -164,15 +161,28 @@ class Bridge:
         """The processors that answer queries."""
         return tuple(runs for ref in self._live if (runs := ref()) is not None)
 
-    def capture_content(self) -> bool:
-        """Whether any live processor has content capture on."""
-        return any(runs.capture_content for runs in self.live())
+    # --- content capture, per span ------------------------------------------------------
+
+    def capturing(self, span_id: int) -> None:
+        """A processor with content capture on saw this span start."""
+        self._capturing.put(span_id, None)
+
+    def captured(self, span_id: int) -> None:
+        """The span has ended."""
+        self._capturing.pop(span_id, None)
+
+    def captures(self, span_id: int) -> bool:
+        """Whether content may go on this live span: a processor of its pipeline has
+        capture on. Decided per span, so a pipeline without capture never gets content
+        because another pipeline in the process has it."""
+        return span_id in self._capturing
 
     def _at_fork_reinit(self) -> None:
         # The lock may have been held by another thread of the parent at fork time, and
         # what was kept for the parent's open spans will never be taken in the child.
         self._lock = threading.Lock()
         self._kept.clear()
+        self._capturing.clear()
 
 
 BRIDGE = Bridge()

@@ -89,8 +89,7 @@ def _tool_decorator(name: str | None,
             control.check(current if current.get_span_context().is_valid else None)
             try:
                 return _ToolCall(_tracer(provider), tool_name,
-                                 _arguments(signature, instance, args, kwargs),
-                                 BRIDGE.capture_content())
+                                 _arguments(signature, instance, args, kwargs))
             except Exception as error:
                 internal_error("tool span", error, "this tool call is not traced")
                 return None
@@ -124,7 +123,7 @@ class _ToolCall:
 
     __slots__ = ("_capture", "_content", "_span", "_token")
 
-    def __init__(self, tracer: trace.Tracer, name: str, arguments: Any, capture: bool) -> None:
+    def __init__(self, tracer: trace.Tracer, name: str, arguments: Any) -> None:
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OP_EXECUTE_TOOL,
             semconv.GEN_AI_TOOL_NAME: name,
@@ -133,13 +132,15 @@ class _ToolCall:
         agent = _agent.get()
         if agent is not None:
             attributes[semconv.GEN_AI_AGENT_NAME] = agent
-        if capture:
-            attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = _json(arguments)
-        self._capture = capture
         self._span = tracer.start_span(f"{semconv.OP_EXECUTE_TOOL} {name}",
                                        kind=SpanKind.INTERNAL, attributes=attributes)
+        span_id = self._span.get_span_context().span_id
+        # Asked of the span's own pipeline, now that it has seen the span start.
+        self._capture = BRIDGE.captures(span_id)
+        if self._capture:
+            self._span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, _json(arguments))
         self._content = Content(args=arguments)
-        BRIDGE.keep(self._span.get_span_context().span_id, self._content)
+        BRIDGE.keep(span_id, self._content)
         self._token: Token[Context] | None = None
 
     def __enter__(self) -> None:
@@ -160,7 +161,7 @@ class _ToolCall:
             if self._token is not None:
                 otel_context.detach(self._token)
             if error is not None:
-                record_error(self._span, error)
+                record_error(self._span, error, self._capture)
             self._span.end()
         except Exception as failure:
             internal_error("tool span end", failure)
@@ -247,7 +248,7 @@ class agent_run:  # used like contextlib's lowercase context managers
         if self._agent_token is not None:
             _agent.reset(self._agent_token)
         if error is not None:
-            record_error(span, error)
+            record_error(span, error, BRIDGE.captures(span.get_span_context().span_id))
         span.end()
 
     async def __aenter__(self) -> Span:

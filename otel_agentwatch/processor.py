@@ -96,6 +96,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._queries = _RunQueries(self)
         BRIDGE.attach(self._queries)
         self._announced = BRIDGE.announced  # read on every span start
+        self._capture = self._config.capture_content
 
     @property
     def config(self) -> Config:
@@ -165,6 +166,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
     def _start(self, span: Span) -> None:
         context = span.get_span_context()
         span_id = context.span_id
+        if self._capture:  # content may go on this span (see Bridge.captures)
+            BRIDGE.capturing(span_id)
         parent = span.parent
         parent_id = None if parent is None or parent.is_remote else parent.span_id
         # A model call our instrumentation announced: this is its span (ours, or the
@@ -194,6 +197,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
         if context is None:
             return span, ()
         trace_id, span_id = context.trace_id, context.span_id
+        if self._capture:
+            BRIDGE.captured(span_id)
         parent = span.parent
         run_key, is_anchor = self._table.span_ended(
             trace_id, span_id, None if parent is None or parent.is_remote else parent.span_id)
@@ -372,10 +377,6 @@ class _RunQueries:
 
     def __init__(self, processor: AgentWatchSpanProcessor) -> None:
         self._processor = processor
-
-    @property
-    def capture_content(self) -> bool:
-        return self._processor.config.capture_content
 
     def halt_level(self) -> Severity | None:
         return control.halt_level(self._processor.config)

@@ -195,7 +195,7 @@ class ModelCallWrapper:
             if answer is not None:
                 span.set_attributes(answer.attributes)
             if error is not None:
-                record_error(span, error)
+                record_error(span, error, self.capture)
             span.end()
         except Exception as failure:
             internal_error(self._site, failure)

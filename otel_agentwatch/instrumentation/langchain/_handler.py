@@ -117,7 +117,7 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
         if attributes:
             span.set_attributes(attributes)
         if error is not None and type(error).__name__ not in _CONTROL_FLOW:
-            record_error(span, error)
+            record_error(span, error, self._capture)
         span.end()
         return span
 
