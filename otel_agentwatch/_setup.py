@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -9,7 +10,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from ._deadline import BoundedFlush
@@ -20,6 +21,8 @@ from .instrumentation import frameworks_named, instrument_when_imported
 from .processor import AgentWatchSpanProcessor
 
 __all__ = ["AgentWatchHandle", "adopt", "init"]
+
+logger = logging.getLogger("otel_agentwatch")
 
 
 _lock = threading.Lock()
@@ -112,13 +115,12 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
             return AgentWatchHandle(None, None, owns_provider=False)
         found = tracer_provider or trace.get_tracer_provider()
         owns = not isinstance(found, TracerProvider)
-        exporter = span_exporter
-        if exporter is None and owns:
-            exporter = _exporter_from(config)
-        processor = AgentWatchSpanProcessor(
-            BatchSpanProcessor(exporter) if exporter is not None else None, config=config,
-            extra_detectors=extra_detectors,
-        )
+        if span_exporter is not None:
+            exporting: SpanProcessor | None = BatchSpanProcessor(span_exporter)
+        else:
+            exporting = _exporting_from(config) if owns else None
+        processor = AgentWatchSpanProcessor(exporting, config=config,
+                                            extra_detectors=extra_detectors)
         if isinstance(found, TracerProvider):
             provider = found
             provider.add_span_processor(processor)
@@ -155,18 +157,38 @@ def post_instrument() -> None:
     init()
 
 
-def _exporter_from(config: Config) -> SpanExporter | None:
-    if config.traces_exporter == "none":
+def _exporting_from(config: Config) -> SpanProcessor | None:
+    """A batch processor per exporter ``OTEL_TRACES_EXPORTER`` names (several side by side,
+    as the SDK allows), or None for ``none``."""
+    processors = [BatchSpanProcessor(exporter) for name in config.traces_exporter
+                  if (exporter := _exporter_named(name, config)) is not None]
+    if not processors:
         return None
-    if config.traces_exporter == "console":
+    if len(processors) == 1:
+        return processors[0]
+    fan_out = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]  # the SDK leaves its __init__ unannotated
+    for processor in processors:
+        fan_out.add_span_processor(processor)
+    return fan_out
+
+
+def _exporter_named(name: str, config: Config) -> SpanExporter | None:
+    if name == "none":
+        return None
+    if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
     # The exporters read OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, _HEADERS, _TIMEOUT themselves.
-    if config.otlp_protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[assignment]  # same interface, other transport
-            OTLPSpanExporter,
-        )
-    return OTLPSpanExporter()
+    if config.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    if config.otlp_protocol == "http/json":
+        logger.warning("otel-agentwatch: OTLP over http/json has no Python exporter; "
+                       "sending http/protobuf to the same endpoint")
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as OTLPHttpSpanExporter,
+    )
+
+    return OTLPHttpSpanExporter()

@@ -16,6 +16,7 @@ ours but the declaration type.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import types
 from collections.abc import Iterable, Mapping
@@ -24,13 +25,19 @@ from typing import Any
 
 from .settings import (
     ConfigError,
+    Kind,
     Setting,
     boolean,
     choice,
+    format_value,
     integer,
     name_list,
     number,
+    parse_boolean,
+    parse_names,
 )
+
+logger = logging.getLogger("otel_agentwatch")
 
 __all__ = ["SETTINGS", "Config", "ConfigError", "Setting"]
 
@@ -75,18 +82,36 @@ MAX_RUNS = Setting(
 RUN_TTL_SECONDS = Setting(
     "AGENTWATCH_RUN_TTL_SECONDS", number(1), 900.0,
     "A run with no span for this long is forgotten.")
+# The values the GenAI instrumentations give this variable: a boolean, or where content
+# goes. We put content on spans only; events are not ours to emit.
+_CAPTURE_MODES = {"span_only": True, "span_and_event": True, "event_only": False,
+                  "no_content": False}
+
+
+def _parse_capture(text: str) -> bool:
+    mode = text.strip().lower()
+    return _CAPTURE_MODES[mode] if mode in _CAPTURE_MODES else parse_boolean(mode)
+
+
 CAPTURE_CONTENT = Setting(
-    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", boolean(), False,
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+    Kind("true or false, or SPAN_ONLY, SPAN_AND_EVENT (on), EVENT_ONLY, NO_CONTENT (off)",
+         _parse_capture, lambda value: isinstance(value, bool)), False,
     "Put prompts, tool arguments and results on the spans our instrumentation makes. Off, "
     "detectors still see them in-process and nothing leaves it.", standard=True)
+EXPORTERS = ("otlp", "console", "none")
 TRACES_EXPORTER = Setting(
-    "OTEL_TRACES_EXPORTER", choice("otlp", "console", "none"), "otlp",
-    "Exporter for the TracerProvider that `init()` creates (ignored when the application "
-    "already set one).", standard=True)
+    "OTEL_TRACES_EXPORTER",
+    Kind("a comma-separated list of otlp, console, none", parse_names,
+         lambda value: isinstance(value, tuple) and bool(value)
+         and all(name in EXPORTERS for name in value)), ("otlp",),
+    "Exporters for the TracerProvider that `init()` creates (ignored when the application "
+    "already set one); several, as the SDK allows: `otlp,console`.", standard=True)
 OTLP_PROTOCOL = Setting(
-    "OTEL_EXPORTER_OTLP_PROTOCOL", choice("grpc", "http/protobuf"), "grpc",
+    "OTEL_EXPORTER_OTLP_PROTOCOL", choice("grpc", "http/protobuf", "http/json"), "grpc",
     "OTLP transport, as in `opentelemetry-instrument`; `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` "
-    "takes precedence.", standard=True)
+    "takes precedence. `http/json` has no Python exporter: `http/protobuf` is used, with a "
+    "warning.", standard=True)
 _PROTOCOL_TRACES_ENV = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 
 # Config field -> its setting, in the order the settings reference lists them.
@@ -100,6 +125,28 @@ _FIELDS: tuple[tuple[str, Setting[Any]], ...] = (
 SETTINGS: tuple[Setting[Any], ...] = tuple(setting for _, setting in _FIELDS)
 """The cross-cutting settings; each detector's are in its ``settings``."""
 _OWN = frozenset(setting.env for setting in SETTINGS)
+
+
+def _read(setting: Setting[Any], raw: str, variable: str) -> Any:
+    """A variable's value. An OpenTelemetry variable that we cannot read never stops the
+    program (the SDK does not): it keeps its default, with a warning; ours raise
+    :class:`ConfigError`. Exporter names we do not know are left out, with a warning."""
+    if setting is TRACES_EXPORTER:
+        names = tuple(name.lower() for name in parse_names(raw))
+        unknown = [name for name in names if name not in EXPORTERS]
+        if unknown:
+            logger.warning("otel-agentwatch: %s=%r: no exporter named %s here; using %s",
+                           variable, raw, ", ".join(unknown),
+                           ",".join(n for n in names if n in EXPORTERS) or "none")
+        return tuple(name for name in names if name in EXPORTERS) or ("none",)
+    if not setting.standard:
+        return setting.parse(raw, variable)
+    try:
+        return setting.parse(raw, variable)
+    except ConfigError as error:
+        logger.warning("otel-agentwatch: %s; using the default, %s", error,
+                       format_value(setting.default))
+        return setting.default
 
 
 @dataclass(frozen=True)
@@ -122,7 +169,7 @@ class Config:
     max_runs: int = MAX_RUNS.default
     run_ttl_seconds: float = RUN_TTL_SECONDS.default
     capture_content: bool = CAPTURE_CONTENT.default
-    traces_exporter: str = TRACES_EXPORTER.default
+    traces_exporter: tuple[str, ...] = TRACES_EXPORTER.default
     otlp_protocol: str = OTLP_PROTOCOL.default
     settings: Mapping[str, Any] = field(default_factory=dict)
 
@@ -156,7 +203,7 @@ class Config:
                 variable = _PROTOCOL_TRACES_ENV
             raw = env.get(variable, "")
             if raw.strip():
-                values[name] = setting.parse(raw, variable)
+                values[name] = _read(setting, raw, variable)
         detector_settings = {name: raw for name, raw in env.items()
                              if name.startswith(PREFIX) and name not in _OWN and raw.strip()}
         return cls(**values, settings=detector_settings)

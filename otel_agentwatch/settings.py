@@ -30,6 +30,8 @@ __all__ = [
     "integer",
     "name_list",
     "number",
+    "parse_boolean",
+    "parse_names",
     "settings_markdown",
 ]
 
@@ -88,7 +90,8 @@ class Kind(Generic[T]):
     format: Callable[[Any], str] = format_value
 
 
-def _parse_bool(text: str) -> bool:
+def parse_boolean(text: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no, on/off, any case); ``ValueError`` otherwise."""
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -98,7 +101,7 @@ def _parse_bool(text: str) -> bool:
 
 
 def boolean() -> Kind[bool]:
-    return Kind("true or false (also 1/0, yes/no, on/off)", _parse_bool,
+    return Kind("true or false (also 1/0, yes/no, on/off)", parse_boolean,
                 lambda value: isinstance(value, bool))
 
 
@@ -131,7 +134,8 @@ def choice(*values: str) -> Kind[str]:
                 lambda value: value in values)
 
 
-def _parse_names(text: str) -> tuple[str, ...]:
+def parse_names(text: str) -> tuple[str, ...]:
+    """Names separated by commas or spaces; ``ValueError`` for none."""
     names = tuple(part.strip() for part in text.replace(" ", ",").split(",") if part.strip())
     if not names:
         raise ValueError(text)
@@ -141,7 +145,7 @@ def _parse_names(text: str) -> tuple[str, ...]:
 def name_list(accepted: str) -> Kind[tuple[str, ...]]:
     """A comma-separated list of names; which names exist is checked where they are
     known (the detector and instrumentation registries), not here."""
-    return Kind(accepted, _parse_names,
+    return Kind(accepted, parse_names,
                 lambda value: isinstance(value, tuple)
                 and all(isinstance(name, str) for name in value))
 

@@ -177,10 +177,21 @@ def test_opentelemetry_instrument_flags_the_support_agent_untouched():
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_force_flush_honours_its_timeout_with_the_collector_down(protocol):
-    """The exporter retries a refused connection for seconds whatever the timeout says;
-    the handle's flush returns False when its timeout passes (the SDK's returned True,
-    late)."""
-    result = run_python("""
+    """A collector that accepts connections and never answers: the exporter waits for
+    its own timeout (10 s), whatever the flush's timeout says; the handle's flush returns
+    False when its timeout passes (the SDK's returned True, late)."""
+    import socket
+
+    black_hole = socket.create_server(("127.0.0.1", 0), backlog=64)  # never accepts
+    try:
+        result = _flush_against(protocol, black_hole.getsockname()[1])
+    finally:
+        black_hole.close()
+    assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def _flush_against(protocol: str, port: int) -> subprocess.CompletedProcess[str]:
+    return run_python("""
         import os
         from opentelemetry import trace
         import otel_agentwatch
@@ -189,7 +200,35 @@ def test_force_flush_honours_its_timeout_with_the_collector_down(protocol):
         with trace.get_tracer("app").start_as_current_span("work"):
             pass
         print(handle.force_flush(500), handle.processor.force_flush(500), flush=True)
-        os._exit(0)  # shutting down would wait for the exporter's retries
+        os._exit(0)  # shutting down would wait for the exporter
     """, OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
-        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9")  # nothing listens on port 9
-    assert result.stdout.split() == ["False", "False"], result.stderr
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}")
+
+
+def test_the_import_line_takes_the_capture_values_of_other_genai_instrumentations():
+    """ADK sets SPAN_ONLY; the import line used to stop the program with ConfigError."""
+    result = run_python("""
+        import otel_agentwatch.auto
+        from otel_agentwatch import _setup
+        print(_setup._current.processor.config.capture_content)
+    """, OTEL_TRACES_EXPORTER="none",
+        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_ONLY")
+    assert result.stdout.strip() == "True", result.stderr
+
+
+def test_otlp_and_console_side_by_side_and_http_json():
+    """OTEL_TRACES_EXPORTER=otlp,console exports to both; http/json falls back to
+    http/protobuf with a warning (the Python SDK has no JSON exporter)."""
+    receiver = HttpReceiver()
+    try:
+        result = run_python(LOOPING_APP.replace(
+            "from opentelemetry import trace",
+            "import otel_agentwatch.auto\nfrom opentelemetry import trace") +
+            "\ntrace.get_tracer_provider().shutdown()",
+            OTEL_TRACES_EXPORTER="otlp,console", OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
+    finally:
+        receiver.close()
+    printed = parse_console_spans(result.stdout)
+    assert len(printed) == 6 and len(receiver.received.spans) == 6, result.stderr
+    assert "http/json" in result.stderr
