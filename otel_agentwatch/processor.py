@@ -240,7 +240,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
             if engine.by_kind[kind, has_text] else None
         if step is not None and step.args_key is None and kind is StepKind.TOOL:
             step = _with_requested_arguments(span, step)
-        answered: Sequence[Step] = ()
+        answered: Sequence[tuple[str, Step]] = ()  # (call id, step)
         if kept is not None:
             if kind is StepKind.LLM and not has_text and engine.reads_late_text:
                 # The SDK's own span ended inside the call, before the reply came: the
@@ -248,7 +248,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 kept.on_late_text = functools.partial(
                     self._late_text, span, shape, run_key, kept)
             if kept.answered:  # tool results the request carried: a hand-written loop
-                answered = answered_tool_steps(span, kept, run_key)
+                answered = tuple(zip((exchange.call_id for exchange in kept.answered),
+                                     answered_tool_steps(span, kept, run_key), strict=True))
         detections = _NONE
         annotations = None
         with self._lock:
@@ -260,8 +261,12 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 run.has_tool_spans = True
             elif answered and not run.has_tool_spans:
                 # Only when the run has no tool spans of its own: those are the same calls.
+                # Each call once: a request may resend the whole history (the Responses
+                # API without previous_response_id).
                 detections = []
-                for tool_step in answered:
+                for call_id, tool_step in answered:
+                    if not run.first_answer(call_id):
+                        continue
                     run.count(StepKind.TOOL)
                     detections += engine.observe(tool_step, run.detectors)
                 observed = _TOOL_AND_MODEL

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["RunState", "RunTable", "conversation_run"]
 
 _UNMARKED_LIMIT = 32
+_ANSWERED_LIMIT = 1024
 _SWEEP_INTERVAL = 1.0  # seconds between sweeps for idle runs
 
 State = TypeVar("State")
@@ -193,7 +194,7 @@ class RunState:
     here), counters, and its verdicts. Small until something is found: the verdict
     tables are made with the first detection."""
 
-    __slots__ = ("detection_count", "detectors", "fired", "has_tool_spans", "key",
+    __slots__ = ("answered", "detection_count", "detectors", "fired", "has_tool_spans", "key",
                  "llm_calls", "objective", "objective_tries", "steps", "tool_calls",
                  "unmarked", "worst")
 
@@ -212,6 +213,9 @@ class RunState:
         # New detections not yet shown on an open anchor span (it was not live); they are
         # added to the anchor span when it ends. At most _UNMARKED_LIMIT, the latest.
         self.unmarked: list[Detection] | None = None
+        # Ids of the tool calls whose results a model request carried (most recent
+        # _ANSWERED_LIMIT): a request that resends the whole history carries them again.
+        self.answered: BoundedDict[str, None] | None = None
 
     @property
     def flagged(self) -> bool:
@@ -223,6 +227,16 @@ class RunState:
             self.tool_calls += 1
         elif kind is StepKind.LLM:
             self.llm_calls += 1
+
+    def first_answer(self, call_id: str) -> bool:
+        """Whether the result of tool call ``call_id`` is new to the run (remembered)."""
+        answered = self.answered
+        if answered is None:
+            answered = self.answered = BoundedDict(_ANSWERED_LIMIT)
+        if call_id in answered:
+            return False
+        answered[call_id] = None
+        return True
 
     def record(self, detection: Detection) -> None:
         if detection.new:

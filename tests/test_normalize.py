@@ -233,3 +233,19 @@ def test_genai_names_match_the_semantic_conventions_package():
     for constant in dir(semconv):
         if constant.startswith("GEN_AI_") and hasattr(gen_ai, constant):
             assert getattr(semconv, constant) == getattr(gen_ai, constant), constant
+
+
+def test_a_span_in_both_dialects_reads_arguments_from_whichever_has_them():
+    """OpenInference's ADK instrumentor: GenAI names the operation, OpenInference carries
+    the content."""
+    step = normalize(span("execute_tool lookup_order", {
+        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order",
+        "openinference.span.kind": "TOOL", "input.value": '{"order_id": "A-1042"}',
+        "output.value": "shipped"}), RUN)
+    assert (step.kind, step.args, step.result) == (
+        StepKind.TOOL, {"order_id": "A-1042"}, "shipped")
+    both = normalize(span("execute_tool lookup_order", {
+        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order",
+        "gen_ai.tool.call.arguments": '{"order_id": "B-7"}',
+        "input.value": '{"order_id": "A-1042"}'}), RUN)
+    assert both.args == {"order_id": "B-7"}, "the GenAI attribute wins when both are there"

@@ -221,6 +221,26 @@ def test_responses_api_loop_through_previous_response_id(server, instrumented):
         None, None, None, "warning", "warning"]
 
 
+def test_responses_api_loop_resending_the_whole_history(server, instrumented):
+    """The Agents SDK's way: no previous_response_id, every earlier call and output sent
+    again. Each output counts once: six identical lookups are six, not 21."""
+    oai = client(server)
+    items: list = [{"role": "user", "content": "Find the invoice for ACME."}]
+    for turn in range(6):
+        server.script(response(None, [(f"fc{turn}", "search_invoices", '{"customer":"ACME"}')],
+                               id_=f"resp_{turn}"))
+        oai.responses.create(model="gpt-5", input=list(items))
+        items += [{"type": "function_call", "call_id": f"fc{turn}", "name": "search_invoices",
+                   "arguments": '{"customer":"ACME"}'},
+                  {"type": "function_call_output", "call_id": f"fc{turn}",
+                   "output": "no invoices"}]
+    tools = instrumented.recorder.of(StepKind.TOOL)
+    assert len(tools) == 5  # the sixth call's output was never sent
+    spans = instrumented.spans("chat gpt-5")
+    assert [s.attributes.get("agentwatch.severity") for s in spans] == [
+        None, None, None, "warning", "warning", "critical"]
+
+
 def test_responses_api_streaming_and_async(server, instrumented):
     async def run():
         oai = client(server, openai.AsyncOpenAI)
@@ -267,6 +287,26 @@ def test_halt_raises_before_the_request_is_sent(server, make_instrumented):
     assert halted.value.detection.severity.value == "critical"
     # Six calls went out; the seventh, in a run already critical, never reached the server.
     assert len(server.requests) == 6
+
+
+def test_halt_works_when_another_instrumentations_model_span_is_current(server,
+                                                                       make_instrumented):
+    """OpenInference or OpenLLMetry instrumenting the framework: their model span is
+    current around the SDK call, so ours is not made, and the halt check still runs."""
+    from tests.dialects import GenAI
+
+    instrumented = make_instrumented(action="halt")
+    tracer = instrumented.tracer
+    oai = client(server)
+    with GenAI.agent(tracer), pytest.raises(AgentHalted):
+        for _ in range(5):
+            GenAI.tool(tracer, "lookup_order", {"order_id": "A-1042"})
+        with tracer.start_as_current_span("ChatOpenAI", attributes={
+                "openinference.span.kind": "LLM"}):
+            server.script(chat_completion("never sent"))
+            oai.chat.completions.create(model="gpt-4o",
+                                        messages=[{"role": "user", "content": "again"}])
+    assert server.requests == []
 
 
 def test_raw_response_is_untouched_and_its_span_ends(server, instrumented):

@@ -130,16 +130,23 @@ class ModelCallWrapper:
         before us (its wrapper runs inside ours, and its span claims the announcement).
         """
         current = trace.get_current_span()
+        parent = current if current.get_span_context().is_valid else None
         try:
-            if current.is_recording() and is_model_span(current):
-                return None
+            theirs = current.is_recording() and is_model_span(current)
+        except Exception as error:
+            internal_error(self._site, error)
+            theirs = False
+        if theirs:  # their span is this call's: no span of ours, but halting still acts
+            if self._halt_on is not None:
+                control.check(parent, self._halt_on)
+            return None
+        try:
             request = self.api.request(instance, kwargs, self.capture)
             own_span = not (self.api.traces_itself(instance)
                             or isinstance(wrapped, wrapt.BaseObjectProxy))
         except Exception as error:
             internal_error(self._site, error, "this model call is not traced")
             return None
-        parent = current if current.get_span_context().is_valid else None
         if self._halt_on is not None:  # before the request is sent; AgentHalted is the user's
             control.check(parent, self._halt_on,
                        run=conversation_run(request.conversation)

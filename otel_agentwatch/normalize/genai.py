@@ -43,6 +43,8 @@ _RESULT = semconv.GEN_AI_TOOL_CALL_RESULT
 _OUTPUT_MESSAGES = semconv.GEN_AI_OUTPUT_MESSAGES
 _RESPONSE_MODEL = semconv.GEN_AI_RESPONSE_MODEL
 _REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
+_OI_INPUT = semconv.OI_INPUT_VALUE
+_OI_OUTPUT = semconv.OI_OUTPUT_VALUE
 
 
 def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
@@ -57,8 +59,16 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
         name = get(_TOOL_NAME)
         if not isinstance(name, str) or not name:
             name = name_after(span.name, semconv.OP_EXECUTE_TOOL)
+        # A span both dialects describe (OpenInference's ADK instrumentor) may carry the
+        # content in OpenInference's attributes only.
+        arguments = get(_ARGUMENTS)
+        if arguments is None:
+            arguments = get(_OI_INPUT)
+        result = get(_RESULT)
+        if result is None:
+            result = get(_OI_OUTPUT)
         return make_step(span, attributes, run_key, StepKind.TOOL, name,
-                         tool_arguments(get(_ARGUMENTS)), canonical_result(get(_RESULT)),
+                         tool_arguments(arguments), canonical_result(result),
                          None, None, None, None, agent_name)
     if kind is StepKind.LLM:
         input_tokens, output_tokens, reasoning_tokens = usage(attributes)
