@@ -156,3 +156,17 @@ def test_openai_example_flags_the_loop(options, flagged):
     assert result.stdout.startswith("agent answered: Your order A-1042 has shipped.")
     assert "lookup_order called 5 times in a row" in result.stdout
     assert result.stdout.rstrip().endswith(flagged)
+
+
+@pytest.mark.parametrize("options, first_line, flagged", [
+    ([], "agent answered: Your order A-1042 has shipped.", "4 of 14 spans flagged."),
+    (["--halt"], "agent halted: lookup_order called 5 times in a row", "3 of 12 spans flagged."),
+])
+def test_openai_agents_example_flags_and_halts_the_loop(options, first_line, flagged):
+    pytest.importorskip("agents")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "openai_agents_loop.py"), *options],
+        capture_output=True, text=True, timeout=300, env=_clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(first_line)
+    assert result.stdout.rstrip().endswith(flagged)

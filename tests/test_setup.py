@@ -55,7 +55,8 @@ def test_import_leaves_frameworks_and_numpy_unimported():
     result = run_python("""
         import sys
         import otel_agentwatch, otel_agentwatch.auto
-        heavy = ("numpy", "langchain_core", "langchain", "langgraph", "openai", "anthropic")
+        heavy = ("numpy", "langchain_core", "langchain", "langgraph", "openai", "anthropic",
+                 "agents")
         print(sorted(m for m in heavy if m in sys.modules))
     """, OTEL_TRACES_EXPORTER="none")
     assert result.returncode == 0, result.stderr

@@ -25,6 +25,8 @@ INSTRUMENTORS: dict[str, str] = {
     "anthropic": "otel_agentwatch.instrumentation.anthropic:AnthropicInstrumentor",
     "langchain": "otel_agentwatch.instrumentation.langchain:LangChainInstrumentor",
     "openai": "otel_agentwatch.instrumentation.openai:OpenAIInstrumentor",
+    "openai_agents":
+        "otel_agentwatch.instrumentation.openai_agents:OpenAIAgentsInstrumentor",
 }
 
 

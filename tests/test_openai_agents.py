@@ -1,0 +1,113 @@
+"""The OpenAI Agents SDK, run offline: its real Runner and OpenAI model classes, the real
+OpenAI client against the scripted server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+agents = pytest.importorskip("agents")
+
+import openai  # noqa: E402
+
+from otel_agentwatch import AgentHalted, Config  # noqa: E402
+from otel_agentwatch.instrumentation.openai_agents import OpenAIAgentsInstrumentor  # noqa: E402
+from tests.scripted_server import response, response_events  # noqa: E402
+from tests.sdk_fixtures import Instrumented  # noqa: E402
+
+ARGS = '{"order_id": "A-1042"}'
+
+
+@pytest.fixture
+def make_pipeline():
+    made = []
+
+    def make(**settings):
+        # The SDK's default processor exports to OpenAI's dashboard: not offline.
+        agents.set_trace_processors([])
+        pipeline = Instrumented(Config(**settings))
+        instrumentor = OpenAIAgentsInstrumentor()
+        assert instrumentor.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
+        pipeline.instrumentors.append(instrumentor)
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        pipeline.close()
+
+
+def support_agent(server, calls: list[str], streaming: bool = False):
+    @agents.function_tool
+    def lookup_order(order_id: str) -> str:
+        """Look up an order's status."""
+        calls.append(order_id)
+        return f"order {order_id}: status unknown"
+
+    client = openai.AsyncOpenAI(base_url=server.url, api_key="test", max_retries=0)
+    return agents.Agent(
+        name="support", instructions="Answer questions about orders.", tools=[lookup_order],
+        model=agents.OpenAIResponsesModel(model="gpt-5", openai_client=client))
+
+
+def script_loop(server, lookups: int, streaming: bool = False) -> None:
+    replies = [response(None, [(f"call_{turn}", "lookup_order", ARGS)], id_=f"resp_{turn}")
+               for turn in range(lookups)] + [response("The order's status is unknown.")]
+    server.script(*(response_events(reply) for reply in replies) if streaming else replies)
+
+
+def test_a_looping_run_is_one_trace_flagged_on_its_tool_and_agent_spans(server, make_pipeline):
+    pipeline = make_pipeline()
+    calls: list[str] = []
+    script_loop(server, 6)
+    result = agents.Runner.run_sync(support_agent(server, calls), "Where is order A-1042?")
+    assert result.final_output == "The order's status is unknown."
+    [agent] = pipeline.spans("invoke_agent")
+    tools, chats = pipeline.spans("execute_tool lookup_order"), pipeline.spans("chat")
+    assert len(calls) == len(tools) == 6
+    assert len(chats) == 7, "one span per model call: the SDK's, not a second one of ours"
+    assert {s.context.trace_id for s in (agent, *tools, *chats)} == {agent.context.trace_id}
+    assert all(s.parent.span_id == agent.context.span_id for s in (*tools, *chats))
+    assert [s.attributes.get("agentwatch.severity") for s in tools] == [
+        None, None, "warning", "warning", "critical", "critical"]
+    assert agent.attributes["agentwatch.run.severity"] == "critical"
+    assert chats[0].name == "chat gpt-5-2025-08-07"
+    assert chats[0].attributes["gen_ai.usage.input_tokens"] == 20
+    # Content stays in the process by default.
+    assert "gen_ai.tool.call.arguments" not in tools[0].attributes
+
+
+def test_content_goes_on_the_spans_only_with_capture_on(server, make_pipeline):
+    pipeline = make_pipeline(capture_content=True)
+    script_loop(server, 1)
+    agents.Runner.run_sync(support_agent(server, []), "Where is order A-1042?")
+    [tool] = pipeline.spans("execute_tool")
+    assert tool.attributes["gen_ai.tool.call.arguments"] == ARGS
+    assert tool.attributes["gen_ai.tool.call.result"] == "order A-1042: status unknown"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "streamed"])
+def test_halt_stops_the_run_before_the_tool_runs_again(server, make_pipeline, mode):
+    pipeline = make_pipeline(action="halt")
+    calls: list[str] = []
+    script_loop(server, 8, streaming=mode == "streamed")
+    agent = support_agent(server, calls)
+
+    async def run_async():
+        return await agents.Runner.run(agent, "Where is order A-1042?")
+
+    async def run_streamed():
+        streamed = agents.Runner.run_streamed(agent, "Where is order A-1042?")
+        async for _event in streamed.stream_events():
+            pass
+        return streamed
+
+    with pytest.raises(AgentHalted) as halted:
+        if mode == "sync":
+            agents.Runner.run_sync(agent, "Where is order A-1042?")
+        else:
+            asyncio.run(run_async() if mode == "async" else run_streamed())
+    assert halted.value.detection.severity.value == "critical"
+    assert len(calls) == 5, "the sixth call, in a run already critical, never ran"
+    assert pipeline.spans("invoke_agent"), "the agent span still ends and is exported"
