@@ -111,3 +111,39 @@ def test_halt_stops_the_run_before_the_tool_runs_again(server, make_pipeline, mo
     assert halted.value.detection.severity.value == "critical"
     assert len(calls) == 5, "the sixth call, in a run already critical, never ran"
     assert pipeline.spans("invoke_agent"), "the agent span still ends and is exported"
+
+
+@pytest.mark.parametrize("action", ["observe", "halt"])
+def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, make_pipeline,
+                                                                        action):
+    """OpenInference's instrumentor registered first mirrors the SDK too: its spans are
+    the steps (ours stand aside), the loop is flagged on them, and halt still stops the
+    run through them."""
+    oi = pytest.importorskip("openinference.instrumentation.openai_agents")
+    agents.set_trace_processors([])
+    theirs = oi.OpenAIAgentsInstrumentor()
+    pipeline = Instrumented(Config(action=action))
+    theirs.instrument(tracer_provider=pipeline.provider)
+    ours = OpenAIAgentsInstrumentor()
+    assert ours.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
+    pipeline.instrumentors.append(ours)
+    try:
+        calls: list[str] = []
+        script_loop(server, 6)
+        if action == "halt":
+            with pytest.raises(AgentHalted):
+                agents.Runner.run_sync(support_agent(server, calls), "Where is A-1042?")
+            assert len(calls) == 5
+        else:
+            agents.Runner.run_sync(support_agent(server, calls), "Where is A-1042?")
+            assert len(calls) == 6
+        spans = pipeline.spans()
+        tools = [s for s in spans if s.attributes.get("openinference.span.kind") == "TOOL"]
+        assert len(tools) == len(calls)
+        assert not pipeline.spans("execute_tool") and not pipeline.spans("invoke_agent"), \
+            "no second span of ours for the same call"
+        assert [s.attributes.get("agentwatch.severity") for s in tools][:5] == [
+            None, None, "warning", "warning", "critical"]
+    finally:
+        theirs.uninstrument()
+        pipeline.close()

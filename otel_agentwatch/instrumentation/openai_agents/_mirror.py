@@ -56,14 +56,20 @@ class SpanMirror(TracingProcessor):
     def on_span_start(self, span: Any) -> None:
         if not self.active:
             return
-        kind = getattr(span.span_data, "type", None)
+        data = span.span_data
+        kind = getattr(data, "type", None)
         parent = self._parent_of(span)
+        # Another mirror registered before us (OpenInference's) has made this span's
+        # OpenTelemetry span and made it current: the detectors judge that one, and we
+        # make none, so each call is one step; halting still acts, through it.
+        theirs = _their_mirror(kind, data)
         if kind == "function" and self._halt_on is not None:
             # Before the tool runs; AgentHalted derives from BaseException, which the
             # SDK's processor loop does not catch.
-            control.check(parent, self._halt_on)
+            control.check(theirs or parent, self._halt_on)
         try:
-            self._open[span.span_id] = self._start(kind, span.span_data, parent)
+            self._open[span.span_id] = _Open(None, theirs, None) if theirs is not None \
+                else self._start(kind, data, parent)
         except Exception as error:
             internal_error("Agents SDK span start", error, "this step is not traced")
 
@@ -176,6 +182,27 @@ class SpanMirror(TracingProcessor):
         text = _output_text(response)
         if text:
             BRIDGE.keep(span_id, Content(output_text=text))
+
+
+_THEIR_KINDS = {"agent": "AGENT", "function": "TOOL", "response": "LLM", "generation": "LLM"}
+
+
+def _their_mirror(kind: str | None, data: Any) -> Span | None:
+    """The current span, when another instrumentation made it for this very SDK span:
+    an OpenInference span of the matching kind (and, for agents and tools, name)."""
+    expected = _THEIR_KINDS.get(kind or "")
+    if expected is None:
+        return None
+    current = trace.get_current_span()
+    attributes = getattr(current, "attributes", None)
+    if not current.is_recording() or not attributes:
+        return None
+    if attributes.get(semconv.OI_SPAN_KIND) != expected:
+        return None
+    if kind in ("agent", "function") and getattr(current, "name", None) != getattr(
+            data, "name", None):
+        return None
+    return current
 
 
 def _output_text(response: Any) -> str | None:
