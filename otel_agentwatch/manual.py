@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import json
 from collections.abc import Callable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from . import control, semconv
 from ._bridge import BRIDGE, Content
 from ._guard import internal_error
 from .instrumentation._errors import record_error
+from .instrumentation._messages import attribute_text
 from .version import __version__
 
 __all__ = ["BudgetStatus", "agent_run", "budget_status", "set_objective", "tool"]
@@ -138,7 +138,7 @@ class _ToolCall:
         # Asked of the span's own pipeline, now that it has seen the span start.
         self._capture = BRIDGE.captures(span_id)
         if self._capture:
-            self._span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, _json(arguments))
+            self._span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, attribute_text(arguments))
         self._content = Content(args=arguments)
         BRIDGE.keep(span_id, self._content)
         self._token: Token[Context] | None = None
@@ -149,7 +149,7 @@ class _ToolCall:
     def done(self, result: Any) -> Any:
         try:
             if self._capture:
-                self._span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, _json(result))
+                self._span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, attribute_text(result))
             self._content.result = result
         except Exception as error:
             internal_error("tool result", error)
@@ -188,12 +188,6 @@ def _arguments(signature: inspect.Signature | None, instance: Any, args: tuple[A
         return {"args": list(args), **kwargs}
     arguments.pop(next(iter(signature.parameters)), None)
     return arguments
-
-
-def _json(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=str, ensure_ascii=False)
 
 
 class agent_run:  # used like contextlib's lowercase context managers

@@ -21,6 +21,7 @@ __all__ = [
     "Reply",
     "Request",
     "StreamReader",
+    "attribute_text",
     "conversation_key",
     "field",
     "history_request",
@@ -239,7 +240,7 @@ def output_messages(text: str | None, tool_calls: Iterable[tuple[str, str, Any]]
     for call_id, name, arguments in tool_calls:
         parts.append({"type": "tool_call", "id": call_id, "name": name,
                       "arguments": _parsed(arguments)})
-    return _json([{"role": "assistant", "parts": parts, "finish_reason": finish_reason}])
+    return attribute_text([{"role": "assistant", "parts": parts, "finish_reason": finish_reason}])
 
 
 def input_messages(messages: Iterable[Any], system: Any = None) -> str:
@@ -274,7 +275,7 @@ def input_messages(messages: Iterable[Any], system: Any = None) -> str:
                           "name": field(function, "name"),
                           "arguments": _parsed(field(function, "arguments"))})
         converted.append({"role": role, "parts": parts})
-    return _json(converted)
+    return attribute_text(converted)
 
 
 def _parts(value: Any) -> list[dict[str, Any]]:
@@ -312,8 +313,16 @@ def _parsed(arguments: Any) -> Any:
     return arguments
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, default=_plain, ensure_ascii=False)
+def attribute_text(value: Any) -> str:
+    """Content as a span attribute: text as it is, anything else as JSON (SDK objects
+    through ``model_dump``, other objects through ``str``), or its ``str`` when it cannot
+    be encoded (a circular structure)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=_plain, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
 
 
 def _plain(value: Any) -> Any:

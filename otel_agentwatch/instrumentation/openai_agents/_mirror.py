@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
 
 from agents.tracing import TracingProcessor  # imported once the application has the SDK
@@ -16,6 +15,7 @@ from ..._bounded import BoundedDict
 from ..._bridge import BRIDGE, Content
 from ..._guard import internal_error
 from ...config import Config
+from .._messages import attribute_text
 
 __all__ = ["SpanMirror"]
 
@@ -149,7 +149,7 @@ class SpanMirror(TracingProcessor):
                 if isinstance(arguments, str):
                     mirror.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
                 if result is not None:
-                    mirror.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, _text(result))
+                    mirror.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, attribute_text(result))
         elif kind in _MODEL_SPANS:
             self._model_reply(mirror, data, span_id)
         error = span.error
@@ -216,12 +216,3 @@ def _output_text(response: Any) -> str | None:
             if isinstance(text, str):
                 pieces.append(text)
     return "\n".join(pieces) or None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return str(value)
