@@ -100,9 +100,23 @@ CAPTURE_CONTENT = Setting(
     "Put prompts, tool arguments and results on the spans our instrumentation makes. Off, "
     "detectors still see them in-process and nothing leaves it.", standard=True)
 EXPORTERS = ("otlp", "console", "none")
+
+
+def _parse_exporters(text: str) -> tuple[str, ...]:
+    """The exporters named that we can make; the others are left out with a warning, as
+    the SDK's configurator does not stop for them either."""
+    names = tuple(name.lower() for name in parse_names(text))
+    known = tuple(name for name in names if name in EXPORTERS) or ("none",)
+    unknown = [name for name in names if name not in EXPORTERS]
+    if unknown:
+        logger.warning("otel-agentwatch: OTEL_TRACES_EXPORTER=%r: no exporter named %s here; "
+                       "using %s", text, ", ".join(unknown), ",".join(known))
+    return known
+
+
 TRACES_EXPORTER = Setting(
     "OTEL_TRACES_EXPORTER",
-    Kind("a comma-separated list of otlp, console, none", parse_names,
+    Kind("a comma-separated list of otlp, console, none", _parse_exporters,
          lambda value: isinstance(value, tuple) and bool(value)
          and all(name in EXPORTERS for name in value)), ("otlp",),
     "Exporters for the TracerProvider that `init()` creates (ignored when the application "
@@ -130,15 +144,7 @@ _OWN = frozenset(setting.env for setting in SETTINGS)
 def _read(setting: Setting[Any], raw: str, variable: str) -> Any:
     """A variable's value. An OpenTelemetry variable that we cannot read never stops the
     program (the SDK does not): it keeps its default, with a warning; ours raise
-    :class:`ConfigError`. Exporter names we do not know are left out, with a warning."""
-    if setting is TRACES_EXPORTER:
-        names = tuple(name.lower() for name in parse_names(raw))
-        unknown = [name for name in names if name not in EXPORTERS]
-        if unknown:
-            logger.warning("otel-agentwatch: %s=%r: no exporter named %s here; using %s",
-                           variable, raw, ", ".join(unknown),
-                           ",".join(n for n in names if n in EXPORTERS) or "none")
-        return tuple(name for name in names if name in EXPORTERS) or ("none",)
+    :class:`ConfigError`."""
     if not setting.standard:
         return setting.parse(raw, variable)
     try:
