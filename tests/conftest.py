@@ -40,14 +40,19 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class Pipeline:
-    """Provider -> AgentWatchSpanProcessor -> SimpleSpanProcessor -> InMemorySpanExporter."""
+    """Provider -> AgentWatchSpanProcessor -> SimpleSpanProcessor -> InMemorySpanExporter.
 
-    def __init__(self, config: Config | None = None, **options) -> None:
+    ``before``: span processors the provider runs ahead of ours (another instrumentation's
+    processor that rewrites spans as they end, say)."""
+
+    def __init__(self, config: Config | None = None, before=(), **options) -> None:
         self.exporter = InMemorySpanExporter()
         self.processor = AgentWatchSpanProcessor(
             SimpleSpanProcessor(self.exporter), config=config or Config(), **options
         )
         self.provider = TracerProvider()
+        for processor in before:
+            self.provider.add_span_processor(processor)
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer("tests")
 

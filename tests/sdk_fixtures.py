@@ -22,9 +22,13 @@ class StepRecorder(Detector[None]):
 
     def __init__(self) -> None:
         self.steps: list[Any] = []
+        self.objectives: list[str] = []
 
     def observe(self, step: Any, state: Any, facts: Any) -> None:
         self.steps.append(step)
+
+    def objective(self, state: Any, text: str) -> None:
+        self.objectives.append(text)
 
     def of(self, kind: StepKind) -> list[Any]:
         return [step for step in self.steps if step.kind is kind]
@@ -33,9 +37,9 @@ class StepRecorder(Detector[None]):
 class Instrumented(Pipeline):
     """A pipeline with the OpenAI and Anthropic SDKs instrumented into it."""
 
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(self, config: Config | None = None, before=()) -> None:
         self.recorder = StepRecorder()
-        super().__init__(config or Config(), extra_detectors=[self.recorder])
+        super().__init__(config or Config(), before=before, extra_detectors=[self.recorder])
         self.instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
         for instrumentor in self.instrumentors:
             assert instrumentor.instrument(tracer_provider=self.provider, config=self.config)

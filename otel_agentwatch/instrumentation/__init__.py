@@ -27,6 +27,7 @@ INSTRUMENTORS: dict[str, str] = {
     "openai": "otel_agentwatch.instrumentation.openai:OpenAIInstrumentor",
     "openai_agents":
         "otel_agentwatch.instrumentation.openai_agents:OpenAIAgentsInstrumentor",
+    "pydantic_ai": "otel_agentwatch.instrumentation.pydantic_ai:PydanticAIInstrumentor",
 }
 
 
