@@ -37,6 +37,7 @@ from .normalize import (
     build_step,
     classify,
     is_agent_span,
+    is_tool_span,
     tool_call_id,
     with_arguments,
 )
@@ -181,7 +182,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         is_agent = is_agent_span(span)
         # The live-span registry needs no lock: see RunTable.
         self._table.span_started(context.trace_id, span_id, parent_id, is_agent, span,
-                                 conversation)
+                                 conversation, not is_agent and is_tool_span(span))
         if (is_agent or parent_id is None) and self._engine.wants_objective:
             outer = self._table.run_of(parent_id) if is_agent and parent_id is not None \
                 else None
@@ -200,7 +201,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         if self._capture:
             BRIDGE.captured(span_id)
         parent = span.parent
-        run_key, is_anchor = self._table.span_ended(
+        run_key, is_anchor, in_tool = self._table.span_ended(
             trace_id, span_id, None if parent is None or parent.is_remote else parent.span_id)
         detections: list[Detection] = _NONE
         annotations: dict[str, AttributeValue] | None = None
@@ -209,6 +210,12 @@ class AgentWatchSpanProcessor(SpanProcessor):
         # a nested agent's is a step of its caller's run as well.
         if run_key[1] != span_id:
             shape = classify(span)
+            if shape is not None and in_tool and shape.kind is StepKind.TOOL:
+                # A tool span inside another tool call (the MCP request a framework's
+                # tool makes, a framework's own span under OpenInference's) is the same
+                # call: one step, the enclosing one.
+                BRIDGE.take(span_id)
+                shape = None
             if shape is not None:
                 detections, annotations = self._step(span, span_id, shape, run_key)
         finished: RunState | None = None

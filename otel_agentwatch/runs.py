@@ -39,10 +39,13 @@ State = TypeVar("State")
 
 
 # A live span's entry: (run of the spans started under it, run it is itself a step of,
-# a weak reference to the span object if it anchors a run, to mark it while open). A
-# tuple: one is made for every span the application starts. The reference is weak so
-# that an agent span the application dropped without ending it is not kept alive here.
-_LiveSpan = tuple[RunKey, RunKey, "Callable[[], object] | None"]
+# a weak reference to the span object if it anchors a run, to mark it while open, its
+# place in a tool call). A tuple: one is made for every span the application starts.
+# The reference is weak so that an agent span the application dropped without ending it
+# is not kept alive here.
+_LiveSpan = tuple[RunKey, RunKey, "Callable[[], object] | None", int]
+# Places in a tool call: none; the tool call's own span; a span under it, in its run.
+_NO_TOOL, _TOOL, _IN_TOOL = 0, 1, 2
 
 
 def _no_span() -> None:
@@ -89,41 +92,49 @@ class RunTable(Generic[State]):
     # --- spans -------------------------------------------------------------------------------
 
     def span_started(self, trace_id: int, span_id: int, parent_id: int | None,
-                     is_agent: bool, span: object, conversation: RunKey | None = None) -> RunKey:
+                     is_agent: bool, span: object, conversation: RunKey | None = None,
+                     is_tool: bool = False) -> RunKey:
         """Register a started span; returns the run its children will belong to.
 
         ``conversation``: for a local root that continues a conversation (a model call
         of a hand-written agent loop, outside any span), the run it belongs to; such a
-        run has no anchor span and ends only by eviction.
+        run has no anchor span and ends only by eviction. ``is_tool``: the span is a tool
+        call's; the spans under it, up to the next agent, are part of that call.
         """
         live = self._live
         parent = live.get(parent_id) if parent_id is not None else None
+        tool = _IN_TOOL if parent is not None and parent[3] and not is_agent else \
+            _TOOL if is_tool else _NO_TOOL
         entry: _LiveSpan
         if parent is None and conversation is not None and not is_agent:
-            entry = (conversation, conversation, None)
+            entry = (conversation, conversation, None, tool)
         elif parent is None:  # a local root: a new run anchored here
             own = (trace_id, span_id)
-            entry = (own, own, _weak(span))
+            entry = (own, own, _weak(span), tool)
         elif is_agent:  # a new run for its children; the invocation is a step of the parent's
-            entry = ((trace_id, span_id), parent[0], _weak(span))
+            entry = ((trace_id, span_id), parent[0], _weak(span), tool)
         else:  # not an anchor: no need to keep the span object
-            entry = (parent[0], parent[0], None)
+            entry = (parent[0], parent[0], None, tool)
         live[span_id] = entry  # the oldest is forgotten beyond the cap
         return entry[0]
 
-    def span_ended(self, trace_id: int, span_id: int, parent_id: int | None) -> tuple[RunKey, bool]:
-        """Forget an ended span. Returns ``(run of this step, whether it anchored a run)``.
+    def span_ended(self, trace_id: int, span_id: int,
+                   parent_id: int | None) -> tuple[RunKey, bool, bool]:
+        """Forget an ended span. Returns ``(run of this step, whether it anchored a run,
+        whether it is part of an enclosing tool call)``.
 
         A span we did not see start (the processor was added late, or spans are replayed
         from a file) is placed under its nearest registered parent, or anchors its own run.
         """
         entry = self._live.pop(span_id, None)
         if entry is not None:
-            return entry[1], entry[0][1] == span_id
+            return entry[1], entry[0][1] == span_id, entry[3] == _IN_TOOL
         if parent_id is None:
-            return (trace_id, span_id), True
+            return (trace_id, span_id), True, False
         parent = self._live.get(parent_id)
-        return (parent[0] if parent is not None else (trace_id, parent_id)), False
+        if parent is None:
+            return (trace_id, parent_id), False, False
+        return parent[0], False, parent[3] != _NO_TOOL
 
     def run_of(self, span_id: int) -> RunKey | None:
         """The run that spans started under a live span belong to."""

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, Status, StatusCode
 
 from otel_agentwatch import StepKind, semconv
-from otel_agentwatch.normalize import _args, is_agent_span, normalize
+from otel_agentwatch.normalize import _args, is_agent_span, is_tool_span, normalize
 from otel_agentwatch.normalize._args import canonical_result, to_int, tool_arguments
 from otel_agentwatch.normalize._span import make_step
 
@@ -249,3 +249,33 @@ def test_a_span_in_both_dialects_reads_arguments_from_whichever_has_them():
         "gen_ai.tool.call.arguments": '{"order_id": "B-7"}',
         "input.value": '{"order_id": "A-1042"}'}), RUN)
     assert both.args == {"order_id": "B-7"}, "the GenAI attribute wins when both are there"
+
+
+@pytest.mark.parametrize(("name", "attributes", "expected"), [
+    ("MCP send tools/call lookup_order", {"mcp.method.name": "tools/call"},
+     (StepKind.TOOL, "lookup_order")),
+    ("tools/call lookup_order", {"mcp.method.name": "tools/call",
+                                 "gen_ai.operation.name": "execute_tool",
+                                 "gen_ai.tool.name": "lookup_order"},
+     (StepKind.TOOL, "lookup_order")),
+    ("MCP send tools/list", {"mcp.method.name": "tools/list"}, (StepKind.OTHER, None)),
+])
+def test_mcp_tool_calls_are_tool_steps_and_other_methods_are_not(name, attributes, expected):
+    step = normalize(span(name, attributes), RUN)
+    assert (step.kind, step.name if step.kind is StepKind.TOOL else None) == expected
+
+
+@pytest.mark.parametrize(("name", "attributes", "expected"), [
+    ("execute_tool search", {}, True),
+    ("tools/call search", {}, True),
+    ("MCP send tools/call search", {}, True),
+    ("search", {"openinference.span.kind": "TOOL"}, True),
+    ("search.tool", {"traceloop.span.kind": "tool"}, True),
+    ("FunctionTool.acall", {"gen_ai.operation.name": "execute_tool"}, True),
+    ("chat gpt-4o", {"gen_ai.operation.name": "execute_tool"}, False),
+    ("invoke_agent support", {}, False),
+    ("MCP send tools/list", {"mcp.method.name": "tools/list"}, False),
+    ("anything", None, False),
+])
+def test_is_tool_span(name, attributes, expected):
+    assert is_tool_span(span(name, attributes or {})) is expected

@@ -88,3 +88,31 @@ class TestRepeatedToolCalls:
         assert chats and not any(_agentwatch(s) for s in chats)
         (root,) = [s for s in pipeline.spans() if s.parent is None]
         assert root.attributes["agentwatch.run.llm_calls"] == 3
+
+
+def test_a_tool_span_inside_another_tool_call_is_the_same_call(pipeline):
+    """Two instrumentations tracing one call (OpenInference's tool span around a
+    framework's own, a framework's tool span around an MCP request): one step, the outer
+    one, so the argument-less inner span neither counts nor breaks the streak. A tool
+    called by an agent nested inside a tool is that agent's step, as before."""
+    def start(name, **attributes):
+        return pipeline.tracer.start_as_current_span(name, attributes=attributes)
+
+    agent = {"gen_ai.operation.name": "invoke_agent"}
+    tool = {"gen_ai.operation.name": "execute_tool"}
+    with start("invoke_agent support", **agent):
+        for _ in range(5):
+            with start("search", **{"openinference.span.kind": "TOOL", "tool.name": "search",
+                                    "input.value": '{"query": "weather"}'}), \
+                    start("execute_tool search", **tool, **{"gen_ai.tool.name": "search"}):
+                pass
+        with start("execute_tool delegate", **tool), start("invoke_agent helper", **agent), \
+                start("execute_tool lookup", **tool):
+            pass
+    outer = [s for s in pipeline.spans("search")]
+    assert [s.attributes.get("agentwatch.severity") for s in outer] == [
+        None, None, "warning", "warning", "critical"]
+    assert not any(s.attributes.get("agentwatch.flagged")
+                   for s in pipeline.spans("execute_tool search"))
+    [agent] = pipeline.spans("invoke_agent support")
+    assert agent.attributes["agentwatch.run.tool_calls"] == 6, "5 searches and the delegation"

@@ -24,6 +24,7 @@ __all__ = ["INSTRUMENTORS", "Instrumentor", "frameworks_named", "instrument_when
 INSTRUMENTORS: dict[str, str] = {
     "anthropic": "otel_agentwatch.instrumentation.anthropic:AnthropicInstrumentor",
     "langchain": "otel_agentwatch.instrumentation.langchain:LangChainInstrumentor",
+    "mcp": "otel_agentwatch.instrumentation.mcp:MCPInstrumentor",
     "openai": "otel_agentwatch.instrumentation.openai:OpenAIInstrumentor",
     "openai_agents":
         "otel_agentwatch.instrumentation.openai_agents:OpenAIAgentsInstrumentor",

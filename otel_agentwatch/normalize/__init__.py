@@ -16,12 +16,13 @@ from .. import semconv
 from .._bridge import Content
 from .._guard import internal_error
 from ..steps import RunKey, Step, StepKind
-from . import genai, openinference, openllmetry
+from . import genai, mcp, openinference, openllmetry
 from ._args import canonical_result, tool_arguments
 from ._span import attributes_of, make_step
 
 __all__ = ["SpanShape", "answered_tool_steps", "attributes_of", "build_step", "classify",
-           "is_agent_span", "is_model_span", "normalize", "tool_call_id", "with_arguments"]
+           "is_agent_span", "is_model_span", "is_tool_span", "normalize", "tool_call_id",
+           "with_arguments"]
 
 
 class _Dialect(Protocol):
@@ -38,6 +39,7 @@ _DIALECTS: tuple[tuple[str, _Dialect], ...] = (
     (semconv.GEN_AI_OPERATION_NAME, genai),
     (semconv.OI_SPAN_KIND, openinference),
     (semconv.TL_REQUEST_TYPE, openllmetry),
+    (semconv.MCP_METHOD_NAME, mcp),
 )
 _AGENT_MARKERS = frozenset({semconv.GEN_AI_OPERATION_NAME, semconv.OI_SPAN_KIND,
                             semconv.TL_SPAN_KIND})
@@ -176,6 +178,33 @@ def is_agent_span(span: Any) -> bool:
         if value == semconv.OP_INVOKE_AGENT or value.upper() == "AGENT":
             return True
     return False
+
+
+# What tool-call spans say they are, per dialect, and how they are named when they start.
+_TOOL_MARKS = ((semconv.GEN_AI_OPERATION_NAME, semconv.OP_EXECUTE_TOOL),
+               (semconv.OI_SPAN_KIND, "TOOL"),
+               (semconv.TL_SPAN_KIND, "tool"),
+               (semconv.MCP_METHOD_NAME, semconv.MCP_TOOLS_CALL))
+_TOOL_NAMES = (f"{semconv.OP_EXECUTE_TOOL} ", f"{semconv.MCP_TOOLS_CALL} ",
+               f"MCP send {semconv.MCP_TOOLS_CALL} ")
+_NOT_TOOL_NAMES = tuple(f"{operation} " for operation in (
+    semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION, semconv.OP_GENERATE_CONTENT,
+    semconv.OP_INVOKE_AGENT))
+
+
+def is_tool_span(span: Any) -> bool:
+    """Whether a span (as seen when it starts) is a tool call's, in any dialect: what
+    starts under it is part of that call (a framework's tool span around an MCP request,
+    OpenInference's around a framework's own)."""
+    name = span.name
+    if name.startswith(_TOOL_NAMES):
+        return True
+    if name.startswith(_NOT_TOOL_NAMES):
+        return False
+    attributes = getattr(span, "attributes", None)
+    if not attributes or not isinstance(attributes, Mapping):
+        return False
+    return any(attributes.get(key) == value for key, value in _TOOL_MARKS)
 
 
 # What model-call spans say they are, per dialect.

@@ -59,17 +59,7 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
         name = get(_TOOL_NAME)
         if not isinstance(name, str) or not name:
             name = name_after(span.name, semconv.OP_EXECUTE_TOOL)
-        # A span both dialects describe (OpenInference's ADK instrumentor) may carry the
-        # content in OpenInference's attributes only.
-        arguments = get(_ARGUMENTS)
-        if arguments is None:
-            arguments = get(_OI_INPUT)
-        result = get(_RESULT)
-        if result is None:
-            result = get(_OI_OUTPUT)
-        return make_step(span, attributes, run_key, StepKind.TOOL, name,
-                         tool_arguments(arguments), canonical_result(result),
-                         None, None, None, None, agent_name)
+        return tool_step(span, attributes, run_key, name, agent_name)
     if kind is StepKind.LLM:
         input_tokens, output_tokens, reasoning_tokens = usage(attributes)
         messages = get(_OUTPUT_MESSAGES)
@@ -88,6 +78,23 @@ def to_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey,
         )
     return make_step(span, attributes, run_key, StepKind.OTHER, operation or span.name,
                      agent_name=agent_name)
+
+
+def tool_step(span: ReadableSpan, attributes: Mapping[str, Any], run_key: RunKey, name: str,
+              agent_name: str | None = None) -> Step:
+    """The step of a tool call span named ``name``: its arguments and result from the GenAI
+    attributes, or else from OpenInference's, which a span both dialects describe
+    (OpenInference's ADK instrumentor) may carry alone."""
+    get = attributes.get
+    arguments = get(_ARGUMENTS)
+    if arguments is None:
+        arguments = get(_OI_INPUT)
+    result = get(_RESULT)
+    if result is None:
+        result = get(_OI_OUTPUT)
+    return make_step(span, attributes, run_key, StepKind.TOOL, name,
+                     tool_arguments(arguments), canonical_result(result),
+                     None, None, None, None, agent_name)
 
 
 def usage(attributes: Mapping[str, Any]) -> tuple[int | None, int | None, int | None]:

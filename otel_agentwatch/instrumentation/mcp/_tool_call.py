@@ -1,0 +1,110 @@
+"""The wrapper of ``ClientSession.call_tool``: one MCP tool call, traced."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from ... import control, semconv
+from ..._bridge import BRIDGE, Content
+from ..._guard import internal_error
+from ...config import Config
+from ...normalize import is_tool_span
+from .._errors import record_error
+from .._messages import attribute_text, field
+
+__all__ = ["ToolCallWrapper"]
+
+_SITE = "MCP tool call"
+
+
+class ToolCallWrapper:
+    """The wrapt wrapper (async) of ``ClientSession.call_tool``."""
+
+    def __init__(self, tracer: Tracer, config: Config) -> None:
+        self._tracer = tracer
+        self._capture = config.capture_content
+        self._halt_on = control.halt_level(config)
+
+    async def __call__(self, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any,
+                       kwargs: dict[str, Any]) -> Any:
+        current = trace.get_current_span()
+        parent = current if current.get_span_context().is_valid else None
+        if self._halt_on is not None:  # before the request is sent; AgentHalted is the user's
+            control.check(parent, self._halt_on)
+        started = self._start(instance, args, kwargs, current)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        span, content = started
+        with trace.use_span(span, end_on_exit=False, record_exception=False,
+                            set_status_on_exception=False):
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as error:
+                record_error(span, error, self._capture)
+                span.end()
+                raise
+        self._finish(span, content, result)
+        return result
+
+    def _start(self, session: Any, args: Any, kwargs: Mapping[str, Any],
+               current: Span) -> tuple[Span, Content] | None:
+        """Our span for the call, started, and what it keeps for the detectors; None when
+        a tool span covers the call already (then given the MCP attributes) or the call
+        cannot be read."""
+        try:
+            name = args[0] if args else kwargs.get("name")
+            arguments = args[1] if len(args) > 1 else kwargs.get("arguments")
+            attributes: dict[str, Any] = {semconv.MCP_METHOD_NAME: semconv.MCP_TOOLS_CALL}
+            version = getattr(session, "protocol_version", None)
+            if isinstance(version, str):
+                attributes[semconv.MCP_PROTOCOL_VERSION] = version
+            if current.is_recording() and is_tool_span(current):
+                current.set_attributes(attributes)
+                return None
+            tool = str(name)
+            attributes.update({semconv.GEN_AI_OPERATION_NAME: semconv.OP_EXECUTE_TOOL,
+                               semconv.GEN_AI_TOOL_NAME: tool})
+            if self._capture and arguments is not None:
+                attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = attribute_text(arguments)
+            span = self._tracer.start_span(f"{semconv.MCP_TOOLS_CALL} {tool}",
+                                           kind=SpanKind.CLIENT, attributes=attributes)
+            content = Content(args=arguments)
+            BRIDGE.keep(span.get_span_context().span_id, content)
+            return span, content
+        except Exception as error:
+            internal_error(_SITE, error, "this MCP tool call is not traced")
+            return None
+
+    def _finish(self, span: Span, content: Content, result: Any) -> None:
+        try:
+            value, is_error = _outcome(result)
+            content.result = value
+            if self._capture and value is not None:
+                span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, attribute_text(value))
+            if is_error:
+                span.set_attribute(semconv.ERROR_TYPE, "tool_error")
+                span.set_status(Status(StatusCode.ERROR))
+        except Exception as error:
+            internal_error(_SITE, error)
+        finally:
+            span.end()
+
+
+def _outcome(result: Any) -> tuple[Any, bool]:
+    """A ``CallToolResult``'s value (its structured content, else its text parts joined)
+    and whether the server marked it as an error; both spellings of the SDK's fields."""
+    is_error = field(result, "is_error")
+    if is_error is None:
+        is_error = field(result, "isError")
+    structured = field(result, "structured_content")
+    if structured is None:
+        structured = field(result, "structuredContent")
+    if structured is not None:
+        return structured, bool(is_error)
+    texts = [text for part in field(result, "content") or ()
+             if isinstance(text := field(part, "text"), str)]
+    return ("\n".join(texts) if texts else None), bool(is_error)
