@@ -121,6 +121,10 @@ class Bridge:
         content.span_id = span_id
         self._kept.put(span_id, content)
 
+    def kept(self, span_id: int) -> Content | None:
+        """The content kept for a live span, left in place; None if none was kept."""
+        return self._kept.get(span_id)
+
     def take(self, span_id: int) -> Content | None:
         """The content kept for a span, removed; None if none was kept."""
         return self._kept.pop(span_id, None)

@@ -34,15 +34,14 @@ class StepRecorder(Detector[None]):
         return [step for step in self.steps if step.kind is kind]
 
 
-class Instrumented(Pipeline):
-    """A pipeline with the OpenAI and Anthropic SDKs instrumented into it."""
+class Recorded(Pipeline):
+    """A pipeline that records the steps the detectors see, and the instrumentors a test
+    adds to it (uninstrumented on close)."""
 
     def __init__(self, config: Config | None = None, before=()) -> None:
         self.recorder = StepRecorder()
         super().__init__(config or Config(), before=before, extra_detectors=[self.recorder])
-        self.instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
-        for instrumentor in self.instrumentors:
-            assert instrumentor.instrument(tracer_provider=self.provider, config=self.config)
+        self.instrumentors: list[Any] = []
 
     @property
     def config(self) -> Config:
@@ -55,3 +54,13 @@ class Instrumented(Pipeline):
 
     def flagged(self, name_prefix: str = "") -> list[Any]:
         return [s for s in self.spans(name_prefix) if s.attributes.get("agentwatch.flagged")]
+
+
+class Instrumented(Recorded):
+    """A pipeline with the OpenAI and Anthropic SDKs instrumented into it."""
+
+    def __init__(self, config: Config | None = None, before=()) -> None:
+        super().__init__(config, before)
+        self.instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+        for instrumentor in self.instrumentors:
+            assert instrumentor.instrument(tracer_provider=self.provider, config=self.config)

@@ -23,6 +23,7 @@ __all__ = ["INSTRUMENTORS", "Instrumentor", "frameworks_named", "instrument_when
 
 INSTRUMENTORS: dict[str, str] = {
     "anthropic": "otel_agentwatch.instrumentation.anthropic:AnthropicInstrumentor",
+    "google_adk": "otel_agentwatch.instrumentation.google_adk:GoogleADKInstrumentor",
     "langchain": "otel_agentwatch.instrumentation.langchain:LangChainInstrumentor",
     "mcp": "otel_agentwatch.instrumentation.mcp:MCPInstrumentor",
     "openai": "otel_agentwatch.instrumentation.openai:OpenAIInstrumentor",
