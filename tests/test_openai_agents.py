@@ -113,19 +113,24 @@ def test_halt_stops_the_run_before_the_tool_runs_again(server, make_pipeline, mo
     assert pipeline.spans("invoke_agent"), "the agent span still ends and is exported"
 
 
+@pytest.mark.parametrize("order", ["theirs first", "ours first"])
 @pytest.mark.parametrize("action", ["observe", "halt"])
 def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, make_pipeline,
-                                                                        action):
+                                                                        action, order):
     """OpenInference's instrumentor registered first mirrors the SDK too: its spans are
     the steps (ours stand aside), the loop is flagged on them, and halt still stops the
-    run through them."""
+    run through them. Instrumented after ours, it replaces the SDK's processors with its
+    own; ours is added back behind it, with the same outcome."""
     oi = pytest.importorskip("openinference.instrumentation.openai_agents")
     agents.set_trace_processors([])
     theirs = oi.OpenAIAgentsInstrumentor()
     pipeline = Instrumented(Config(action=action))
-    theirs.instrument(tracer_provider=pipeline.provider)
     ours = OpenAIAgentsInstrumentor()
+    if order == "theirs first":
+        theirs.instrument(tracer_provider=pipeline.provider)
     assert ours.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
+    if order == "ours first":
+        theirs.instrument(tracer_provider=pipeline.provider)
     pipeline.instrumentors.append(ours)
     try:
         calls: list[str] = []
@@ -147,3 +152,58 @@ def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, 
     finally:
         theirs.uninstrument()
         pipeline.close()
+
+
+class ScriptedModel(agents.Model):
+    """A model of the application's own (no OpenAI client, so no SDK call to halt at):
+    asks for ``lookup_order`` ``lookups`` times, then answers."""
+
+    def __init__(self, lookups: int) -> None:
+        self.turns = 0
+        self.lookups = lookups
+
+    async def get_response(self, *args, **kwargs) -> agents.ModelResponse:
+        from openai.types.responses import (
+            ResponseFunctionToolCall,
+            ResponseOutputMessage,
+            ResponseOutputText,
+        )
+
+        self.turns += 1
+        if self.turns <= self.lookups:
+            item = ResponseFunctionToolCall(type="function_call", name="lookup_order",
+                                            call_id=f"call_{self.turns}", arguments=ARGS)
+        else:
+            item = ResponseOutputMessage(
+                id="msg", type="message", role="assistant", status="completed",
+                content=[ResponseOutputText(type="output_text", text="unknown",
+                                            annotations=[])])
+        return agents.ModelResponse(output=[item], usage=agents.Usage(), response_id=None)
+
+    def stream_response(self, *args, **kwargs):
+        raise NotImplementedError
+
+
+def test_openinference_instrumented_after_ours_does_not_take_the_halt_away(make_pipeline):
+    """OpenInference's instrumentor replaces the SDK's processors with its own: ours is
+    added back behind it, so the function span still halts a run whose model is not an
+    OpenAI client (no SDK call to halt at)."""
+    oi = pytest.importorskip("openinference.instrumentation.openai_agents")
+    pipeline = make_pipeline(action="halt")
+    theirs = oi.OpenAIAgentsInstrumentor()
+    theirs.instrument(tracer_provider=pipeline.provider)
+    try:
+        calls: list[str] = []
+
+        @agents.function_tool
+        def lookup_order(order_id: str) -> str:
+            """Look up an order's status."""
+            calls.append(order_id)
+            return f"order {order_id}: status unknown"
+
+        agent = agents.Agent(name="support", tools=[lookup_order], model=ScriptedModel(8))
+        with pytest.raises(AgentHalted):
+            agents.Runner.run_sync(agent, "Where is order A-1042?")
+        assert len(calls) == 5
+    finally:
+        theirs.uninstrument()

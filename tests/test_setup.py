@@ -233,3 +233,19 @@ def test_otlp_and_console_side_by_side_and_http_json():
     printed = parse_console_spans(result.stdout)
     assert len(printed) == 6 and len(receiver.received.spans) == 6, result.stderr
     assert "http/json" in result.stderr
+
+
+def test_each_instrumentor_has_an_extra_that_installs_what_it_requires():
+    """``pip install otel-agentwatch[<framework>]`` brings exactly what the instrumentor
+    checks for before it patches anything."""
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+
+    from otel_agentwatch.instrumentation import INSTRUMENTORS, load
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    for name in INSTRUMENTORS:
+        required = [requirement.replace(" ", "")
+                    for requirement in load(name).instrumentation_dependencies()]
+        assert extras.get(name.replace("_", "-")) == required, name

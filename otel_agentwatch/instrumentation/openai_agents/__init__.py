@@ -15,23 +15,36 @@ on. With ``AGENTWATCH_ACTION=halt``, a tool call in a run that is already stuck 
 :class:`~otel_agentwatch.AgentHalted` as its span starts, before the tool runs; the SDK
 lets it through (it derives from ``BaseException``) and ``Runner.run`` raises it.
 ``OPENAI_AGENTS_DISABLE_TRACING=1`` turns the SDK's tracing off, and this with it.
+
+Replacing the SDK's processors (``set_trace_processors``, or OpenInference's instrumentor,
+which by default keeps only its own) would silently drop ours: while instrumented, ours is
+added back after each replacement, after the new ones, so that OpenInference's mirror is
+current when ours would start and ours stands aside.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import sys
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from opentelemetry import trace
 
+from ..._guard import internal_error
 from ...config import Config
 from ...version import __version__
-from .._base import Instrumentor
+from .._base import Instrumentor, unwrap
 
 if TYPE_CHECKING:  # the module imports the SDK: only once the application has
     from ._mirror import SpanMirror
 
 __all__ = ["OpenAIAgentsInstrumentor"]
+
+# Who replaces the SDK's trace processors: the SDK's own setter, and OpenInference's
+# instrumentor, which writes the list itself under the SDK's lock.
+_PROVIDER = ("agents.tracing.provider", "DefaultTraceProvider", "set_processors")
+_OPENINFERENCE = ("openinference.instrumentation.openai_agents", "OpenAIAgentsInstrumentor",
+                  "_instrument")
 
 
 class OpenAIAgentsInstrumentor(Instrumentor):
@@ -49,6 +62,7 @@ class OpenAIAgentsInstrumentor(Instrumentor):
 
     def _instrument(self, *, tracer_provider: trace.TracerProvider | None = None,
                     config: Config | None = None, **_options: Any) -> None:
+        import wrapt
         from agents import add_trace_processor
 
         from ._mirror import SpanMirror
@@ -64,7 +78,52 @@ class OpenAIAgentsInstrumentor(Instrumentor):
         else:
             self._mirror.reconfigure(tracer, config)
         self._mirror.active = True
+        self._keep_registered()
+        self._wrap(_PROVIDER)
+        wrapt.register_post_import_hook(lambda _module: self._wrap(_OPENINFERENCE),
+                                        _OPENINFERENCE[0])
 
     def _uninstrument(self) -> None:
         if self._mirror is not None:
             self._mirror.active = False
+        for module_name, owner, method in (_PROVIDER, _OPENINFERENCE):
+            module = sys.modules.get(module_name)
+            if module is not None and hasattr(module, owner):
+                unwrap(getattr(module, owner), method)
+
+    def _wrap(self, target: tuple[str, str, str]) -> None:
+        """Wrap a method that replaces the SDK's processors, to add ours back after it."""
+        import wrapt
+
+        module_name, owner, method = target
+        if self._mirror is None or not self._mirror.active:
+            return  # the import hook fired after uninstrument()
+        owner_class = getattr(sys.modules.get(module_name), owner, None)
+        current = vars(owner_class).get(method) if owner_class is not None else None
+        if current is None or isinstance(current, wrapt.BaseObjectProxy):
+            return  # not in this version, or wrapped already
+        wrapt.wrap_function_wrapper(owner_class, method, self._after_replacing)
+
+    def _after_replacing(self, wrapped: Callable[..., Any], instance: Any, args: Any,
+                         kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        self._keep_registered()
+        return result
+
+    def _keep_registered(self) -> None:
+        """Add our processor back if a replacement of the SDK's list left it out."""
+        mirror = self._mirror
+        if mirror is None or not mirror.active:
+            return
+        try:
+            from agents import add_trace_processor
+            from agents.tracing import get_trace_provider
+
+            # The SDK offers no reader of its processors: its multi-processor's tuple.
+            multi = getattr(get_trace_provider(), "_multi_processor", None)
+            registered = getattr(multi, "_processors", None)
+            if isinstance(registered, tuple) and not any(p is mirror for p in registered):
+                add_trace_processor(mirror)
+        except Exception as error:
+            internal_error("Agents SDK processor registration", error,
+                           "the Agents SDK may not be traced by otel-agentwatch")
