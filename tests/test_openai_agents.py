@@ -11,7 +11,7 @@ agents = pytest.importorskip("agents")
 
 import openai  # noqa: E402
 
-from otel_agentwatch import AgentHalted, Config  # noqa: E402
+from otel_agentwatch import AgentHalted, Config, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.openai_agents import OpenAIAgentsInstrumentor  # noqa: E402
 from tests.scripted_server import response, response_events  # noqa: E402
 from tests.sdk_fixtures import Instrumented  # noqa: E402
@@ -113,17 +113,27 @@ def test_halt_stops_the_run_before_the_tool_runs_again(server, make_pipeline, mo
     assert pipeline.spans("invoke_agent"), "the agent span still ends and is exported"
 
 
+# Other instrumentations that mirror the SDK: (module, how their tool spans are marked).
+MIRRORS = {
+    "openinference": ("openinference.instrumentation.openai_agents",
+                      ("openinference.span.kind", "TOOL")),
+    "openllmetry": ("opentelemetry.instrumentation.openai_agents",
+                    ("traceloop.span.kind", "tool")),
+}
+
+
 @pytest.mark.parametrize("order", ["theirs first", "ours first"])
 @pytest.mark.parametrize("action", ["observe", "halt"])
-def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, make_pipeline,
-                                                                        action, order):
-    """OpenInference's instrumentor registered first mirrors the SDK too: its spans are
+@pytest.mark.parametrize("other", sorted(MIRRORS))
+def test_beside_another_mirror_each_call_is_one_step_and_halt_still_acts(server, make_pipeline,
+                                                                         other, action, order):
+    """OpenInference's and OpenLLMetry's instrumentors mirror the SDK too: their spans are
     the steps (ours stand aside), the loop is flagged on them, and halt still stops the
-    run through them. Instrumented after ours, it replaces the SDK's processors with its
-    own; ours is added back behind it, with the same outcome."""
-    oi = pytest.importorskip("openinference.instrumentation.openai_agents")
+    run through them, whichever is instrumented first (OpenInference's replaces the SDK's
+    processors with its own: ours is added back behind it)."""
+    module, (kind_key, tool_kind) = MIRRORS[other]
+    theirs = pytest.importorskip(module).OpenAIAgentsInstrumentor()
     agents.set_trace_processors([])
-    theirs = oi.OpenAIAgentsInstrumentor()
     pipeline = Instrumented(Config(action=action))
     ours = OpenAIAgentsInstrumentor()
     if order == "theirs first":
@@ -142,11 +152,11 @@ def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, 
         else:
             agents.Runner.run_sync(support_agent(server, calls), "Where is A-1042?")
             assert len(calls) == 6
-        spans = pipeline.spans()
-        tools = [s for s in spans if s.attributes.get("openinference.span.kind") == "TOOL"]
+        tools = [s for s in pipeline.spans() if s.attributes.get(kind_key) == tool_kind]
         assert len(tools) == len(calls)
         assert not pipeline.spans("execute_tool") and not pipeline.spans("invoke_agent"), \
             "no second span of ours for the same call"
+        assert len(pipeline.recorder.of(StepKind.TOOL)) == len(calls)
         assert [s.attributes.get("agentwatch.severity") for s in tools][:5] == [
             None, None, "warning", "warning", "critical"]
     finally:

@@ -16,10 +16,13 @@ on. With ``AGENTWATCH_ACTION=halt``, a tool call in a run that is already stuck 
 lets it through (it derives from ``BaseException``) and ``Runner.run`` raises it.
 ``OPENAI_AGENTS_DISABLE_TRACING=1`` turns the SDK's tracing off, and this with it.
 
-Replacing the SDK's processors (``set_trace_processors``, or OpenInference's instrumentor,
-which by default keeps only its own) would silently drop ours: while instrumented, ours is
-added back after each replacement, after the new ones, so that OpenInference's mirror is
-current when ours would start and ours stands aside.
+Another instrumentation that mirrors the SDK (OpenInference's, OpenLLMetry's) makes its
+span for an SDK span current as it starts it; when that span is current as ours would
+start, ours stands aside (one span, one step per call) and halting acts through theirs.
+For that, ours must come after theirs in the SDK's list of processors: while instrumented,
+ours is moved back to the end whenever the list changes (``add_trace_processor``,
+``set_trace_processors``, OpenInference's instrumentor, which by default replaces the list
+with its own processor and would drop ours).
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ if TYPE_CHECKING:  # the module imports the SDK: only once the application has
 
 __all__ = ["OpenAIAgentsInstrumentor"]
 
-# Who replaces the SDK's trace processors: the SDK's own setter, and OpenInference's
+# What changes the SDK's list of trace processors: its two methods, and OpenInference's
 # instrumentor, which writes the list itself under the SDK's lock.
-_PROVIDER = ("agents.tracing.provider", "DefaultTraceProvider", "set_processors")
+_MULTI = "agents.tracing.provider", "SynchronousMultiTracingProcessor"
+_CHANGES = ((*_MULTI, "add_tracing_processor"), (*_MULTI, "set_processors"))
 _OPENINFERENCE = ("openinference.instrumentation.openai_agents", "OpenAIAgentsInstrumentor",
                   "_instrument")
 
@@ -78,21 +82,22 @@ class OpenAIAgentsInstrumentor(Instrumentor):
         else:
             self._mirror.reconfigure(tracer, config)
         self._mirror.active = True
-        self._keep_registered()
-        self._wrap(_PROVIDER)
+        self._keep_last()
+        for change in _CHANGES:
+            self._wrap(change)
         wrapt.register_post_import_hook(lambda _module: self._wrap(_OPENINFERENCE),
                                         _OPENINFERENCE[0])
 
     def _uninstrument(self) -> None:
         if self._mirror is not None:
             self._mirror.active = False
-        for module_name, owner, method in (_PROVIDER, _OPENINFERENCE):
+        for module_name, owner, method in (*_CHANGES, _OPENINFERENCE):
             module = sys.modules.get(module_name)
             if module is not None and hasattr(module, owner):
                 unwrap(getattr(module, owner), method)
 
     def _wrap(self, target: tuple[str, str, str]) -> None:
-        """Wrap a method that replaces the SDK's processors, to add ours back after it."""
+        """Wrap a method that changes the SDK's processors, to move ours last after it."""
         import wrapt
 
         module_name, owner, method = target
@@ -102,28 +107,30 @@ class OpenAIAgentsInstrumentor(Instrumentor):
         current = vars(owner_class).get(method) if owner_class is not None else None
         if current is None or isinstance(current, wrapt.BaseObjectProxy):
             return  # not in this version, or wrapped already
-        wrapt.wrap_function_wrapper(owner_class, method, self._after_replacing)
+        wrapt.wrap_function_wrapper(owner_class, method, self._after_change)
 
-    def _after_replacing(self, wrapped: Callable[..., Any], instance: Any, args: Any,
-                         kwargs: dict[str, Any]) -> Any:
+    def _after_change(self, wrapped: Callable[..., Any], instance: Any, args: Any,
+                      kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
-        self._keep_registered()
+        self._keep_last()
         return result
 
-    def _keep_registered(self) -> None:
-        """Add our processor back if a replacement of the SDK's list left it out."""
+    def _keep_last(self) -> None:
+        """Put our processor at the end of the SDK's list, adding it back if a
+        replacement left it out."""
         mirror = self._mirror
         if mirror is None or not mirror.active:
             return
         try:
-            from agents import add_trace_processor
+            from agents import set_trace_processors
             from agents.tracing import get_trace_provider
 
             # The SDK offers no reader of its processors: its multi-processor's tuple.
             multi = getattr(get_trace_provider(), "_multi_processor", None)
             registered = getattr(multi, "_processors", None)
-            if isinstance(registered, tuple) and not any(p is mirror for p in registered):
-                add_trace_processor(mirror)
+            if isinstance(registered, tuple) and (not registered or registered[-1] is not mirror):
+                # Calls our wrapper again, which then finds ours last.
+                set_trace_processors([p for p in registered if p is not mirror] + [mirror])
         except Exception as error:
             internal_error("Agents SDK processor registration", error,
                            "the Agents SDK may not be traced by otel-agentwatch")

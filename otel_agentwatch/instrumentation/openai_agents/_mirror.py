@@ -15,6 +15,7 @@ from ..._bounded import BoundedDict
 from ..._bridge import BRIDGE, Content
 from ..._guard import internal_error
 from ...config import Config
+from ...normalize import is_agent_span, is_model_span, is_tool_span
 from .._messages import attribute_text
 
 __all__ = ["SpanMirror"]
@@ -184,25 +185,40 @@ class SpanMirror(TracingProcessor):
             BRIDGE.keep(span_id, Content(output_text=text))
 
 
-_THEIR_KINDS = {"agent": "AGENT", "function": "TOOL", "response": "LLM", "generation": "LLM"}
+_NAME_KEYS = {"agent": (semconv.GEN_AI_AGENT_NAME, semconv.OI_AGENT_NAME),
+              "function": (semconv.GEN_AI_TOOL_NAME, semconv.OI_TOOL_NAME)}
 
 
 def _their_mirror(kind: str | None, data: Any) -> Span | None:
-    """The current span, when another instrumentation made it for this very SDK span:
-    an OpenInference span of the matching kind (and, for agents and tools, name)."""
-    expected = _THEIR_KINDS.get(kind or "")
-    if expected is None:
+    """The current span, when another instrumentation mirroring the SDK (OpenInference's,
+    OpenLLMetry's) made it for this very SDK span: a span not of ours, of the same kind
+    and, for agents and tools, for the same name."""
+    if kind not in _NAME_KEYS and kind not in _MODEL_SPANS:
         return None
     current = trace.get_current_span()
-    attributes = getattr(current, "attributes", None)
-    if not current.is_recording() or not attributes:
+    if not current.is_recording():
         return None
-    if attributes.get(semconv.OI_SPAN_KIND) != expected:
+    scope = getattr(getattr(current, "instrumentation_scope", None), "name", None)
+    if isinstance(scope, str) and scope.startswith("otel_agentwatch"):
         return None
-    if kind in ("agent", "function") and getattr(current, "name", None) != getattr(
-            data, "name", None):
+    if kind in _MODEL_SPANS:
+        return current if is_model_span(current) else None
+    if not (is_agent_span(current) if kind == "agent" else is_tool_span(current)):
         return None
-    return current
+    return current if _named(current, kind, getattr(data, "name", None)) else None
+
+
+def _named(span: Any, kind: str, name: Any) -> bool:
+    """Whether a span names the agent or tool ``name``: by attribute, or by its span name
+    (``name`` itself, as OpenInference names them, or ``name.tool``/``name.agent``, as
+    OpenLLMetry does)."""
+    if not isinstance(name, str):
+        return False
+    attributes = getattr(span, "attributes", None) or {}
+    if any(attributes.get(key) == name for key in _NAME_KEYS[kind]):
+        return True
+    span_name = getattr(span, "name", None)
+    return isinstance(span_name, str) and (span_name == name or span_name.startswith(name + "."))
 
 
 def _output_text(response: Any) -> str | None:
