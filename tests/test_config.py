@@ -184,3 +184,12 @@ def test_auto_import_fails_at_start_on_bad_configuration():
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "ConfigError: AGENTWATCH_LOOP_REPEAT_THRESHOLD='abc' is not valid" in result.stderr
+
+
+def test_the_instrument_setting_names_every_framework():
+    """The settings reference is where a user looks up the names AGENTWATCH_INSTRUMENT
+    takes: it lists each instrumentor's."""
+    from otel_agentwatch.config import INSTRUMENT
+    from otel_agentwatch.instrumentation import INSTRUMENTORS
+
+    assert {name for name in INSTRUMENTORS if f"`{name}`" not in INSTRUMENT.doc} == set()
