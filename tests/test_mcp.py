@@ -202,3 +202,24 @@ def test_beside_openinference_each_call_is_one_step(make_pipeline):
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
     return [leaf for error in group.exceptions
             for leaf in (_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])]
+
+
+def test_outside_any_span_the_calls_of_one_session_are_one_run(make_pipeline):
+    """An MCP client's own loop, with no span around it: each call would be a trace of
+    its own; the session makes them one run, flagged and halted."""
+    pipeline = make_pipeline(action="halt")
+    calls: list[str] = []
+    server = order_server(calls)
+
+    async def loop() -> None:
+        async with mcp.Client(server) as client:
+            for _ in range(8):
+                await client.call_tool("lookup_order", ARGS)
+
+    with pytest.raises(BaseExceptionGroup):
+        asyncio.run(loop())
+    tools = pipeline.spans("tools/call")
+    assert all(s.parent is None for s in tools)
+    assert [s.attributes.get("agentwatch.severity") for s in tools] == [
+        None, None, "warning", "warning", "critical"]
+    assert len(calls) == 5

@@ -13,6 +13,7 @@ from ..._bridge import BRIDGE, Content
 from ..._guard import internal_error
 from ...config import Config
 from ...normalize import is_tool_span
+from ...runs import conversation_run
 from .._errors import record_error
 from .._messages import attribute_text, field
 
@@ -33,9 +34,13 @@ class ToolCallWrapper:
                        kwargs: dict[str, Any]) -> Any:
         current = trace.get_current_span()
         parent = current if current.get_span_context().is_valid else None
+        # Outside any span, the calls made through one session are one run (an MCP
+        # client's own loop): each would otherwise be a trace, and a run, of its own.
+        session = _session_key(instance) if parent is None else None
         if self._halt_on is not None:  # before the request is sent; AgentHalted is the user's
-            control.check(parent, self._halt_on)
-        started = self._start(instance, args, kwargs, current)
+            control.check(parent, self._halt_on,
+                          run=conversation_run(session) if session is not None else None)
+        started = self._start(instance, args, kwargs, current, session)
         if started is None:
             return await wrapped(*args, **kwargs)
         span, content = started
@@ -50,8 +55,8 @@ class ToolCallWrapper:
         self._finish(span, content, result)
         return result
 
-    def _start(self, session: Any, args: Any, kwargs: Mapping[str, Any],
-               current: Span) -> tuple[Span, Content] | None:
+    def _start(self, client: Any, args: Any, kwargs: Mapping[str, Any], current: Span,
+               session: int | None) -> tuple[Span, Content] | None:
         """Our span for the call, started, and what it keeps for the detectors; None when
         a tool span covers the call already (then given the MCP attributes) or the call
         cannot be read."""
@@ -59,7 +64,7 @@ class ToolCallWrapper:
             name = args[0] if args else kwargs.get("name")
             arguments = args[1] if len(args) > 1 else kwargs.get("arguments")
             attributes: dict[str, Any] = {semconv.MCP_METHOD_NAME: semconv.MCP_TOOLS_CALL}
-            version = getattr(session, "protocol_version", None)
+            version = getattr(client, "protocol_version", None)
             if isinstance(version, str):
                 attributes[semconv.MCP_PROTOCOL_VERSION] = version
             if current.is_recording() and is_tool_span(current):
@@ -70,10 +75,11 @@ class ToolCallWrapper:
                                semconv.GEN_AI_TOOL_NAME: tool})
             if self._capture and arguments is not None:
                 attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = attribute_text(arguments)
-            span = self._tracer.start_span(f"{semconv.MCP_TOOLS_CALL} {tool}",
-                                           kind=SpanKind.CLIENT, attributes=attributes)
-            content = Content(args=arguments)
-            BRIDGE.keep(span.get_span_context().span_id, content)
+            content = Content(args=arguments, conversation=session)
+            # The processor claims it as the span starts (kept for the span, and its run).
+            with BRIDGE.announce(content):
+                span = self._tracer.start_span(f"{semconv.MCP_TOOLS_CALL} {tool}",
+                                               kind=SpanKind.CLIENT, attributes=attributes)
             return span, content
         except Exception as error:
             internal_error(_SITE, error, "this MCP tool call is not traced")
@@ -92,6 +98,12 @@ class ToolCallWrapper:
             internal_error(_SITE, error)
         finally:
             span.end()
+
+
+def _session_key(client: Any) -> int:
+    """A key for the run of the calls made through one client session: its identity.
+    In-process only, never exported."""
+    return hash(("mcp", id(client))) & 0x7FFF_FFFF_FFFF_FFFF or 1
 
 
 def _outcome(result: Any) -> tuple[Any, bool]:
