@@ -130,6 +130,9 @@ _DIALECT_KEYS = {
         semconv.TL_ENTITY_INPUT, semconv.TL_ENTITY_OUTPUT, semconv.TL_ENTITY_NAME,
         semconv.TL_REQUEST_TYPE, semconv.GEN_AI_TOOL_CALL_ARGUMENTS,
         semconv.GEN_AI_USAGE_INPUT_TOKENS, "gen_ai.prompt.0.role", "gen_ai.prompt.0.content"]),
+    "mcp": (semconv.MCP_METHOD_NAME, ("tools/call", "tools/list", "initialize"), [
+        semconv.GEN_AI_TOOL_NAME, semconv.GEN_AI_TOOL_CALL_ARGUMENTS,
+        semconv.GEN_AI_TOOL_CALL_RESULT, semconv.JSONRPC_REQUEST_ID, semconv.OI_INPUT_VALUE]),
 }
 
 
