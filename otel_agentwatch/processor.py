@@ -32,12 +32,13 @@ from .detectors import Detection, Detector, DetectorEngine, Severity
 from .detectors.budget import consumption
 from .enrich import detection_events, flag_attributes, mark_open_anchor, rebuild, run_attributes
 from .normalize import (
+    ROLE_AGENT,
+    ROLE_TOOL,
     SpanShape,
     answered_tool_steps,
     build_step,
     classify,
-    is_agent_span,
-    is_tool_span,
+    role_at_start,
     tool_call_id,
     with_arguments,
 )
@@ -179,10 +180,11 @@ class AgentWatchSpanProcessor(SpanProcessor):
             BRIDGE.keep(span_id, call)
             if call.conversation is not None:
                 conversation = conversation_run(call.conversation)
-        is_agent = is_agent_span(span)
+        role = role_at_start(span)
+        is_agent = role == ROLE_AGENT
         # The live-span registry needs no lock: see RunTable.
         self._table.span_started(context.trace_id, span_id, parent_id, is_agent, span,
-                                 conversation, not is_agent and is_tool_span(span))
+                                 conversation, role == ROLE_TOOL)
         if (is_agent or parent_id is None) and self._engine.wants_objective:
             outer = self._table.run_of(parent_id) if is_agent and parent_id is not None \
                 else None

@@ -21,8 +21,8 @@ from ._args import canonical_result, tool_arguments
 from ._span import attributes_of, make_step
 
 __all__ = ["SpanShape", "answered_tool_steps", "attributes_of", "build_step", "classify",
-           "is_agent_span", "is_model_span", "is_tool_span", "normalize", "tool_call_id",
-           "with_arguments"]
+           "is_agent_span", "is_model_span", "is_tool_span", "normalize", "role_at_start",
+           "tool_call_id", "with_arguments"]
 
 
 class _Dialect(Protocol):
@@ -41,13 +41,6 @@ _DIALECTS: tuple[tuple[str, _Dialect], ...] = (
     (semconv.TL_REQUEST_TYPE, openllmetry),
     (semconv.MCP_METHOD_NAME, mcp),
 )
-_AGENT_MARKERS = frozenset({semconv.GEN_AI_OPERATION_NAME, semconv.OI_SPAN_KIND,
-                            semconv.TL_SPAN_KIND})
-# GenAI spans are named after their operation; these operations never invoke an agent.
-_NOT_AGENT_NAMES = tuple(f"{operation} " for operation in (
-    semconv.OP_CHAT, semconv.OP_EXECUTE_TOOL, semconv.OP_TEXT_COMPLETION,
-    semconv.OP_GENERATE_CONTENT, "embeddings",
-))
 
 
 _MODEL_OPERATIONS = frozenset({semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION,
@@ -155,56 +148,60 @@ def normalize(span: ReadableSpan, run_key: RunKey) -> Step | None:
     return build_step(span, shape, run_key) if shape is not None else None
 
 
-def is_agent_span(span: Any) -> bool:
-    """Whether a span (as seen when it starts) invokes an agent, in any dialect.
-
-    Some instrumentations (OpenInference's LangChain one) set attributes only at the
-    end; their agent spans are then not recognised at start, and their steps group by
-    the trace root instead.
-    """
-    # Runs for every span the application starts: decide from the name when it can.
-    name = span.name
-    if name.startswith(semconv.OP_INVOKE_AGENT):
-        return True
-    if name.startswith(_NOT_AGENT_NAMES):
-        return False
-    attributes: Mapping[str, Any] | None = span.attributes
-    if not attributes or not isinstance(attributes, Mapping):
-        return False
-    if _AGENT_MARKERS.isdisjoint(attributes):
-        return False
-    for key in _AGENT_MARKERS.intersection(attributes):
-        value = str(attributes[key])
-        if value == semconv.OP_INVOKE_AGENT or value.upper() == "AGENT":
-            return True
-    return False
-
-
-# What tool-call spans say they are, per dialect, and how they are named when they start.
-_TOOL_MARKS = ((semconv.GEN_AI_OPERATION_NAME, semconv.OP_EXECUTE_TOOL),
-               (semconv.OI_SPAN_KIND, "TOOL"),
-               (semconv.TL_SPAN_KIND, "tool"),
-               (semconv.MCP_METHOD_NAME, semconv.MCP_TOOLS_CALL))
+ROLE_NONE, ROLE_AGENT, ROLE_TOOL = 0, 1, 2
+# GenAI spans are named after their operation: most spans are told apart by name alone.
 _TOOL_NAMES = (f"{semconv.OP_EXECUTE_TOOL} ", f"{semconv.MCP_TOOLS_CALL} ",
                f"MCP send {semconv.MCP_TOOLS_CALL} ")
-_NOT_TOOL_NAMES = tuple(f"{operation} " for operation in (
-    semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION, semconv.OP_GENERATE_CONTENT,
-    semconv.OP_INVOKE_AGENT))
+_PLAIN_NAMES = tuple(f"{operation} " for operation in (
+    semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION, semconv.OP_GENERATE_CONTENT, "embeddings"))
+# The keys whose value says agent or tool: GenAI, OpenInference and OpenLLMetry.
+_KIND_KEYS = (semconv.GEN_AI_OPERATION_NAME, semconv.OI_SPAN_KIND, semconv.TL_SPAN_KIND)
+_ROLES = {semconv.OP_INVOKE_AGENT: ROLE_AGENT, "AGENT": ROLE_AGENT,
+          semconv.OP_EXECUTE_TOOL: ROLE_TOOL, "TOOL": ROLE_TOOL}
+
+
+def role_at_start(span: Any) -> int:
+    """What a span, as seen when it starts, is in any dialect: :data:`ROLE_AGENT` when it
+    invokes an agent (the spans under it are that agent's run), :data:`ROLE_TOOL` when it
+    is a tool call's (the spans under it are part of that call: the MCP request a
+    framework's tool makes, a framework's own span under OpenInference's), else
+    :data:`ROLE_NONE`. One function for both: it runs for every span that starts.
+
+    Some instrumentations (OpenInference's LangChain one) set attributes only at the
+    end; their spans are then not recognised at start (their steps group by the trace
+    root instead).
+    """
+    name = span.name
+    if name.startswith(semconv.OP_INVOKE_AGENT):
+        return ROLE_AGENT
+    if name.startswith(_TOOL_NAMES):
+        return ROLE_TOOL
+    if name.startswith(_PLAIN_NAMES):
+        return ROLE_NONE
+    attributes: Mapping[str, Any] | None = span.attributes
+    if not attributes or not isinstance(attributes, Mapping):
+        return ROLE_NONE
+    get = attributes.get
+    for key in _KIND_KEYS:
+        value = get(key)
+        if value is not None:
+            text = str(value)
+            role = _ROLES.get(text) or _ROLES.get(text.upper())
+            if role:
+                return role
+    if get(semconv.MCP_METHOD_NAME) == semconv.MCP_TOOLS_CALL:
+        return ROLE_TOOL
+    return ROLE_NONE
+
+
+def is_agent_span(span: Any) -> bool:
+    """Whether a span (as seen when it starts) invokes an agent, in any dialect."""
+    return role_at_start(span) == ROLE_AGENT
 
 
 def is_tool_span(span: Any) -> bool:
-    """Whether a span (as seen when it starts) is a tool call's, in any dialect: what
-    starts under it is part of that call (a framework's tool span around an MCP request,
-    OpenInference's around a framework's own)."""
-    name = span.name
-    if name.startswith(_TOOL_NAMES):
-        return True
-    if name.startswith(_NOT_TOOL_NAMES):
-        return False
-    attributes = getattr(span, "attributes", None)
-    if not attributes or not isinstance(attributes, Mapping):
-        return False
-    return any(attributes.get(key) == value for key, value in _TOOL_MARKS)
+    """Whether a span (as seen when it starts) is a tool call's, in any dialect."""
+    return role_at_start(span) == ROLE_TOOL
 
 
 # What model-call spans say they are, per dialect.
