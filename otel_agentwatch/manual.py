@@ -25,10 +25,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from . import control, semconv
-from ._bridge import BRIDGE, Content
+from ._bridge import BRIDGE
 from ._guard import internal_error
 from .instrumentation._errors import record_error
-from .instrumentation._messages import attribute_text
+from .instrumentation._tool_span import ToolSpan
 from .version import __version__
 
 __all__ = ["BudgetStatus", "agent_run", "budget_status", "set_objective", "tool"]
@@ -83,13 +83,15 @@ def _tool_decorator(name: str | None,
         signature = _signature(function)
 
         def start(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-                  ) -> _ToolCall | None:
+                  ) -> ToolSpan | None:
             current = trace.get_current_span()
             # AgentHalted, when asked for, is the one exception that reaches the caller.
             control.check(current if current.get_span_context().is_valid else None)
             try:
-                return _ToolCall(_tracer(provider), tool_name,
-                                 _arguments(signature, instance, args, kwargs))
+                agent = _agent.get()
+                return ToolSpan(_tracer(provider), tool_name,
+                                _arguments(signature, instance, args, kwargs),
+                                attributes={semconv.GEN_AI_AGENT_NAME: agent} if agent else None)
             except Exception as error:
                 internal_error("tool span", error, "this tool call is not traced")
                 return None
@@ -116,55 +118,6 @@ def _tool_decorator(name: str | None,
         return cast(_Function, sync_tool(function))  # a proxy that behaves as it
 
     return decorate
-
-
-class _ToolCall:
-    """One call of a decorated tool: its span, current while the function runs."""
-
-    __slots__ = ("_capture", "_content", "_span", "_token")
-
-    def __init__(self, tracer: trace.Tracer, name: str, arguments: Any) -> None:
-        attributes: dict[str, Any] = {
-            semconv.GEN_AI_OPERATION_NAME: semconv.OP_EXECUTE_TOOL,
-            semconv.GEN_AI_TOOL_NAME: name,
-            "gen_ai.tool.type": "function",
-        }
-        agent = _agent.get()
-        if agent is not None:
-            attributes[semconv.GEN_AI_AGENT_NAME] = agent
-        self._span = tracer.start_span(f"{semconv.OP_EXECUTE_TOOL} {name}",
-                                       kind=SpanKind.INTERNAL, attributes=attributes)
-        span_id = self._span.get_span_context().span_id
-        # Asked of the span's own pipeline, now that it has seen the span start.
-        self._capture = BRIDGE.captures(span_id)
-        if self._capture:
-            self._span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, attribute_text(arguments))
-        self._content = Content(args=arguments)
-        BRIDGE.keep(span_id, self._content)
-        self._token: Token[Context] | None = None
-
-    def __enter__(self) -> None:
-        self._token = otel_context.attach(trace.set_span_in_context(self._span))
-
-    def done(self, result: Any) -> Any:
-        try:
-            if self._capture:
-                self._span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, attribute_text(result))
-            self._content.result = result
-        except Exception as error:
-            internal_error("tool result", error)
-        return result
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        try:
-            if self._token is not None:
-                otel_context.detach(self._token)
-            if error is not None:
-                record_error(self._span, error, self._capture)
-            self._span.end()
-        except Exception as failure:
-            internal_error("tool span end", failure)
 
 
 def _signature(function: Callable[..., Any]) -> inspect.Signature | None:

@@ -6,20 +6,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from ... import control, semconv
-from ..._bridge import BRIDGE, Content
 from ..._guard import internal_error
 from ...config import Config
 from ...normalize import is_tool_span
 from ...runs import conversation_run
-from .._errors import record_error
-from .._messages import attribute_text, field
+from .._messages import field
+from .._tool_span import ToolSpan
 
 __all__ = ["ToolCallWrapper"]
-
-_SITE = "MCP tool call"
 
 
 class ToolCallWrapper:
@@ -27,7 +24,6 @@ class ToolCallWrapper:
 
     def __init__(self, tracer: Tracer, config: Config) -> None:
         self._tracer = tracer
-        self._capture = config.capture_content
         self._halt_on = control.halt_level(config)
 
     async def __call__(self, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any,
@@ -40,26 +36,23 @@ class ToolCallWrapper:
         if self._halt_on is not None:  # before the request is sent; AgentHalted is the user's
             control.check(parent, self._halt_on,
                           run=conversation_run(session) if session is not None else None)
-        started = self._start(instance, args, kwargs, current, session)
-        if started is None:
+        call = self._start(instance, args, kwargs, current, session)
+        if call is None:
             return await wrapped(*args, **kwargs)
-        span, content = started
-        with trace.use_span(span, end_on_exit=False, record_exception=False,
-                            set_status_on_exception=False):
+        with call:
+            result = await wrapped(*args, **kwargs)
             try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as error:
-                record_error(span, error, self._capture)
-                span.end()
-                raise
-        self._finish(span, content, result)
-        return result
+                value, is_error = _outcome(result)
+            except Exception as error:
+                internal_error("MCP tool result", error)
+                return result
+            call.done(value, is_error)
+            return result
 
     def _start(self, client: Any, args: Any, kwargs: Mapping[str, Any], current: Span,
-               session: int | None) -> tuple[Span, Content] | None:
-        """Our span for the call, started, and what it keeps for the detectors; None when
-        a tool span covers the call already (then given the MCP attributes) or the call
-        cannot be read."""
+               session: int | None) -> ToolSpan | None:
+        """Our span for the call, started; None when a tool span covers the call already
+        (then given the MCP attributes) or the call cannot be read."""
         try:
             name = args[0] if args else kwargs.get("name")
             arguments = args[1] if len(args) > 1 else kwargs.get("arguments")
@@ -71,33 +64,12 @@ class ToolCallWrapper:
                 current.set_attributes(attributes)
                 return None
             tool = str(name)
-            attributes.update({semconv.GEN_AI_OPERATION_NAME: semconv.OP_EXECUTE_TOOL,
-                               semconv.GEN_AI_TOOL_NAME: tool})
-            if self._capture and arguments is not None:
-                attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = attribute_text(arguments)
-            content = Content(args=arguments, conversation=session)
-            # The processor claims it as the span starts (kept for the span, and its run).
-            with BRIDGE.announce(content):
-                span = self._tracer.start_span(f"{semconv.MCP_TOOLS_CALL} {tool}",
-                                               kind=SpanKind.CLIENT, attributes=attributes)
-            return span, content
+            return ToolSpan(self._tracer, tool, arguments, kind=SpanKind.CLIENT,
+                            span_name=f"{semconv.MCP_TOOLS_CALL} {tool}",
+                            attributes=attributes, conversation=session)
         except Exception as error:
-            internal_error(_SITE, error, "this MCP tool call is not traced")
+            internal_error("MCP tool call", error, "this MCP tool call is not traced")
             return None
-
-    def _finish(self, span: Span, content: Content, result: Any) -> None:
-        try:
-            value, is_error = _outcome(result)
-            content.result = value
-            if self._capture and value is not None:
-                span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, attribute_text(value))
-            if is_error:
-                span.set_attribute(semconv.ERROR_TYPE, "tool_error")
-                span.set_status(Status(StatusCode.ERROR))
-        except Exception as error:
-            internal_error(_SITE, error)
-        finally:
-            span.end()
 
 
 def _session_key(client: Any) -> int:
