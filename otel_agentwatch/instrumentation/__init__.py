@@ -30,6 +30,7 @@ INSTRUMENTORS: dict[str, str] = {
     "openai_agents":
         "otel_agentwatch.instrumentation.openai_agents:OpenAIAgentsInstrumentor",
     "pydantic_ai": "otel_agentwatch.instrumentation.pydantic_ai:PydanticAIInstrumentor",
+    "smolagents": "otel_agentwatch.instrumentation.smolagents:SmolagentsInstrumentor",
 }
 
 

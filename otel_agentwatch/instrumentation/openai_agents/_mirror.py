@@ -17,6 +17,7 @@ from ..._guard import internal_error
 from ...config import Config
 from ...normalize import is_agent_span, is_model_span, is_tool_span
 from .._messages import attribute_text
+from .._theirs import names, their_current_span
 
 __all__ = ["SpanMirror"]
 
@@ -195,30 +196,14 @@ def _their_mirror(kind: str | None, data: Any) -> Span | None:
     and, for agents and tools, for the same name."""
     if kind not in _NAME_KEYS and kind not in _MODEL_SPANS:
         return None
-    current = trace.get_current_span()
-    if not current.is_recording():
-        return None
-    scope = getattr(getattr(current, "instrumentation_scope", None), "name", None)
-    if isinstance(scope, str) and scope.startswith("otel_agentwatch"):
+    current = their_current_span()
+    if current is None:
         return None
     if kind in _MODEL_SPANS:
         return current if is_model_span(current) else None
     if not (is_agent_span(current) if kind == "agent" else is_tool_span(current)):
         return None
-    return current if _named(current, kind, getattr(data, "name", None)) else None
-
-
-def _named(span: Any, kind: str, name: Any) -> bool:
-    """Whether a span names the agent or tool ``name``: by attribute, or by its span name
-    (``name`` itself, as OpenInference names them, or ``name.tool``/``name.agent``, as
-    OpenLLMetry does)."""
-    if not isinstance(name, str):
-        return False
-    attributes = getattr(span, "attributes", None) or {}
-    if any(attributes.get(key) == name for key in _NAME_KEYS[kind]):
-        return True
-    span_name = getattr(span, "name", None)
-    return isinstance(span_name, str) and (span_name == name or span_name.startswith(name + "."))
+    return current if names(current, getattr(data, "name", None), _NAME_KEYS[kind]) else None
 
 
 def _output_text(response: Any) -> str | None:

@@ -1,0 +1,120 @@
+"""The wrapt wrappers of smolagents' agent runs, tool calls and code executor."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
+
+from ... import control, semconv
+from ..._bridge import BRIDGE, Content
+from ..._guard import internal_error
+from ...config import Config
+from ...normalize import is_agent_span, is_tool_span
+from .._agent_span import AgentSpan
+from .._theirs import names, their_current_span
+from .._tool_span import ToolSpan
+
+__all__ = ["Wrappers"]
+
+_AGENT_KEYS = (semconv.GEN_AI_AGENT_NAME, semconv.OI_AGENT_NAME)
+
+
+class Wrappers:
+    """One instance per instrumentation: the tracer and the halting level they share."""
+
+    def __init__(self, tracer: Tracer, config: Config) -> None:
+        self._tracer = tracer
+        self._halt_on = control.halt_level(config)
+
+    def run(self, wrapped: Callable[..., Any], instance: Any, args: Any,
+            kwargs: dict[str, Any]) -> Any:
+        """``MultiStepAgent.run(task, stream=False, ...)``."""
+        try:
+            task = args[0] if args else kwargs.get("task")
+            objective = task if isinstance(task, str) else None
+            name = str(getattr(instance, "name", None) or type(instance).__name__)
+            theirs = their_current_span()
+            if theirs is not None and is_agent_span(theirs) and names(theirs, name, _AGENT_KEYS):
+                # Another instrumentation's span for this run (OpenInference's, wrapping
+                # run around ours): the run is judged on it.
+                if objective:
+                    BRIDGE.give_objective(theirs.get_span_context().span_id, objective)
+                return wrapped(*args, **kwargs)
+            run = AgentSpan(self._tracer, name, objective)
+        except Exception as error:
+            internal_error("smolagents run", error, "this agent run is not traced")
+            return wrapped(*args, **kwargs)
+        try:
+            with run.current():
+                result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            run.end(error)
+            raise
+        if inspect.isgenerator(result):
+            # stream=True: the steps run as the caller iterates; the span goes on with them.
+            return run.stream(result)
+        run.end()
+        return result
+
+    def tool_call(self, wrapped: Callable[..., Any], instance: Any, args: Any,
+                  kwargs: dict[str, Any]) -> Any:
+        """``Tool.__call__(*args, sanitize_inputs_outputs=False, **kwargs)``."""
+        current = trace.get_current_span()
+        if self._halt_on is not None:  # before the tool runs; AgentHalted is the user's
+            control.check(current if current.get_span_context().is_valid else None,
+                          self._halt_on)
+        covered: Content | None = None
+        try:
+            arguments = _arguments(instance, args, kwargs)
+            if current.is_recording() and is_tool_span(current):
+                # A tool span covers this call already (OpenInference's, wrapping __call__
+                # around ours): what the call is given and returns goes to that one.
+                covered = Content(args=arguments)
+                BRIDGE.keep(current.get_span_context().span_id, covered)
+                call = None
+            else:
+                call = ToolSpan(self._tracer, str(getattr(instance, "name", None) or "tool"),
+                                arguments)
+        except Exception as error:
+            internal_error("smolagents tool call", error, "this tool call is not traced")
+            return wrapped(*args, **kwargs)
+        if call is None:
+            result = wrapped(*args, **kwargs)
+            if covered is not None:
+                covered.result = result
+            return result
+        with call:
+            return call.done(wrapped(*args, **kwargs))
+
+    def timeout(self, wrapped: Callable[..., Any], instance: Any, args: Any,
+                kwargs: dict[str, Any]) -> Any:
+        """``timeout(seconds)``: the decorator the CodeAgent's interpreter applies to the
+        code it runs, just before running it in a worker thread."""
+        decorate = wrapped(*args, **kwargs)
+
+        def in_callers_context(function: Callable[..., Any]) -> Any:
+            # Decorated right before the call: the context copied is the caller's.
+            context = contextvars.copy_context()
+            return decorate(functools.wraps(function)(functools.partial(context.run,
+                                                                        function)))
+
+        return in_callers_context
+
+
+def _arguments(tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by the tool's input names, as ``Tool.__call__`` reads them."""
+    arguments = {key: value for key, value in kwargs.items()
+                 if key != "sanitize_inputs_outputs"}
+    inputs = list(getattr(tool, "inputs", None) or ())
+    if len(args) == 1 and not arguments and isinstance(args[0], dict) \
+            and all(key in inputs for key in args[0]):
+        return dict(args[0])  # one dict of all the inputs, which __call__ unpacks
+    for index, value in enumerate(args):
+        arguments[inputs[index] if index < len(inputs) else f"arg{index}"] = value
+    return arguments
