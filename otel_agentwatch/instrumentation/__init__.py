@@ -25,6 +25,7 @@ INSTRUMENTORS: dict[str, str] = {
     "anthropic": "otel_agentwatch.instrumentation.anthropic:AnthropicInstrumentor",
     "google_adk": "otel_agentwatch.instrumentation.google_adk:GoogleADKInstrumentor",
     "langchain": "otel_agentwatch.instrumentation.langchain:LangChainInstrumentor",
+    "llama_index": "otel_agentwatch.instrumentation.llama_index:LlamaIndexInstrumentor",
     "mcp": "otel_agentwatch.instrumentation.mcp:MCPInstrumentor",
     "openai": "otel_agentwatch.instrumentation.openai:OpenAIInstrumentor",
     "openai_agents":
