@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
 from otel_agentwatch import Config, Detector, StepKind
 from otel_agentwatch.instrumentation.anthropic import AnthropicInstrumentor
 from otel_agentwatch.instrumentation.openai import OpenAIInstrumentor
@@ -64,3 +67,34 @@ class Instrumented(Recorded):
         self.instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
         for instrumentor in self.instrumentors:
             assert instrumentor.instrument(tracer_provider=self.provider, config=self.config)
+
+
+class Forward(SpanProcessor):
+    """For frameworks that trace through the global tracer provider (ADK, AutoGen): the
+    global provider's one processor, handing each span to the current test's pipeline."""
+
+    def __init__(self) -> None:
+        self.target: SpanProcessor | None = None
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self.target is not None:
+            self.target.on_start(span, parent_context)
+
+    def on_end(self, span: Any) -> None:
+        if self.target is not None:
+            self.target.on_end(span)
+
+
+_FORWARD: Forward | None = None
+
+
+def global_forward() -> Forward:
+    """The global provider's Forward processor; the provider is set on first use (once
+    per process, as the API allows)."""
+    global _FORWARD
+    if _FORWARD is None:
+        _FORWARD = Forward()
+        provider = TracerProvider()
+        provider.add_span_processor(_FORWARD)
+        trace.set_tracer_provider(provider)
+    return _FORWARD

@@ -2,8 +2,8 @@
 ``BaseLlm`` subclass). ADK pins an older OpenTelemetry than the test extras, so these run
 in an environment of their own (``.ci/run``); elsewhere they are skipped.
 
-ADK traces through the global tracer provider: the module sets one whose only processor
-forwards to the current test's pipeline.
+ADK traces through the global tracer provider: one whose only processor forwards to the
+current test's pipeline (tests.sdk_fixtures.global_forward).
 """
 
 from __future__ import annotations
@@ -20,56 +20,31 @@ from google.adk.agents.run_config import RunConfig, StreamingMode
 from google.adk.models import BaseLlm, LlmRequest, LlmResponse
 from google.adk.runners import InMemoryRunner
 from google.genai import types
-from opentelemetry import trace
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from otel_agentwatch import AgentHalted, Config, StepKind
 from otel_agentwatch.instrumentation.google_adk import GoogleADKInstrumentor
-from tests.sdk_fixtures import Recorded
+from tests.sdk_fixtures import Recorded, global_forward
 
 QUESTION = "Where is order A-1042?"
-
-
-class Forward(SpanProcessor):
-    """The global provider's processor: hands each span to the current test's pipeline."""
-
-    target: SpanProcessor | None = None
-
-    def on_start(self, span, parent_context=None):
-        if self.target is not None:
-            self.target.on_start(span, parent_context)
-
-    def on_end(self, span):
-        if self.target is not None:
-            self.target.on_end(span)
-
-
-FORWARD = Forward()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _global_provider():
-    provider = TracerProvider()
-    provider.add_span_processor(FORWARD)
-    trace.set_tracer_provider(provider)  # once per process: this module owns it
-    yield
 
 
 @pytest.fixture
 def make_pipeline():
     made = []
 
+    forward = global_forward()
+
     def make(**settings):
         pipeline = Recorded(Config(**settings))
         instrumentor = GoogleADKInstrumentor()
         assert instrumentor.instrument(config=pipeline.config)
         pipeline.instrumentors.append(instrumentor)
-        FORWARD.target = pipeline.processor
+        forward.target = pipeline.processor
         made.append(pipeline)
         return pipeline
 
     yield make
-    FORWARD.target = None
+    forward.target = None
     for pipeline in made:
         pipeline.close()
 

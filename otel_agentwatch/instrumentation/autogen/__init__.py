@@ -1,0 +1,67 @@
+"""AutoGen (AgentChat) instrumentation: AutoGen's own GenAI spans, with each tool call's
+arguments and result kept in the process, and halting before a batch of tool calls.
+
+AutoGen traces itself through the global tracer provider: ``invoke_agent {name}`` per
+agent run and ``execute_tool {tool}`` per tool call (with ``gen_ai.tool.call.id``), but
+never with the arguments or the result. We add no span. We wrap:
+
+- ``autogen_core.tools.FunctionTool.run``, which runs inside AutoGen's ``execute_tool``
+  span: the call's arguments and result go to the detectors for that span (and onto it
+  with content capture on);
+- ``AssistantAgent.on_messages_stream`` (``run``, ``run_stream``, ``on_messages`` and
+  teams all go through it): the model's tool calls arrive there as a
+  ``ToolCallRequestEvent`` before any of them runs. Their arguments are kept by call id
+  (for tools other than ``FunctionTool``, whose spans then get them by
+  ``gen_ai.tool.call.id``), and with ``AGENTWATCH_ACTION=halt`` a run that is already
+  stuck raises :class:`~otel_agentwatch.AgentHalted` there, so that none of the batch
+  runs. It reaches the caller of ``run``/``run_stream`` unchanged.
+
+Halting acts in ``AssistantAgent`` and its subclasses run on their own; other agent
+classes are traced but not halted, and so are agents run as members of a team: the
+team's runtime stores a ``BaseException`` of a member and the team's run then waits
+forever for a result, so there the run is flagged but not stopped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection
+from typing import Any, ClassVar
+
+from opentelemetry import trace
+
+from ...config import Config
+from .._base import Instrumentor, unwrap
+
+__all__ = ["AutoGenInstrumentor"]
+
+# (module, class, method, wrapper's name in Wrappers)
+_WRAPPED = (
+    ("autogen_core.tools", "FunctionTool", "run", "tool_run"),
+    ("autogen_agentchat.agents", "AssistantAgent", "on_messages_stream", "messages_stream"),
+)
+
+
+class AutoGenInstrumentor(Instrumentor):
+    """Instruments AutoGen AgentChat (``autogen-agentchat``)."""
+
+    name: ClassVar[str] = "autogen"
+    target_module: ClassVar[str] = "autogen_agentchat"
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("autogen-agentchat >= 0.7",)
+
+    def _instrument(self, *, tracer_provider: trace.TracerProvider | None = None,
+                    config: Config | None = None, **_options: Any) -> None:
+        import wrapt
+
+        from ._wrappers import Wrappers
+
+        wrappers = Wrappers(config if config is not None else Config.from_env())
+        for module_name, owner, method, wrapper in _WRAPPED:
+            cls = getattr(importlib.import_module(module_name), owner)
+            wrapt.wrap_function_wrapper(cls, method, getattr(wrappers, wrapper))
+
+    def _uninstrument(self) -> None:
+        for module_name, owner, method, _wrapper in _WRAPPED:
+            unwrap(getattr(importlib.import_module(module_name), owner), method)
