@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from opentelemetry import trace
+
 from ._bridge import BRIDGE
 from .detectors.base import Detection, Severity
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .steps import RunKey
 
-__all__ = ["AgentHalted", "check", "halt_level"]
+__all__ = ["AgentHalted", "check", "check_current", "halt_level"]
 
 
 class AgentHalted(BaseException):
@@ -65,6 +67,12 @@ def check(parent: Span | None, level: Severity | None = None,
         detection = runs.verdict(span_id, run)
         if detection is not None and detection.severity.rank >= threshold.rank:
             raise AgentHalted(detection)
+
+
+def check_current(level: Severity | None = None) -> None:
+    """:func:`check` for the span current in this context: the next call runs under it."""
+    current = trace.get_current_span()
+    check(current if current.get_span_context().is_valid else None, level)
 
 
 def halt_level(config: Config) -> Severity | None:

@@ -84,9 +84,8 @@ def _tool_decorator(name: str | None,
 
         def start(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                   ) -> ToolSpan | None:
-            current = trace.get_current_span()
             # AgentHalted, when asked for, is the one exception that reaches the caller.
-            control.check(current if current.get_span_context().is_valid else None)
+            control.check_current()
             try:
                 agent = _agent.get()
                 return ToolSpan(_tracer(provider), tool_name,

@@ -3,6 +3,8 @@ into it, and a detector that records the steps the detectors see (fixtures in co
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from opentelemetry import trace
@@ -98,3 +100,35 @@ def global_forward() -> Forward:
         provider.add_span_processor(_FORWARD)
         trace.set_tracer_provider(provider)
     return _FORWARD
+
+
+@contextlib.contextmanager
+def pipelines(instrumentor: type, base: type = Instrumented, through_global: bool = False,
+              prepare: Callable[[], Any] | None = None) -> Iterator[Callable[..., Any]]:
+    """What each framework's ``make_pipeline`` fixture yields: ``make(before=(),
+    **settings)`` builds a pipeline (``base``) with ``instrumentor`` instrumented into
+    it; all are closed at the end. ``through_global``: the framework traces through the
+    global provider (its spans are forwarded to the newest pipeline); ``prepare``: run
+    before each pipeline is made."""
+    made: list[Any] = []
+    forward = global_forward() if through_global else None
+
+    def make(before: Any = (), **settings: Any) -> Any:
+        if prepare is not None:
+            prepare()
+        pipeline = base(Config(**settings), before=before)
+        instrumented = instrumentor()
+        assert instrumented.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
+        pipeline.instrumentors.append(instrumented)
+        if forward is not None:
+            forward.target = pipeline.processor
+        made.append(pipeline)
+        return pipeline
+
+    try:
+        yield make
+    finally:
+        if forward is not None:
+            forward.target = None
+        for pipeline in made:
+            pipeline.close()

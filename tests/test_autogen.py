@@ -25,9 +25,9 @@ from autogen_core import FunctionCall
 from autogen_core.models import CreateResult, ModelFamily, RequestUsage
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from otel_agentwatch import AgentHalted, Config, StepKind
+from otel_agentwatch import AgentHalted, StepKind
 from otel_agentwatch.instrumentation.autogen import AutoGenInstrumentor
-from tests.sdk_fixtures import Recorded, global_forward
+from tests.sdk_fixtures import Recorded, pipelines
 
 TASK = "Where is order A-1042?"
 ANSWER = "The order's status is unknown."
@@ -41,22 +41,8 @@ logging.getLogger("autogen_core.events").setLevel(logging.ERROR)
 
 @pytest.fixture
 def make_pipeline():
-    made = []
-    forward = global_forward()
-
-    def make(**settings):
-        pipeline = Recorded(Config(**settings))
-        instrumentor = AutoGenInstrumentor()
-        assert instrumentor.instrument(config=pipeline.config)
-        pipeline.instrumentors.append(instrumentor)
-        forward.target = pipeline.processor
-        made.append(pipeline)
-        return pipeline
-
-    yield make
-    forward.target = None
-    for pipeline in made:
-        pipeline.close()
+    with pipelines(AutoGenInstrumentor, base=Recorded, through_global=True) as make:
+        yield make
 
 
 def support_agent(calls: list[str], lookups: int, per_turn: int = 1,

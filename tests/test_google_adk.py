@@ -21,32 +21,17 @@ from google.adk.models import BaseLlm, LlmRequest, LlmResponse
 from google.adk.runners import InMemoryRunner
 from google.genai import types
 
-from otel_agentwatch import AgentHalted, Config, StepKind
+from otel_agentwatch import AgentHalted, StepKind
 from otel_agentwatch.instrumentation.google_adk import GoogleADKInstrumentor
-from tests.sdk_fixtures import Recorded, global_forward
+from tests.sdk_fixtures import Recorded, pipelines
 
 QUESTION = "Where is order A-1042?"
 
 
 @pytest.fixture
 def make_pipeline():
-    made = []
-
-    forward = global_forward()
-
-    def make(**settings):
-        pipeline = Recorded(Config(**settings))
-        instrumentor = GoogleADKInstrumentor()
-        assert instrumentor.instrument(config=pipeline.config)
-        pipeline.instrumentors.append(instrumentor)
-        forward.target = pipeline.processor
-        made.append(pipeline)
-        return pipeline
-
-    yield make
-    forward.target = None
-    for pipeline in made:
-        pipeline.close()
+    with pipelines(GoogleADKInstrumentor, base=Recorded, through_global=True) as make:
+        yield make
 
 
 class ScriptedModel(BaseLlm):

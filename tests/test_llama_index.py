@@ -31,9 +31,9 @@ from llama_index.core.llms import (
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 
-from otel_agentwatch import AgentHalted, Config, StepKind
+from otel_agentwatch import AgentHalted, StepKind
 from otel_agentwatch.instrumentation.llama_index import LlamaIndexInstrumentor
-from tests.sdk_fixtures import Instrumented
+from tests.sdk_fixtures import pipelines
 
 QUESTION = "Where is order A-1042?"
 ANSWER = "The order's status is unknown."
@@ -42,19 +42,8 @@ _ids = itertools.count()
 
 @pytest.fixture
 def make_pipeline():
-    made = []
-
-    def make(before=(), **settings):
-        pipeline = Instrumented(Config(**settings), before=before)
-        instrumentor = LlamaIndexInstrumentor()
-        assert instrumentor.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
-        pipeline.instrumentors.append(instrumentor)
-        made.append(pipeline)
-        return pipeline
-
-    yield make
-    for pipeline in made:
-        pipeline.close()
+    with pipelines(LlamaIndexInstrumentor) as make:
+        yield make
 
 
 def lookup_tool(calls: list[str]):

@@ -17,9 +17,9 @@ if sys.version_info >= (3, 11):
 else:  # anyio's dependency there
     from exceptiongroup import BaseExceptionGroup
 
-from otel_agentwatch import AgentHalted, Config  # noqa: E402
+from otel_agentwatch import AgentHalted  # noqa: E402
 from otel_agentwatch.instrumentation.mcp import MCPInstrumentor  # noqa: E402
-from tests.sdk_fixtures import Instrumented  # noqa: E402
+from tests.sdk_fixtures import pipelines  # noqa: E402
 from tests.test_setup import parse_console_spans, run_python  # noqa: E402
 
 ARGS = {"order_id": "A-1042"}
@@ -27,19 +27,8 @@ ARGS = {"order_id": "A-1042"}
 
 @pytest.fixture
 def make_pipeline():
-    made = []
-
-    def make(**settings):
-        pipeline = Instrumented(Config(**settings))
-        instrumentor = MCPInstrumentor()
-        assert instrumentor.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
-        pipeline.instrumentors.append(instrumentor)
-        made.append(pipeline)
-        return pipeline
-
-    yield make
-    for pipeline in made:
-        pipeline.close()
+    with pipelines(MCPInstrumentor) as make:
+        yield make
 
 
 def order_server(calls: list[str], fail: bool = False) -> MCPServer:

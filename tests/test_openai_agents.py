@@ -14,28 +14,17 @@ import openai  # noqa: E402
 from otel_agentwatch import AgentHalted, Config, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.openai_agents import OpenAIAgentsInstrumentor  # noqa: E402
 from tests.scripted_server import response, response_events  # noqa: E402
-from tests.sdk_fixtures import Instrumented  # noqa: E402
+from tests.sdk_fixtures import Instrumented, pipelines  # noqa: E402
 
 ARGS = '{"order_id": "A-1042"}'
 
 
 @pytest.fixture
 def make_pipeline():
-    made = []
-
-    def make(**settings):
-        # The SDK's default processor exports to OpenAI's dashboard: not offline.
-        agents.set_trace_processors([])
-        pipeline = Instrumented(Config(**settings))
-        instrumentor = OpenAIAgentsInstrumentor()
-        assert instrumentor.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
-        pipeline.instrumentors.append(instrumentor)
-        made.append(pipeline)
-        return pipeline
-
-    yield make
-    for pipeline in made:
-        pipeline.close()
+    # The SDK's default processor exports to OpenAI's dashboard: not offline.
+    with pipelines(OpenAIAgentsInstrumentor,
+                   prepare=lambda: agents.set_trace_processors([])) as make:
+        yield make
 
 
 def support_agent(server, calls: list[str], streaming: bool = False):

@@ -15,10 +15,10 @@ from pydantic_ai import Agent  # noqa: E402
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart  # noqa: E402
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel  # noqa: E402
 
-from otel_agentwatch import AgentHalted, Config, StepKind  # noqa: E402
+from otel_agentwatch import AgentHalted, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.pydantic_ai import PydanticAIInstrumentor  # noqa: E402
 from tests.scripted_server import chat_completion  # noqa: E402
-from tests.sdk_fixtures import Instrumented  # noqa: E402
+from tests.sdk_fixtures import pipelines  # noqa: E402
 
 ARGS = {"order_id": "A-1042"}
 QUESTION = "Where is order A-1042?"
@@ -26,19 +26,8 @@ QUESTION = "Where is order A-1042?"
 
 @pytest.fixture
 def make_pipeline():
-    made = []
-
-    def make(before=(), **settings):
-        pipeline = Instrumented(Config(**settings), before=before)
-        instrumentor = PydanticAIInstrumentor()
-        assert instrumentor.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
-        pipeline.instrumentors.append(instrumentor)
-        made.append(pipeline)
-        return pipeline
-
-    yield make
-    for pipeline in made:
-        pipeline.close()
+    with pipelines(PydanticAIInstrumentor) as make:
+        yield make
 
 
 def looping_model(lookups: int, per_turn: int = 1) -> FunctionModel:

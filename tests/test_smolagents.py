@@ -21,7 +21,7 @@ from smolagents.models import (  # noqa: E402
 from otel_agentwatch import AgentHalted, Config, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.smolagents import SmolagentsInstrumentor  # noqa: E402
 from tests.scripted_server import chat_completion  # noqa: E402
-from tests.sdk_fixtures import Instrumented  # noqa: E402
+from tests.sdk_fixtures import Instrumented, pipelines  # noqa: E402
 
 TASK = "Where is order A-1042?"
 LOOKUP = 'Thought: look it up.\n<code>\nr = lookup_order("A-1042")\nprint(r)\n</code>'
@@ -32,19 +32,8 @@ FINAL = 'Thought: done.\n<code>\nfinal_answer("The order\'s status is unknown.")
 
 @pytest.fixture
 def make_pipeline():
-    made = []
-
-    def make(**settings):
-        pipeline = Instrumented(Config(**settings))
-        instrumentor = SmolagentsInstrumentor()
-        assert instrumentor.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
-        pipeline.instrumentors.append(instrumentor)
-        made.append(pipeline)
-        return pipeline
-
-    yield make
-    for pipeline in made:
-        pipeline.close()
+    with pipelines(SmolagentsInstrumentor) as make:
+        yield make
 
 
 class Scripted(Model):

@@ -14,11 +14,11 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Collection
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from .._guard import internal_error
 
-__all__ = ["Instrumentor", "unwrap"]
+__all__ = ["Instrumentor", "Patch", "WrappingInstrumentor", "unwrap"]
 
 logger = logging.getLogger("otel_agentwatch")
 
@@ -101,3 +101,58 @@ def unwrap(owner: Any, attribute: str) -> None:
     current = owner.__dict__.get(attribute) if hasattr(owner, "__dict__") else None
     if isinstance(current, wrapt.BaseObjectProxy) and hasattr(current, "__wrapped__"):
         setattr(owner, attribute, current.__wrapped__)
+
+
+class Patch(NamedTuple):
+    """One function a :class:`WrappingInstrumentor` wraps."""
+
+    module: str
+    owner: str | None  # the class that defines it, or None for a module-level function
+    attribute: str
+    wrapper: str  # the name of its wrapper on the object ``wrappers()`` returns
+
+
+class WrappingInstrumentor(Instrumentor):
+    """An instrumentor that wraps a table of functions (:attr:`patches`), each with a
+    method of one object that ``wrappers()`` makes per instrumentation."""
+
+    patches: ClassVar[tuple[Patch, ...]]
+
+    @abstractmethod
+    def wrappers(self, tracer: Any, config: Any) -> Any:
+        """The object whose methods wrap the patched functions (wrapt's signature)."""
+
+    def _instrument(self, *, tracer_provider: Any = None, config: Any = None,
+                    **_options: Any) -> None:
+        import wrapt
+        from opentelemetry import trace
+
+        from ..config import Config
+        from ..version import __version__
+
+        tracer = trace.get_tracer(f"otel_agentwatch.instrumentation.{self.name}", __version__,
+                                  tracer_provider)
+        wrappers = self.wrappers(tracer, config if config is not None else Config.from_env())
+        for patch in self.patches:
+            target = _target(patch)
+            if target is None or patch.attribute not in vars(target):
+                logger.info("otel-agentwatch: %s.%s not found in this version: not traced",
+                            patch.owner or patch.module, patch.attribute)
+                continue
+            wrapt.wrap_function_wrapper(target, patch.attribute,
+                                        getattr(wrappers, patch.wrapper))
+
+    def _uninstrument(self) -> None:
+        for patch in self.patches:
+            target = _target(patch)
+            if target is not None:
+                unwrap(target, patch.attribute)
+
+
+def _target(patch: Patch) -> Any:
+    """The class or module that holds the patched function; None if absent."""
+    try:
+        module = importlib.import_module(patch.module)
+    except ImportError:
+        return None
+    return getattr(module, patch.owner, None) if patch.owner else module

@@ -24,44 +24,29 @@ forever for a result, so there the run is flagged but not stopped.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Collection
 from typing import Any, ClassVar
 
-from opentelemetry import trace
-
-from ...config import Config
-from .._base import Instrumentor, unwrap
+from .._base import Patch, WrappingInstrumentor
 
 __all__ = ["AutoGenInstrumentor"]
 
-# (module, class, method, wrapper's name in Wrappers)
-_WRAPPED = (
-    ("autogen_core.tools", "FunctionTool", "run", "tool_run"),
-    ("autogen_agentchat.agents", "AssistantAgent", "on_messages_stream", "messages_stream"),
-)
 
-
-class AutoGenInstrumentor(Instrumentor):
+class AutoGenInstrumentor(WrappingInstrumentor):
     """Instruments AutoGen AgentChat (``autogen-agentchat``)."""
 
     name: ClassVar[str] = "autogen"
     target_module: ClassVar[str] = "autogen_agentchat"
+    patches: ClassVar[tuple[Patch, ...]] = (
+        Patch("autogen_core.tools", "FunctionTool", "run", "tool_run"),
+        Patch("autogen_agentchat.agents", "AssistantAgent", "on_messages_stream",
+              "messages_stream"),
+    )
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("autogen-agentchat >= 0.7",)
 
-    def _instrument(self, *, tracer_provider: trace.TracerProvider | None = None,
-                    config: Config | None = None, **_options: Any) -> None:
-        import wrapt
-
+    def wrappers(self, tracer: Any, config: Any) -> Any:
         from ._wrappers import Wrappers
 
-        wrappers = Wrappers(config if config is not None else Config.from_env())
-        for module_name, owner, method, wrapper in _WRAPPED:
-            cls = getattr(importlib.import_module(module_name), owner)
-            wrapt.wrap_function_wrapper(cls, method, getattr(wrappers, wrapper))
-
-    def _uninstrument(self) -> None:
-        for module_name, owner, method, _wrapper in _WRAPPED:
-            unwrap(getattr(importlib.import_module(module_name), owner), method)
+        return Wrappers(config)

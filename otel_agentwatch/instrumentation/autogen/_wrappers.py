@@ -65,9 +65,7 @@ class Wrappers:
                     if self._halt_on is not None and not _in_team_runtime():
                         # Before any call of the batch runs (AutoGen starts them after
                         # this event); AgentHalted is the user's.
-                        current = trace.get_current_span()
-                        control.check(current if current.get_span_context().is_valid
-                                      else None, self._halt_on)
+                        control.check_current(self._halt_on)
                 yield event
         finally:
             close = getattr(events, "aclose", None)

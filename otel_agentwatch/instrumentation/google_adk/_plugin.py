@@ -49,7 +49,7 @@ class WatchPlugin(BasePlugin):  # type: ignore[misc]  # ADK ships no type inform
         if self._halt_on is not None:
             # ADK's execute_tool span is current; AgentHalted is the user's, and derives
             # from BaseException, which ADK lets through.
-            control.check(trace.get_current_span(), self._halt_on)
+            control.check_current(self._halt_on)
         _in_span("ADK tool call", lambda span_id, _span: BRIDGE.keep(
             span_id, Content(args=dict(tool_args))))
 

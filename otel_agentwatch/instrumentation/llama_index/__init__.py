@@ -29,62 +29,36 @@ through the dispatcher, beside ours, and would be a second step), and ours still
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import Collection
 from typing import Any, ClassVar
 
-from opentelemetry import trace
-
-from ...config import Config
-from ...version import __version__
-from .._base import Instrumentor, unwrap
+from .._base import Patch, WrappingInstrumentor
 
 __all__ = ["LlamaIndexInstrumentor"]
 
-logger = logging.getLogger("otel_agentwatch")
-
 _BASE = "llama_index.core.agent.workflow.base_agent"
 _MULTI = "llama_index.core.agent.workflow.multi_agent_workflow"
-# (module, class, method, wrapper's name in Wrappers)
-_WRAPPED = (
-    (_BASE, "BaseWorkflowAgent", "run", "run"),
-    (_BASE, "BaseWorkflowAgent", "_call_tool", "call_tool"),
-    (_MULTI, "AgentWorkflow", "run", "run"),
-    (_MULTI, "AgentWorkflow", "_call_tool", "call_tool"),
-    ("workflows.handler", "WorkflowHandler", "stream_events", "stream_events"),
-)
 
 
-class LlamaIndexInstrumentor(Instrumentor):
+class LlamaIndexInstrumentor(WrappingInstrumentor):
     """Instruments LlamaIndex's workflow agents (``llama-index-core``)."""
 
     name: ClassVar[str] = "llama_index"
     # Not llama_index.core: an application that only indexes and queries never imports
     # the agents, and they are slow to import.
     target_module: ClassVar[str] = "llama_index.core.agent.workflow"
+    patches: ClassVar[tuple[Patch, ...]] = (
+        Patch(_BASE, "BaseWorkflowAgent", "run", "run"),
+        Patch(_BASE, "BaseWorkflowAgent", "_call_tool", "call_tool"),
+        Patch(_MULTI, "AgentWorkflow", "run", "run"),
+        Patch(_MULTI, "AgentWorkflow", "_call_tool", "call_tool"),
+        Patch("workflows.handler", "WorkflowHandler", "stream_events", "stream_events"),
+    )
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("llama-index-core >= 0.14",)
 
-    def _instrument(self, *, tracer_provider: trace.TracerProvider | None = None,
-                    config: Config | None = None, **_options: Any) -> None:
-        import wrapt
-
+    def wrappers(self, tracer: Any, config: Any) -> Any:
         from ._wrappers import Wrappers
 
-        tracer = trace.get_tracer(f"otel_agentwatch.instrumentation.{self.name}", __version__,
-                                  tracer_provider)
-        wrappers = Wrappers(tracer, config if config is not None else Config.from_env())
-        for module_name, owner, method, wrapper in _WRAPPED:
-            cls = getattr(importlib.import_module(module_name), owner, None)
-            if cls is None or method not in vars(cls):
-                logger.info("otel-agentwatch: %s.%s not found: not traced", owner, method)
-                continue
-            wrapt.wrap_function_wrapper(cls, method, getattr(wrappers, wrapper))
-
-    def _uninstrument(self) -> None:
-        for module_name, owner, method, _wrapper in _WRAPPED:
-            cls = getattr(importlib.import_module(module_name), owner, None)
-            if cls is not None:
-                unwrap(cls, method)
+        return Wrappers(tracer, config)

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
 from ... import control
@@ -58,9 +57,7 @@ class Wrappers:
                         args: Any, kwargs: dict[str, Any]) -> Any:
         """``_call_tool(ctx, tool, tool_input) -> ToolOutput``."""
         if self._halt_on is not None:  # before the tool runs; AgentHalted is the user's
-            current = trace.get_current_span()
-            control.check(current if current.get_span_context().is_valid else None,
-                          self._halt_on)
+            control.check_current(self._halt_on)
         if _traced_by_another():
             return await wrapped(*args, **kwargs)
         try:

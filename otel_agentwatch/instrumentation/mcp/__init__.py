@@ -24,39 +24,24 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, ClassVar
 
-from opentelemetry import trace
-
-from ...config import Config
-from ...version import __version__
-from .._base import Instrumentor, unwrap
+from .._base import Patch, WrappingInstrumentor
 
 __all__ = ["MCPInstrumentor"]
 
-_SESSION = "mcp.client.session"
 
-
-class MCPInstrumentor(Instrumentor):
+class MCPInstrumentor(WrappingInstrumentor):
     """Instruments the ``mcp`` package's client (module ``mcp``)."""
 
     name: ClassVar[str] = "mcp"
     target_module: ClassVar[str] = "mcp"
+    patches: ClassVar[tuple[Patch, ...]] = (
+        Patch("mcp.client.session", "ClientSession", "call_tool", "__call__"),
+    )
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("mcp >= 2.0",)
 
-    def _instrument(self, *, tracer_provider: trace.TracerProvider | None = None,
-                    config: Config | None = None, **_options: Any) -> None:
-        import wrapt
-        from mcp.client.session import ClientSession
-
+    def wrappers(self, tracer: Any, config: Any) -> Any:
         from ._tool_call import ToolCallWrapper
 
-        tracer = trace.get_tracer(f"otel_agentwatch.instrumentation.{self.name}", __version__,
-                                  tracer_provider)
-        config = config if config is not None else Config.from_env()
-        wrapt.wrap_function_wrapper(ClientSession, "call_tool", ToolCallWrapper(tracer, config))
-
-    def _uninstrument(self) -> None:
-        from mcp.client.session import ClientSession
-
-        unwrap(ClientSession, "call_tool")
+        return ToolCallWrapper(tracer, config)

@@ -26,50 +26,29 @@ OpenAI one for ``OpenAIServerModel``).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Collection
 from typing import Any, ClassVar
 
-from opentelemetry import trace
-
-from ...config import Config
-from ...version import __version__
-from .._base import Instrumentor, unwrap
+from .._base import Patch, WrappingInstrumentor
 
 __all__ = ["SmolagentsInstrumentor"]
 
-# (module, owner or None for a module function, attribute, wrapper's name in _Wrappers)
-_WRAPPED = (
-    ("smolagents.agents", "MultiStepAgent", "run", "run"),
-    ("smolagents.tools", "Tool", "__call__", "tool_call"),
-    ("smolagents.local_python_executor", None, "timeout", "timeout"),
-)
 
-
-class SmolagentsInstrumentor(Instrumentor):
+class SmolagentsInstrumentor(WrappingInstrumentor):
     """Instruments the ``smolagents`` package."""
 
     name: ClassVar[str] = "smolagents"
     target_module: ClassVar[str] = "smolagents"
+    patches: ClassVar[tuple[Patch, ...]] = (
+        Patch("smolagents.agents", "MultiStepAgent", "run", "run"),
+        Patch("smolagents.tools", "Tool", "__call__", "tool_call"),
+        Patch("smolagents.local_python_executor", None, "timeout", "timeout"),
+    )
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("smolagents >= 1.26",)
 
-    def _instrument(self, *, tracer_provider: trace.TracerProvider | None = None,
-                    config: Config | None = None, **_options: Any) -> None:
-        import wrapt
-
+    def wrappers(self, tracer: Any, config: Any) -> Any:
         from ._wrappers import Wrappers
 
-        tracer = trace.get_tracer(f"otel_agentwatch.instrumentation.{self.name}", __version__,
-                                  tracer_provider)
-        wrappers = Wrappers(tracer, config if config is not None else Config.from_env())
-        for module_name, owner, attribute, wrapper in _WRAPPED:
-            module = importlib.import_module(module_name)
-            wrapt.wrap_function_wrapper(getattr(module, owner) if owner else module, attribute,
-                                        getattr(wrappers, wrapper))
-
-    def _uninstrument(self) -> None:
-        for module_name, owner, attribute, _wrapper in _WRAPPED:
-            module = importlib.import_module(module_name)
-            unwrap(getattr(module, owner) if owner else module, attribute)
+        return Wrappers(tracer, config)

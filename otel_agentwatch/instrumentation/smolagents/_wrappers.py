@@ -67,8 +67,7 @@ class Wrappers:
         """``Tool.__call__(*args, sanitize_inputs_outputs=False, **kwargs)``."""
         current = trace.get_current_span()
         if self._halt_on is not None:  # before the tool runs; AgentHalted is the user's
-            control.check(current if current.get_span_context().is_valid else None,
-                          self._halt_on)
+            control.check_current(self._halt_on)
         covered: Content | None = None
         try:
             arguments = _arguments(instance, args, kwargs)
