@@ -9,7 +9,7 @@ task reaches the detectors as its objective, in the process.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -24,6 +24,7 @@ from ._errors import record_error
 __all__ = ["AgentSpan"]
 
 _Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 class AgentSpan:
@@ -56,6 +57,17 @@ class AgentSpan:
             yield
         finally:
             otel_context.detach(token)
+
+    def call(self, function: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
+        """``function(*args, **kwargs)`` with the span current. Should it raise, the span
+        ends with the error; otherwise it stays open, for the caller to end now or when
+        the run it started ends."""
+        try:
+            with self.current():
+                return function(*args, **kwargs)
+        except BaseException as error:
+            self.end(error)
+            raise
 
     def end(self, error: BaseException | None = None) -> None:
         """End the span, with ``error`` recorded if the run failed. Never raises."""

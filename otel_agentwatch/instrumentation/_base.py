@@ -18,7 +18,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .._guard import internal_error
 
-__all__ = ["Instrumentor", "Patch", "WrappingInstrumentor", "unwrap"]
+__all__ = ["Instrumentor", "Patch", "WrappingInstrumentor", "owner_of", "unwrap"]
 
 logger = logging.getLogger("otel_agentwatch")
 
@@ -134,7 +134,7 @@ class WrappingInstrumentor(Instrumentor):
                                   tracer_provider)
         wrappers = self.wrappers(tracer, config if config is not None else Config.from_env())
         for patch in self.patches:
-            target = _target(patch)
+            target = owner_of(patch.module, patch.owner)
             if target is None or patch.attribute not in vars(target):
                 logger.info("otel-agentwatch: %s.%s not found in this version: not traced",
                             patch.owner or patch.module, patch.attribute)
@@ -144,15 +144,16 @@ class WrappingInstrumentor(Instrumentor):
 
     def _uninstrument(self) -> None:
         for patch in self.patches:
-            target = _target(patch)
+            target = owner_of(patch.module, patch.owner)
             if target is not None:
                 unwrap(target, patch.attribute)
 
 
-def _target(patch: Patch) -> Any:
-    """The class or module that holds the patched function; None if absent."""
+def owner_of(module_name: str, owner: str | None) -> Any:
+    """The class ``owner`` of the module (the module itself when None): what holds a
+    function to wrap; None when this version of the package has no such module or class."""
     try:
-        module = importlib.import_module(patch.module)
+        module = importlib.import_module(module_name)
     except ImportError:
         return None
-    return getattr(module, patch.owner, None) if patch.owner else module
+    return getattr(module, owner, None) if owner else module

@@ -3,14 +3,13 @@ each wrapped by a :class:`~._model_call.ModelCallWrapper` for the API it calls."
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, ClassVar, NamedTuple
 
 from opentelemetry import trace
 
 from ..config import Config
 from ..version import __version__
-from ._base import Instrumentor, unwrap
+from ._base import Instrumentor, owner_of, unwrap
 from ._messages import ModelApi
 from ._model_call import ModelCallWrapper
 
@@ -45,7 +44,7 @@ class SdkInstrumentor(Instrumentor):
         wrappers = {key: ModelCallWrapper(tracer, config, api)
                     for key, api in self.apis().items()}
         for method in self.methods:
-            owner = _owner(method)
+            owner = owner_of(method.module, method.owner)
             if owner is None or method.name not in vars(owner):
                 continue  # not in this version of the SDK
             wrapper = wrappers[method.api]
@@ -55,16 +54,6 @@ class SdkInstrumentor(Instrumentor):
 
     def _uninstrument(self) -> None:
         for method in self.methods:
-            owner = _owner(method)
+            owner = owner_of(method.module, method.owner)
             if owner is not None:
                 unwrap(owner, method.name)
-
-
-def _owner(method: Method) -> Any:
-    """The class that defines the method, or None when this SDK version has no such
-    module or class."""
-    try:
-        module = importlib.import_module(method.module)
-    except ImportError:
-        return None
-    return getattr(module, method.owner, None)

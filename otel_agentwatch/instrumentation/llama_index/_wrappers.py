@@ -40,12 +40,7 @@ class Wrappers:
         except Exception as error:
             internal_error("LlamaIndex run", error, "this agent run is not traced")
             return wrapped(*args, **kwargs)
-        try:
-            with run.current():
-                handler = wrapped(*args, **kwargs)
-        except BaseException as error:
-            run.end(error)
-            raise
+        handler = run.call(wrapped, *args, **kwargs)
         try:
             _end_with(run, handler)
         except Exception as error:

@@ -50,12 +50,7 @@ class Wrappers:
         except Exception as error:
             internal_error("smolagents run", error, "this agent run is not traced")
             return wrapped(*args, **kwargs)
-        try:
-            with run.current():
-                result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            run.end(error)
-            raise
+        result = run.call(wrapped, *args, **kwargs)
         if inspect.isgenerator(result):
             # stream=True: the steps run as the caller iterates; the span goes on with them.
             return run.stream(result)
