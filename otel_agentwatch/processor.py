@@ -38,10 +38,13 @@ from .normalize import (
     answered_tool_steps,
     build_step,
     classify,
+    code_reading,
+    code_steps,
     role_at_start,
     tool_call_id,
     with_arguments,
 )
+from .normalize.codeact import CodeNames, CodeReading
 from .runs import RunState, RunTable, conversation_run
 from .steps import RunKey, Step, StepKind
 
@@ -249,6 +252,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
             if engine.by_kind[kind, has_text] else None
         if step is not None and step.args_key is None and kind is StepKind.TOOL:
             step = _with_requested_arguments(span, step)
+        # The code a code-running tool ran, parsed outside the lock.
+        code = code_reading(step) if step is not None else None
         answered: Sequence[tuple[str, Step]] = ()  # (call id, step)
         if kept is not None:
             if kind is StepKind.LLM and not has_text and engine.reads_late_text:
@@ -281,14 +286,32 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 observed = _TOOL_AND_MODEL
             run.count(kind)
             if step is not None:
-                found = engine.observe(step, run.detectors, has_text)
-                if found:
-                    detections = [*detections, *found]
+                for each in self._steps_of(run, step, code):
+                    found = engine.observe(each, run.detectors, has_text)
+                    if found:
+                        detections = [*detections, *found]
             if engine.annotates:
                 annotations = engine.annotate(run.detectors, observed)
             if detections:
                 self._record(run, detections)
         return detections, annotations
+
+    @staticmethod
+    def _steps_of(run: RunState, step: Step, code: CodeReading | None) -> Sequence[Step]:
+        """The steps a span's step is to the detectors: itself, or for code that called
+        tools or ran shell commands (CodeAct), the calls it made (under the lock)."""
+        if step.kind is not StepKind.TOOL and step.kind is not StepKind.AGENT:
+            return (step,)
+        names = run.code_names
+        if names is None:
+            names = run.code_names = CodeNames()
+        if code is None:
+            names.traced(step.name)  # the code's calls of it are this span's step
+            return (step,)
+        made = code_steps(step, names.tool_calls(code), code.commands)
+        for _ in made[1:]:
+            run.count(StepKind.TOOL)
+        return made or (step,)
 
     def _end_run(self, span: ReadableSpan, shape: SpanShape | None,
                  key: RunKey) -> tuple[RunState | None, list[Detection]]:

@@ -28,6 +28,7 @@ from .steps import RunKey, StepKind
 
 if TYPE_CHECKING:
     from .detectors.base import Detection
+    from .normalize.codeact import CodeNames
 
 __all__ = ["RunState", "RunTable", "conversation_run"]
 
@@ -205,9 +206,9 @@ class RunState:
     here), counters, and its verdicts. Small until something is found: the verdict
     tables are made with the first detection."""
 
-    __slots__ = ("answered", "detection_count", "detectors", "fired", "has_tool_spans", "key",
-                 "llm_calls", "objective", "objective_tries", "steps", "tool_calls",
-                 "unmarked", "worst")
+    __slots__ = ("answered", "code_names", "detection_count", "detectors", "fired",
+                 "has_tool_spans", "key", "llm_calls", "objective", "objective_tries", "steps",
+                 "tool_calls", "unmarked", "worst")
 
     def __init__(self, key: RunKey, detectors: Any) -> None:
         self.key = key
@@ -227,6 +228,9 @@ class RunState:
         # Ids of the tool calls whose results a model request carried (most recent
         # _ANSWERED_LIMIT): a request that resends the whole history carries them again.
         self.answered: BoundedDict[str, None] | None = None
+        # Names that are not tools when the run's code calls them (made on its first
+        # tool or agent step): see normalize.codeact.
+        self.code_names: CodeNames | None = None
 
     @property
     def flagged(self) -> bool:

@@ -7,7 +7,7 @@ spans): those pass through the processor untouched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -19,10 +19,11 @@ from ..steps import RunKey, Step, StepKind
 from . import genai, mcp, openinference, openllmetry
 from ._args import canonical_result, tool_arguments
 from ._span import attributes_of, make_step
+from .codeact import SHELL_TOOL, CodeReading, code_of, read_code
 
 __all__ = ["SpanShape", "answered_tool_steps", "attributes_of", "build_step", "classify",
-           "is_agent_span", "is_model_span", "is_tool_span", "normalize", "role_at_start",
-           "tool_call_id", "with_arguments"]
+           "code_reading", "code_steps", "is_agent_span", "is_model_span", "is_tool_span",
+           "normalize", "role_at_start", "tool_call_id", "with_arguments"]
 
 
 class _Dialect(Protocol):
@@ -139,6 +140,38 @@ def answered_tool_steps(span: ReadableSpan, kept: Content | None,
             result=canonical_result(exchange.result),
         )._replace(error="tool_error" if exchange.is_error else None, error_message=None,
                    end_time=span.start_time))
+    return steps
+
+
+def code_reading(step: Step) -> CodeReading | None:
+    """What the code a tool step ran does (see :mod:`.codeact`), when the tool runs code;
+    None for other steps."""
+    if step.kind is not StepKind.TOOL:
+        return None
+    code = code_of(step.name, step.args)
+    return read_code(code) if code is not None else None
+
+
+def code_steps(step: Step, calls: Sequence[tuple[str, Any]],
+               commands: Sequence[str]) -> list[Step]:
+    """The steps the code of a code-running tool step took: its ``calls`` of tools, then
+    the shell ``commands`` it ran (a ``shell`` step each).
+
+    They stand for the code step, with its span's identity: what they trigger is flagged
+    on the span of the code that made them. The code's output and failure are the
+    outcome of the one call it made, when it made one; with several, which outcome is
+    whose is unknown, so none has one.
+    """
+    made = [*calls, *((SHELL_TOOL, {"command": command}) for command in commands)]
+    alone = len(made) == 1
+    steps = []
+    for name, arguments in made:
+        args, args_key = tool_arguments(arguments)
+        steps.append(step._replace(
+            name=name, args=args, args_key=args_key,
+            result=step.result if alone else None,
+            error=step.error if alone else None,
+            error_message=step.error_message if alone else None, output_text=None))
     return steps
 
 
