@@ -352,6 +352,41 @@ def score_trail_runs(data: Path, config: Config, family: str,
     return scores
 
 
+def code_similarity_folds(data: Path, values: Sequence[float]) -> tuple[
+        dict[float, int], dict[str, Counts]]:
+    """``AGENTWATCH_LOOP_CODE_SIMILARITY`` chosen by leave-one-trace-out over the TRAIL
+    step lists (where code executions are steps): for each trace, the value with the
+    best trace-level F1 at warning on all the others (ties: fewer false positives, then
+    the lower value) predicts it. Returns how often each value was chosen, and the
+    held-out counts per subset."""
+    rows = []  # (subset, labelled, {value: predicted})
+    for subset, _, run in trail_traces(data):
+        labelled = any(e["category"] == LOOP_FAILURE for e in run["labels"]["errors"])
+        predicted = {value: worst(replay_steps(run, Config(settings={
+            "AGENTWATCH_LOOP_CODE_SIMILARITY": value})), LOOPS) is not None
+            for value in values}
+        rows.append((subset, labelled, predicted))
+
+    def merit(others: list[tuple[str, bool, dict[float, bool]]],
+              value: float) -> tuple[float, int, float]:
+        counts = Counts()
+        for _, labelled, predicted in others:
+            counts.add(predicted[value], labelled)
+        hits = counts.true_positive
+        f1 = 2 * hits / (2 * hits + counts.false_positive + counts.false_negative) \
+            if hits else 0.0
+        return f1, -counts.false_positive, -value
+
+    chosen: dict[float, int] = defaultdict(int)
+    held_out: dict[str, Counts] = defaultdict(Counts)
+    for index, (subset, labelled, predicted) in enumerate(rows):
+        others = rows[:index] + rows[index + 1:]
+        best = max(values, key=lambda value: merit(others, value))
+        chosen[best] += 1
+        held_out[subset].add(predicted[best], labelled)
+    return chosen, held_out
+
+
 # tau-bench airline tools that read or think; every other tool changes a booking.
 _TAU_READS = ("get_", "search_", "list_", "calculate", "think", "transfer_to_human")
 
@@ -387,6 +422,9 @@ def variants(profiles: Sequence[str], similarities: Sequence[float]) -> list[tup
     found += [(f"default, similarity {value:g}",
                Config(profile="default", settings={"AGENTWATCH_LOOP_SIMILARITY": value}))
               for value in similarities]
+    # What comparing code exactly would give (the setting before CodeAct read back).
+    found.append(("default, code similarity 0",
+                  Config(profile="default", settings={"AGENTWATCH_LOOP_CODE_SIMILARITY": 0})))
     return found
 
 
@@ -418,6 +456,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{_pct(s.trace_warning.precision())} / {_pct(s.trace_warning.recall())} | "
                       f"{_pct(s.trace_critical.precision())} / "
                       f"{_pct(s.trace_critical.recall())} | {_pct(span_p)} / {_pct(span_r)} |")
+
+    values = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    chosen, held_out = code_similarity_folds(args.data, values)
+    print("\n### `AGENTWATCH_LOOP_CODE_SIMILARITY` by leave-one-trace-out (TRAIL step lists)\n")
+    print("Chosen in the folds: " + ", ".join(
+        f"{value:g} in {count}" for value, count in sorted(chosen.items())) +
+        f" (of {sum(chosen.values())}; values tried: {', '.join(f'{v:g}' for v in values)}).\n")
+    print("| subset | held-out traces (labelled) | precision | recall |")
+    print("|---|---|---|---|")
+    for subset, counts in sorted(held_out.items()):
+        traces = counts.true_positive + counts.false_positive + counts.false_negative + \
+            counts.true_negative
+        print(f"| {subset} | {traces} ({counts.true_positive + counts.false_negative}) | "
+              f"{_pct(counts.precision())} | {_pct(counts.recall())} |")
 
     print("\n### Successful runs flagged (false-positive rate)\n")
     print("| profile | corpus | runs | any warning | critical | runs flagged, by detector "

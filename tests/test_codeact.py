@@ -127,8 +127,9 @@ class TestCodeStepsInTheProcessor:
 
     def test_code_that_calls_no_tool_is_one_step_as_before(self, pipeline):
         with GenAI.agent(pipeline.tracer, "coder"):
-            for index in range(5):
-                _code(pipeline, f"x = {index}\nprint(x * 2)", result=str(index * 2))
+            for code in ("rows = load_rows()", "print(len(rows))", "ids = {r.id for r in rows}",
+                         "print(sorted(ids)[:5])", "total = sum(r.amount for r in rows)"):
+                _code(pipeline, code, result="ok")
         assert all(severity is None for _, severity, _ in _flags(pipeline))
 
     def test_a_call_the_runtime_traced_inside_the_code_is_one_step(self, pipeline):
@@ -154,7 +155,9 @@ class TestCodeStepsInTheProcessor:
         # Read again, the lookups would be four identical calls in a row: a warning.
         assert all(severity is None for _, severity, _ in _flags(pipeline))
 
-    def test_a_helper_defined_by_earlier_code_is_not_a_tool(self, pipeline):
+    def test_a_helper_defined_by_earlier_code_is_not_a_tool(self):
+        # Code compared exactly: the blocks below differ, the helper's calls do not.
+        pipeline = Pipeline(Config(settings={"AGENTWATCH_LOOP_CODE_SIMILARITY": 0}))
         with GenAI.agent(pipeline.tracer, "coder"):
             _code(pipeline, "def find(name):\n    return name in tree\n")
             for attempt in range(5):  # the code differs, the call in it does not

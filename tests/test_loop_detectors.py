@@ -73,11 +73,25 @@ class TestRepeatedCall:
         assert new == [True, False, True, False, False]
 
     def test_near_duplicates_only_when_asked(self):
-        steps = [tool("python", {"code": f"print(data[{i}])  # look at row {i}"})
+        steps = [tool("search", {"query": f"orders of customer 7 page {i}, newest first"})
                  for i in range(5)]
         assert flags(RepeatedCallDetector(), steps) == []
         assert run(RepeatedCallDetector(similarity=0.7), steps)[2:] == [
             "warning", "warning", "critical"]
+
+    def test_code_rewritten_with_a_changed_literal_is_the_same_call(self):
+        """CodeAct: the same block with another literal continues the streak (by default);
+        code that does something else does not."""
+        steps = [tool("python_interpreter",
+                      {"code": f"matches = re.findall(pattern, content[:{n}])\n"
+                               "for match in matches:\n    print(match)"})
+                 for n in (10_000, 50_000, 100_000, 200_000, 400_000)]
+        assert run(RepeatedCallDetector(), steps)[2:] == ["warning", "warning", "critical"]
+        assert flags(RepeatedCallDetector(code_similarity=0.0), steps) == []
+        different = [tool("python_interpreter", {"code": code}) for code in (
+            "import json\nprint(json.dumps(config))", "rows = load('a.csv')\nprint(len(rows))",
+            "print(sorted(set(words))[:10])")]
+        assert flags(RepeatedCallDetector(), different) == []
 
     def test_unknown_arguments_are_never_the_same(self):
         unknown = Step(StepKind.TOOL, "search", 1, 1, (1, 1))

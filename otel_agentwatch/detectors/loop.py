@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from ..normalize.codeact import runs_code
 from ..settings import Setting, fraction, integer
 from ..steps import Step, StepKind
 from ._similarity import jaccard, signature
@@ -53,6 +54,10 @@ SIMILARITY = Setting(
     "AGENTWATCH_LOOP_SIMILARITY", fraction(), 0.0,
     "`loop.repeated_call`: also count near-identical arguments at this similarity (Jaccard "
     "over character 4-grams); 0 compares exactly.")
+CODE_SIMILARITY = Setting(
+    "AGENTWATCH_LOOP_CODE_SIMILARITY", fraction(), 0.5,
+    "`loop.repeated_call`: for tools that run code (CodeAct), count code at least this "
+    "similar to the previous block as the same call; 0 compares exactly.")
 OUTCOME_WARNING = Setting(
     "AGENTWATCH_LOOP_OUTCOME_THRESHOLD", integer(2), 3,
     "`loop.repeated_outcome`: same call with the same result, within the window, that "
@@ -81,24 +86,30 @@ class RepeatedCallDetector(Detector[Streak]):
     Warning at ``warning_at`` such calls in a row, critical at ``critical_at``. With
     ``similarity`` > 0, a call to the same tool whose arguments are at least that
     similar to the previous call's (Jaccard over character 4-grams of normalized text)
-    continues the streak too.
+    continues the streak too. Tools that run code (see
+    :func:`~otel_agentwatch.normalize.codeact.runs_code`) are compared at
+    ``code_similarity`` instead: a CodeAct agent stuck on one thing rewrites the same
+    block with a changed literal or line, rarely word for word.
     """
 
-    __slots__ = ("critical_at", "similarity", "warning_at")
+    __slots__ = ("code_similarity", "critical_at", "similarity", "warning_at")
 
     id: ClassVar[str] = "loop.repeated_call"
     failure_mode: ClassVar[str] = STEP_REPETITION
     mast_codes: ClassVar[tuple[str, ...]] = MAST_STEP_REPETITION
     kinds: ClassVar[frozenset[StepKind]] = TOOL_STEPS
     settings: ClassVar[dict[str, Setting[Any]]] = {
-        "warning_at": REPEAT_WARNING, "critical_at": REPEAT_CRITICAL, "similarity": SIMILARITY}
+        "warning_at": REPEAT_WARNING, "critical_at": REPEAT_CRITICAL, "similarity": SIMILARITY,
+        "code_similarity": CODE_SIMILARITY}
 
     def __init__(self, warning_at: int = REPEAT_WARNING.default,
                  critical_at: int = REPEAT_CRITICAL.default,
-                 similarity: float = SIMILARITY.default) -> None:
+                 similarity: float = SIMILARITY.default,
+                 code_similarity: float = CODE_SIMILARITY.default) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
         self.similarity = similarity
+        self.code_similarity = code_similarity
 
     def new_state(self) -> Streak:
         return Streak()
@@ -109,12 +120,14 @@ class RepeatedCallDetector(Detector[Streak]):
             return None
         key = (step.name, step.args_key)
         near = False
-        if self.similarity and key != state.key:
+        similarity = self.code_similarity if self.code_similarity and runs_code(step.name) \
+            else self.similarity
+        if similarity and key != state.key:
             current = signature(step.args)
             previous = state.key
             near = (isinstance(previous, tuple) and previous[0] == step.name
                     and state.signature is not None
-                    and jaccard(current, state.signature) >= self.similarity)
+                    and jaccard(current, state.signature) >= similarity)
             if near:
                 state.add(step.span_id)
                 state.key = key

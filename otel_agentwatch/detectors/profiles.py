@@ -73,6 +73,7 @@ PROFILES: dict[str, Profile] = {
         RepeatedTextDetector(chunk_repeats=10, max_distance=5 * CHUNK, monologue_warning=0,
                              monologue_critical=0),
     ),
-    "cline": _fixed(RepeatedCallDetector(warning_at=3, critical_at=5)),
-    "roo": _fixed(RepeatedCallDetector(warning_at=4, critical_at=4)),
+    # Their guards compare calls exactly, code too.
+    "cline": _fixed(RepeatedCallDetector(warning_at=3, critical_at=5, code_similarity=0.0)),
+    "roo": _fixed(RepeatedCallDetector(warning_at=4, critical_at=4, code_similarity=0.0)),
 }

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 import shlex
 from collections.abc import Mapping
@@ -33,7 +34,8 @@ from typing import Any, NamedTuple
 
 from .._bounded import BoundedDict
 
-__all__ = ["CODE_LIMIT", "SHELL_TOOL", "CodeNames", "CodeReading", "code_of", "read_code"]
+__all__ = ["CODE_LIMIT", "SHELL_TOOL", "CodeNames", "CodeReading", "code_of", "read_code",
+           "runs_code"]
 
 CODE_LIMIT = 16 * 1024
 """Characters of a code action read: enough for what agents write in one step, and a
@@ -76,10 +78,17 @@ class CodeReading(NamedTuple):
     defines: frozenset[str] = frozenset()
 
 
+@functools.lru_cache(maxsize=256)
+def runs_code(tool: str) -> bool:
+    """Whether a tool runs the code it is given, as its name says (``python_interpreter``,
+    ``execute_ipython_cell``, ``Python_REPL``, ``code_interpreter``, ...)."""
+    return _CODE_TOOL.search(tool) is not None
+
+
 def code_of(tool: str, args: Any) -> str | None:
     """The code a tool call runs, when the tool runs code (its name says so) and its
     arguments hold the code as text; None otherwise."""
-    if not _CODE_TOOL.search(tool):
+    if not runs_code(tool):
         return None
     if isinstance(args, str):
         return args
