@@ -71,7 +71,7 @@ INSTRUMENT = Setting(
     "AGENTWATCH_INSTRUMENT",
     name_list("'all', 'none', or a comma-separated list of framework names"), ("all",),
     "Which frameworks `init()` instruments when the application imports them: `all`, "
-    "`none`, or a list of `anthropic`, `autogen`, `google_adk`, `langchain`, "
+    "`none`, or a list of `anthropic`, `autogen`, `crewai`, `google_adk`, `langchain`, "
     "`llama_index`, `mcp`, `openai`, `openai_agents`, `pydantic_ai`, `smolagents` "
     "(`langchain,openai`).")
 LANGCHAIN_CHAINS = Setting(

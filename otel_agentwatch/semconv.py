@@ -76,6 +76,7 @@ OP_GENERATE_CONTENT: Final = "generate_content"
 OP_EXECUTE_TOOL: Final = "execute_tool"
 OP_INVOKE_AGENT: Final = "invoke_agent"
 OP_CREATE_AGENT: Final = "create_agent"
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"  # several agents run by a framework (a crew)
 
 # --- Model Context Protocol (the GenAI conventions' MCP spans) ------------------------------
 MCP_METHOD_NAME: Final = "mcp.method.name"

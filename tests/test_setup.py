@@ -57,7 +57,7 @@ def test_import_leaves_frameworks_and_numpy_unimported():
         import otel_agentwatch, otel_agentwatch.auto
         heavy = ("numpy", "langchain_core", "langchain", "langgraph", "openai", "anthropic",
                  "agents", "pydantic_ai", "mcp", "google.adk",
-                 "smolagents", "llama_index", "autogen_agentchat")
+                 "smolagents", "llama_index", "autogen_agentchat", "crewai")
         print(sorted(m for m in heavy if m in sys.modules))
     """, OTEL_TRACES_EXPORTER="none")
     assert result.returncode == 0, result.stderr

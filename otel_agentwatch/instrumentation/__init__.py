@@ -24,6 +24,7 @@ __all__ = ["INSTRUMENTORS", "Instrumentor", "frameworks_named", "instrument_when
 INSTRUMENTORS: dict[str, str] = {
     "anthropic": "otel_agentwatch.instrumentation.anthropic:AnthropicInstrumentor",
     "autogen": "otel_agentwatch.instrumentation.autogen:AutoGenInstrumentor",
+    "crewai": "otel_agentwatch.instrumentation.crewai:CrewAIInstrumentor",
     "google_adk": "otel_agentwatch.instrumentation.google_adk:GoogleADKInstrumentor",
     "langchain": "otel_agentwatch.instrumentation.langchain:LangChainInstrumentor",
     "llama_index": "otel_agentwatch.instrumentation.llama_index:LlamaIndexInstrumentor",

@@ -9,7 +9,7 @@ task reaches the detectors as its objective, in the process.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -36,15 +36,18 @@ class AgentSpan:
         name: the agent's name (``gen_ai.agent.name``).
         objective: what the run was asked to do, if known: for the detectors only.
         attributes: more attributes to start the span with.
+        operation: ``invoke_agent``, or ``invoke_workflow`` for a framework's run of
+            several agents (a crew): not an agent's run, the agents' runs nest in it.
     """
 
     __slots__ = ("span",)
 
     def __init__(self, tracer: Tracer, name: str, objective: str | None = None,
-                 attributes: Mapping[str, Any] | None = None) -> None:
+                 attributes: Mapping[str, Any] | None = None,
+                 operation: str = semconv.OP_INVOKE_AGENT) -> None:
         self.span = tracer.start_span(
-            f"{semconv.OP_INVOKE_AGENT} {name}", kind=SpanKind.INTERNAL,
-            attributes={semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,
+            f"{operation} {name}", kind=SpanKind.INTERNAL,
+            attributes={semconv.GEN_AI_OPERATION_NAME: operation,
                         semconv.GEN_AI_AGENT_NAME: name, **(attributes or {})})
         if objective:
             BRIDGE.give_objective(self.span.get_span_context().span_id, objective)
@@ -65,6 +68,16 @@ class AgentSpan:
         try:
             with self.current():
                 return function(*args, **kwargs)
+        except BaseException as error:
+            self.end(error)
+            raise
+
+    async def acall(self, function: Callable[..., Awaitable[_Result]], *args: Any,
+                    **kwargs: Any) -> _Result:
+        """:meth:`call` for a coroutine function: awaited with the span current."""
+        try:
+            with self.current():
+                return await function(*args, **kwargs)
         except BaseException as error:
             self.end(error)
             raise

@@ -8,7 +8,7 @@ captures content; an error is recorded as the conventions ask.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import Token
 from types import TracebackType
 from typing import Any
@@ -21,10 +21,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from .. import semconv
 from .._bridge import BRIDGE, Content
 from .._guard import internal_error
+from ..normalize import is_tool_span
 from ._errors import record_error
 from ._messages import attribute_text
 
-__all__ = ["ToolSpan"]
+__all__ = ["ToolSpan", "arun_tool", "run_tool"]
 
 
 class ToolSpan:
@@ -91,3 +92,56 @@ class ToolSpan:
             self.span.end()
         except Exception as failure:
             internal_error("tool span end", failure)
+
+
+def _covering_span_id() -> int | None:
+    """The id of the tool span already current around this call, if one is: another
+    instrumentation's (OpenInference's, wrapping the same method around ours) or ours
+    from an outer method of the same call (a framework's ``run`` calling its ``invoke``)."""
+    current = trace.get_current_span()
+    if current.is_recording() and is_tool_span(current):
+        return current.get_span_context().span_id
+    return None
+
+
+def _start(tracer: Tracer, name: str, arguments: Any) -> tuple[ToolSpan | None, Content | None]:
+    """``(our span, None)`` for a call to trace, ``(None, content)`` for one a span covers
+    (the content handed to that span), ``(None, None)`` when neither could be set up."""
+    try:
+        covering = _covering_span_id()
+        if covering is None:
+            return ToolSpan(tracer, name, arguments), None
+        content = Content(args=arguments)
+        BRIDGE.keep(covering, content)
+        return None, content
+    except Exception as error:
+        internal_error("tool call", error, "this tool call is not traced")
+        return None, None
+
+
+def run_tool(tracer: Tracer, name: str, arguments: Any, function: Callable[..., Any],
+             *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` as the tool call ``name`` with ``arguments``: in an
+    ``execute_tool`` span of ours, or, when a tool span is current around it already,
+    in that one (the arguments and the result handed to it): one span, one step."""
+    call, covered = _start(tracer, name, arguments)
+    if call is None:
+        result = function(*args, **kwargs)
+        if covered is not None:
+            covered.result = result
+        return result
+    with call:
+        return call.done(function(*args, **kwargs))
+
+
+async def arun_tool(tracer: Tracer, name: str, arguments: Any,
+                    function: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """:func:`run_tool` for a coroutine function."""
+    call, covered = _start(tracer, name, arguments)
+    if call is None:
+        result = await function(*args, **kwargs)
+        if covered is not None:
+            covered.result = result
+        return result
+    with call:
+        return call.done(await function(*args, **kwargs))

@@ -8,17 +8,16 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
 from ... import control, semconv
-from ..._bridge import BRIDGE, Content
+from ..._bridge import BRIDGE
 from ..._guard import internal_error
 from ...config import Config
-from ...normalize import is_agent_span, is_tool_span
+from ...normalize import is_agent_span
 from .._agent_span import AgentSpan
 from .._theirs import names, their_current_span
-from .._tool_span import ToolSpan
+from .._tool_span import run_tool
 
 __all__ = ["Wrappers"]
 
@@ -60,31 +59,16 @@ class Wrappers:
     def tool_call(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                   kwargs: dict[str, Any]) -> Any:
         """``Tool.__call__(*args, sanitize_inputs_outputs=False, **kwargs)``."""
-        current = trace.get_current_span()
         if self._halt_on is not None:  # before the tool runs; AgentHalted is the user's
             control.check_current(self._halt_on)
-        covered: Content | None = None
         try:
             arguments = _arguments(instance, args, kwargs)
-            if current.is_recording() and is_tool_span(current):
-                # A tool span covers this call already (OpenInference's, wrapping __call__
-                # around ours): what the call is given and returns goes to that one.
-                covered = Content(args=arguments)
-                BRIDGE.keep(current.get_span_context().span_id, covered)
-                call = None
-            else:
-                call = ToolSpan(self._tracer, str(getattr(instance, "name", None) or "tool"),
-                                arguments)
         except Exception as error:
             internal_error("smolagents tool call", error, "this tool call is not traced")
             return wrapped(*args, **kwargs)
-        if call is None:
-            result = wrapped(*args, **kwargs)
-            if covered is not None:
-                covered.result = result
-            return result
-        with call:
-            return call.done(wrapped(*args, **kwargs))
+        # OpenInference's span, when it wraps __call__ around ours, covers the call.
+        return run_tool(self._tracer, str(getattr(instance, "name", None) or "tool"),
+                        arguments, wrapped, *args, **kwargs)
 
     def timeout(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                 kwargs: dict[str, Any]) -> Any:
