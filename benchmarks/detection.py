@@ -193,16 +193,22 @@ STALL_FAILURES = frozenset({"Task Orchestration", "Task Orchestration Error",
                             "Context Handling Failure"})
 
 
-def detections(spans: Iterable[ReadableSpan],
-               family: str = "") -> list[tuple[str, str, str]]:
-    """(span id, detector, severity) for every detection event on a flagged span, of the
-    detectors whose id starts with ``family`` (all by default)."""
+FLAGGING = ("warning", "critical")
+
+
+def detections(spans: Iterable[ReadableSpan], family: str = "",
+               severities: Sequence[str] = FLAGGING) -> list[tuple[str, str, str]]:
+    """(span id, detector, severity) for every detection event at one of ``severities``
+    (warning and critical: the ones that flag; ``("info",)`` for the advisory ones), of
+    the detectors whose id starts with ``family`` (all by default). Flagging ones count
+    on the spans they flag (a run's span also repeats its steps' detections as events)."""
     found = []
     for span in spans:
-        if not (span.attributes or {}).get("agentwatch.flagged"):
-            continue
+        flagged = (span.attributes or {}).get("agentwatch.flagged")
         for event in span.events:
-            if event.name == "agentwatch.detection" and \
+            severity = event.attributes.get("agentwatch.severity")
+            if event.name == "agentwatch.detection" and severity in severities and \
+                    (flagged or severity == "info") and \
                     event.attributes["agentwatch.detector"].startswith(family):
                 found.append((format(span.context.span_id, "016x"),
                               event.attributes["agentwatch.detector"],
@@ -300,6 +306,7 @@ class SuccessScore:
     runs: int = 0
     warning: int = 0
     critical: int = 0
+    advisory: int = 0  # runs with an info detection and none that flags
     by_detector: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     warned_by: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -312,6 +319,7 @@ def score_successes(runs: Iterable[dict[str, Any]], config: Config) -> SuccessSc
         score.runs += 1
         score.warning += severity is not None
         score.critical += severity == "critical"
+        score.advisory += severity is None and bool(detections(spans, severities=("info",)))
         for detector in {d for _, d, s in detections(spans) if s == "critical"}:
             score.by_detector[detector] += 1
         for detector in {d for _, d, _ in detections(spans)}:
@@ -473,8 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print("\n### Successful runs flagged (false-positive rate)\n")
     print("| profile | corpus | runs | any warning | critical | runs flagged, by detector "
-          "(warning or critical / critical) |")
-    print("|---|---|---|---|---|---|")
+          "(warning or critical / critical) | advisory (info) only |")
+    print("|---|---|---|---|---|---|---|")
     corpora = {
         "mini-swe-agent, resolved": lambda: (
             r for r in _read_runs(args.data / "miniswe" / "runs.jsonl")
@@ -489,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             detail = ", ".join(f"`{d}` {n} / {s.by_detector.get(d, 0)}"
                                for d, n in sorted(s.warned_by.items())) or "-"
             print(f"| {label} | {corpus} | {s.runs} | {_share(s.warning, s.runs)} | "
-                  f"{_share(s.critical, s.runs)} | {detail} |")
+                  f"{_share(s.critical, s.runs)} | {detail} | {_share(s.advisory, s.runs)} |")
 
     print("\n### Who&When (Magentic-One), orchestrator ledger `is_in_loop` (silver, run level)\n")
     print("| profile | precision | recall |")

@@ -38,7 +38,11 @@ def _unique(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def flag_attributes(detections: Sequence[Detection]) -> dict[str, AttributeValue]:
-    """The ``agentwatch.*`` attributes of the span that triggered ``detections``."""
+    """The ``agentwatch.*`` attributes of the span that triggered ``detections``; none
+    for advisory (info) detections alone, which are events only."""
+    detections = [d for d in detections if d.severity.flags]
+    if not detections:
+        return {}
     worst = _worst(detections)
     return {
         semconv.FLAGGED: True,
@@ -65,11 +69,12 @@ def detection_event_attributes(detection: Detection) -> dict[str, AttributeValue
 
 
 def run_attributes(run: RunState, *, final: bool) -> dict[str, AttributeValue]:
-    """The ``agentwatch.run.*`` summary for a flagged run; counters only at run end."""
+    """The ``agentwatch.run.*`` summary of a run with detections (``run.flagged`` false
+    when they are all advisory); counters only at run end."""
     if run.worst is None:
         return {}
     attributes: dict[str, AttributeValue] = {
-        semconv.RUN_FLAGGED: True,
+        semconv.RUN_FLAGGED: run.flagged,
         semconv.RUN_DETECTIONS: tuple(run.fired or ()),
         semconv.RUN_SEVERITY: run.worst.severity.value,
         semconv.RUN_FAILURE_MODE: run.worst.failure_mode,

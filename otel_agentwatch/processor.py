@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
@@ -127,7 +127,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self._active and not in_side_effect.get():
             try:
-                self._start(span)
+                self._start(span, parent_context)
             except Exception as error:
                 internal_error("AgentWatchSpanProcessor.on_start", error)
         if self._next is not None:
@@ -168,13 +168,20 @@ class AgentWatchSpanProcessor(SpanProcessor):
 
     # --- a span starts -------------------------------------------------------------------
 
-    def _start(self, span: Span) -> None:
+    def _start(self, span: Span, parent_context: Context | None) -> None:
         context = span.get_span_context()
         span_id = context.span_id
         if self._capture:  # content may go on this span (see Bridge.captures)
             BRIDGE.capturing(span_id)
         parent = span.parent
         parent_id = None if parent is None or parent.is_remote else parent.span_id
+        if parent_id is not None and self._table.is_plain(parent_id):
+            # An agent span whose GenAI attributes were set after it started (CrewAI's
+            # own, say) is known by the time its first child starts.
+            parent_span = trace.get_current_span(parent_context)
+            if parent_span.get_span_context().span_id == parent_id and \
+                    role_at_start(parent_span) == ROLE_AGENT:
+                self._table.anchor_late(context.trace_id, parent_id, parent_span)
         # A model call our instrumentation announced: this is its span (ours, or the
         # SDK's own), and outside any span its conversation is its run.
         call = self._announced.get()
@@ -228,13 +235,13 @@ class AgentWatchSpanProcessor(SpanProcessor):
             finished, ending = self._end_run(span, shape, (trace_id, span_id))
             if ending:
                 detections = [*detections, *ending]
-        if not detections and not annotations and (finished is None or not finished.flagged):
+        if not detections and not annotations and (finished is None or not finished.detected):
             return span, ()
         attributes = flag_attributes(detections) if detections else {}
         if annotations:
             attributes.update(annotations)
         events = detection_events(detections, span.end_time)
-        if finished is not None and finished.flagged:
+        if finished is not None and finished.detected:
             attributes.update(run_attributes(finished, final=True))
             events.extend(detection_events(finished.unmarked or (), span.end_time))
         return rebuild(span, attributes, events), [d for d in detections if d.new]

@@ -119,6 +119,20 @@ class RunTable(Generic[State]):
         live[span_id] = entry  # the oldest is forgotten beyond the cap
         return entry[0]
 
+    def is_plain(self, span_id: int) -> bool:
+        """Whether a live span is registered as neither a run's anchor nor part of a tool
+        call: one that could still turn out to be an agent's."""
+        entry = self._live.get(span_id)
+        return entry is not None and entry[0][1] != span_id and entry[3] == _NO_TOOL
+
+    def anchor_late(self, trace_id: int, span_id: int, span: object) -> None:
+        """A live span found to be an agent's after it started (its attributes were set
+        late): the spans started under it from now on are its run's, and its end ends
+        that run, as if it had been known at its start."""
+        entry = self._live.get(span_id)
+        if entry is not None and entry[0][1] != span_id:
+            self._live[span_id] = ((trace_id, span_id), entry[1], _weak(span), entry[3])
+
     def span_ended(self, trace_id: int, span_id: int,
                    parent_id: int | None) -> tuple[RunKey, bool, bool]:
         """Forget an ended span. Returns ``(run of this step, whether it anchored a run,
@@ -234,6 +248,12 @@ class RunState:
 
     @property
     def flagged(self) -> bool:
+        """Whether a detection at warning or above was made in the run."""
+        return self.worst is not None and self.worst.severity.flags
+
+    @property
+    def detected(self) -> bool:
+        """Whether any detection was made in the run, advisory ones included."""
         return self.worst is not None
 
     def count(self, kind: StepKind) -> None:

@@ -178,6 +178,6 @@ class TestCodeStepsInTheProcessor:
                 if tested:
                     _code(pipeline, "!python -m pytest -q")
             run = pipeline.spans("invoke_agent")[0]
-            detections = run.attributes.get("agentwatch.detections", ())
+            detections = run.attributes.get("agentwatch.run.detections", ())
             assert ("termination.unverified" in detections) is expected
             pipeline.provider.shutdown()

@@ -116,3 +116,21 @@ def test_a_tool_span_inside_another_tool_call_is_the_same_call(pipeline):
                    for s in pipeline.spans("execute_tool search"))
     [agent] = pipeline.spans("invoke_agent support")
     assert agent.attributes["agentwatch.run.tool_calls"] == 6, "5 searches and the delegation"
+
+
+def test_an_agent_span_named_as_such_after_it_started_is_its_run(pipeline):
+    """Frameworks that set an agent span's GenAI attributes after starting it (CrewAI's own
+    spans do): once its first child starts, it is the run's anchor, and the verdict is its,
+    not the trace root's."""
+    tracer = pipeline.tracer
+    with tracer.start_as_current_span("crew kickoff"), \
+            tracer.start_as_current_span("Support agent") as agent:
+        agent.set_attributes({"gen_ai.operation.name": "invoke_agent",
+                              "gen_ai.agent.name": "Support agent"})
+        for _ in range(5):
+            DIALECTS[0].tool(tracer, "search", SEARCH_ARGS, result="sunny")
+    [agent_span] = pipeline.spans("Support agent")
+    [root] = pipeline.spans("crew kickoff")
+    assert agent_span.attributes["agentwatch.run.severity"] == "critical"
+    assert agent_span.attributes["agentwatch.run.tool_calls"] == 5
+    assert "agentwatch.run.severity" not in root.attributes

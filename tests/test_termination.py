@@ -7,13 +7,14 @@ import json
 
 import pytest
 
-from otel_agentwatch import Severity, StepKind, agent_run, tool
+from otel_agentwatch import Config, Severity, StepKind, agent_run, tool
 from otel_agentwatch.detectors.termination import (
     EndedAfterErrorsDetector,
     UnverifiedEndingDetector,
 )
 from otel_agentwatch.normalize._args import tool_arguments
 from otel_agentwatch.steps import Step
+from tests.conftest import Pipeline
 from tests.detecting import Facts, built
 
 _ids = itertools.count(1)
@@ -54,7 +55,7 @@ class TestUnverifiedEnding:
             "edit then an unrelated delete"])
     def test_changes_left_unverified(self, steps):
         detection = judge(UnverifiedEndingDetector(), steps)
-        assert detection.severity is Severity.WARNING
+        assert detection.severity is Severity.INFO  # advisory by default
         assert detection.span_id == ANCHOR.span_id
         assert detection.mast_codes == ("FM-3.2", "FM-3.1")
 
@@ -106,9 +107,28 @@ def test_end_to_end_on_the_agent_span(pipeline):
     with agent_run("hasty", tracer_provider=pipeline.provider):
         edit_file(command="str_replace", path="a.py", old_str="x", new_str="y")
     careful, hasty = pipeline.spans("invoke_agent")
-    assert "agentwatch.flagged" not in careful.attributes
-    assert hasty.attributes["agentwatch.detections"] == ("termination.unverified",)
+    assert not any(key.startswith("agentwatch.") for key in careful.attributes)
+    # Advisory: an event and the run's attributes, but the span is not flagged.
+    assert "agentwatch.flagged" not in hasty.attributes
+    assert hasty.attributes["agentwatch.run.flagged"] is False
+    assert hasty.attributes["agentwatch.run.severity"] == "info"
+    assert hasty.attributes["agentwatch.run.detections"] == ("termination.unverified",)
     assert hasty.attributes["agentwatch.run.failure_mode"] == "unverified_termination"
+    [event] = [e for e in hasty.events if e.name == "agentwatch.detection"]
+    assert event.attributes["agentwatch.severity"] == "info"
+
+
+def test_unverified_endings_flag_when_set_to_warning():
+    pipeline = Pipeline(Config(settings={"AGENTWATCH_TERMINATION_UNVERIFIED_SEVERITY":
+                                         "warning"}))
+    edit_file = tool("str_replace_editor", tracer_provider=pipeline.provider)(
+        lambda command, path, old_str, new_str: "edited")
+    with agent_run("hasty", tracer_provider=pipeline.provider):
+        edit_file(command="str_replace", path="a.py", old_str="x", new_str="y")
+    [hasty] = pipeline.spans("invoke_agent")
+    assert hasty.attributes["agentwatch.flagged"] is True
+    assert hasty.attributes["agentwatch.severity"] == "warning"
+    assert hasty.attributes["agentwatch.run.flagged"] is True
 
 
 def test_thresholds_are_settings():

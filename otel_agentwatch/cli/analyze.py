@@ -89,6 +89,8 @@ def _report(trace_id: int, spans: list[ReadableSpan]) -> TraceReport:
             if event.name != semconv.DETECTION_EVENT:
                 continue
             attributes = event.attributes or {}
+            if attributes.get(semconv.EVENT_SEVERITY) == Severity.INFO.value:
+                continue  # advisory: on the run's span, not a finding that flags
             findings.append(Finding(
                 span_id=format(span.context.span_id, "016x"), span_name=span.name,
                 detector=str(attributes.get(semconv.EVENT_DETECTOR)),

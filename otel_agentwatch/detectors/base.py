@@ -34,14 +34,28 @@ S = TypeVar("S")
 
 
 class Severity(str, enum.Enum):
-    """How bad a detection is. Ordered: ``WARNING < CRITICAL``."""
+    """How bad a detection is. Ordered: ``INFO < WARNING < CRITICAL``.
 
+    ``INFO`` is advisory: something worth knowing about a run that successful runs do
+    too (ending without tests after a change). It is reported as an event and in the
+    run's attributes, never as ``agentwatch.flagged``, and never halts a run.
+    """
+
+    INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
 
     @property
     def rank(self) -> int:
-        return 1 if self is Severity.WARNING else 2
+        return _RANKS[self]
+
+    @property
+    def flags(self) -> bool:
+        """Whether a detection at this severity flags its span (warning and above)."""
+        return self is not Severity.INFO
+
+
+_RANKS = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ termination, FM-3.2 no or incomplete verification).
   file written) and ended with no verification (tests, a build, a linter, running the
   program, a tool named for checking) after its last change. Deleting a file the run
   wrote undoes that write (agents clean up their scratch scripts before they finish);
-  tests that ran and failed count as verification (the agent looked).
+  tests that ran and failed count as verification (the agent looked). Advisory
+  (``info``) unless ``AGENTWATCH_TERMINATION_UNVERIFIED_SEVERITY=warning``.
 * ``termination.after_errors``: the run's last tool calls failed and nothing succeeded
   after them: it stopped on errors it did not resolve. Warning from ``warning_at``
   failures in a row (one failed lookup before the final answer is common and harmless),
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..settings import Setting, integer
+from ..settings import Setting, choice, integer
 from ..steps import Step, StepKind
 from .actions import ANY_RESOURCE, VERIFY, WRITE, removed
 from .base import Detection, Detector, Severity, make_detection, severity_at
@@ -49,14 +50,24 @@ class _Changes:
         self.verified_ever = False
 
 
+UNVERIFIED_SEVERITY = Setting(
+    "AGENTWATCH_TERMINATION_UNVERIFIED_SEVERITY", choice("info", "warning"), "info",
+    "`termination.unverified`: the severity of an ending without verification: `info` "
+    "(an event and run attributes, not a flag) or `warning`.")
+
+
 class UnverifiedEndingDetector(Detector[_Changes]):
     """The run ended (its agent or root span ended, without an error) after changes (edits,
     patches, files written) with no verification after the last one (tests, a build, a
-    linter, running the program or a script; tests that ran and failed count): a warning,
-    on the agent span. Deleting a file the run wrote undoes that write.
+    linter, running the program or a script; tests that ran and failed count), on the
+    agent span. Deleting a file the run wrote undoes that write.
+
+    Advisory (``info``) by default: successful runs end this way too (11 of 149 resolved
+    mini-swe-agent runs), so it says what a reviewer should check, not that the run
+    failed; ``severity="warning"`` flags it.
     """
 
-    __slots__ = ()
+    __slots__ = ("severity",)
 
     id: ClassVar[str] = "termination.unverified"
     failure_mode: ClassVar[str] = "unverified_termination"
@@ -64,6 +75,10 @@ class UnverifiedEndingDetector(Detector[_Changes]):
     kinds: ClassVar[frozenset[StepKind]] = _TOOLS
     actions: ClassVar[frozenset[str]] = frozenset({WRITE, VERIFY})
     MAX_PENDING: ClassVar[int] = 64
+    settings: ClassVar[dict[str, Setting[Any]]] = {"severity": UNVERIFIED_SEVERITY}
+
+    def __init__(self, severity: str = UNVERIFIED_SEVERITY.default) -> None:
+        self.severity = Severity(severity)
 
     def new_state(self) -> _Changes:
         return _Changes()
@@ -90,7 +105,7 @@ class UnverifiedEndingDetector(Detector[_Changes]):
         since = "since its last verification" if state.verified_ever else "at all"
         changed = len(state.pending)
         return make_detection(
-            self, anchor, Severity.WARNING,
+            self, anchor, self.severity,
             f"the run ended with {changed} changed resource(s) it did not verify {since}",
             count=changed, warning_at=1, critical_at=1,
             earlier=tuple(state.pending.values())[-8:], new=True, unverified_changes=changed,

@@ -200,9 +200,10 @@ def role_at_start(span: Any) -> int:
     framework's tool makes, a framework's own span under OpenInference's), else
     :data:`ROLE_NONE`. One function for both: it runs for every span that starts.
 
-    Some instrumentations (OpenInference's LangChain one) set attributes only at the
-    end; their spans are then not recognised at start (their steps group by the trace
-    root instead).
+    The processor asks again of a span's parent when a child starts, so attributes set
+    just after a span starts still count. Some instrumentations (OpenInference's
+    LangChain one) set them only at the end; their spans are not recognised (their
+    steps group by the enclosing run instead).
     """
     name = span.name
     if name.startswith(semconv.OP_INVOKE_AGENT):
