@@ -44,13 +44,14 @@ from .normalize import (
     tool_call_id,
     with_arguments,
 )
-from .normalize.codeact import CodeNames, CodeReading
+from .normalize.codeact import NAMES_LIMIT, CodeNames, CodeReading, runs_code
 from .runs import RunState, RunTable, conversation_run
 from .steps import RunKey, Step, StepKind
 
 __all__ = ["AgentWatchSpanProcessor"]
 
 _TOOL_AND_MODEL = frozenset({StepKind.TOOL, StepKind.LLM})
+_NAMED_CALLS = frozenset({StepKind.TOOL, StepKind.AGENT})  # what code may call by name
 _KIND_ALONE = {kind: frozenset({kind}) for kind in StepKind}
 _NONE: list[Detection] = []  # shared "nothing found": never appended to
 
@@ -175,13 +176,6 @@ class AgentWatchSpanProcessor(SpanProcessor):
             BRIDGE.capturing(span_id)
         parent = span.parent
         parent_id = None if parent is None or parent.is_remote else parent.span_id
-        if parent_id is not None and self._table.is_plain(parent_id):
-            # An agent span whose GenAI attributes were set after it started (CrewAI's
-            # own, say) is known by the time its first child starts.
-            parent_span = trace.get_current_span(parent_context)
-            if parent_span.get_span_context().span_id == parent_id and \
-                    role_at_start(parent_span) == ROLE_AGENT:
-                self._table.anchor_late(context.trace_id, parent_id, parent_span)
         # A model call our instrumentation announced: this is its span (ours, or the
         # SDK's own), and outside any span its conversation is its run.
         call = self._announced.get()
@@ -193,8 +187,10 @@ class AgentWatchSpanProcessor(SpanProcessor):
         role = role_at_start(span)
         is_agent = role == ROLE_AGENT
         # The live-span registry needs no lock: see RunTable.
+        # An agent span whose GenAI attributes were set after it started (CrewAI's own,
+        # say) is known by the time its first child starts.
         self._table.span_started(context.trace_id, span_id, parent_id, is_agent, span,
-                                 conversation, role == ROLE_TOOL)
+                                 conversation, role == ROLE_TOOL, _late_agent, parent_context)
         if (is_agent or parent_id is None) and self._engine.wants_objective:
             outer = self._table.run_of(parent_id) if is_agent and parent_id is not None \
                 else None
@@ -260,7 +256,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
         if step is not None and step.args_key is None and kind is StepKind.TOOL:
             step = _with_requested_arguments(span, step)
         # The code a code-running tool ran, parsed outside the lock.
-        code = code_reading(step) if step is not None else None
+        code = code_reading(step) if step is not None and kind is StepKind.TOOL and \
+            runs_code(step.name) else None
         answered: Sequence[tuple[str, Step]] = ()  # (call id, step)
         if kept is not None:
             if kind is StepKind.LLM and not has_text and engine.reads_late_text:
@@ -293,7 +290,16 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 observed = _TOOL_AND_MODEL
             run.count(kind)
             if step is not None:
-                for each in self._steps_of(run, step, code):
+                steps: Sequence[Step] = (step,)
+                if kind in _NAMED_CALLS:
+                    names = run.code_names
+                    if names is None:
+                        names = run.code_names = CodeNames()
+                    if code is not None:  # CodeAct: the calls the code made are the steps
+                        steps = self._code_steps(run, step, code, names)
+                    elif len(names.traced) < NAMES_LIMIT:
+                        names.traced.add(step.name)  # the code's calls of it are this step
+                for each in steps:
                     found = engine.observe(each, run.detectors, has_text)
                     if found:
                         detections = [*detections, *found]
@@ -304,17 +310,11 @@ class AgentWatchSpanProcessor(SpanProcessor):
         return detections, annotations
 
     @staticmethod
-    def _steps_of(run: RunState, step: Step, code: CodeReading | None) -> Sequence[Step]:
-        """The steps a span's step is to the detectors: itself, or for code that called
-        tools or ran shell commands (CodeAct), the calls it made (under the lock)."""
-        if step.kind is not StepKind.TOOL and step.kind is not StepKind.AGENT:
-            return (step,)
-        names = run.code_names
-        if names is None:
-            names = run.code_names = CodeNames()
-        if code is None:
-            names.traced(step.name)  # the code's calls of it are this span's step
-            return (step,)
+    def _code_steps(run: RunState, step: Step, code: CodeReading,
+                    names: CodeNames) -> Sequence[Step]:
+        """The steps of a code-running tool's step: the tool calls and shell commands
+        its code made, or the step itself when it made none we can read (under the
+        lock)."""
         made = code_steps(step, names.tool_calls(code), code.commands)
         for _ in made[1:]:
             run.count(StepKind.TOOL)
@@ -403,6 +403,15 @@ class AgentWatchSpanProcessor(SpanProcessor):
         # runs are the parent's: the child starts clean.
         self._lock = threading.Lock()
         self._table.clear()
+
+
+def _late_agent(parent_context: Context | None, parent_id: int) -> Span | None:
+    """The parent span (current in ``parent_context``) if it is ``parent_id`` and is an
+    agent's by now, else None."""
+    parent = trace.get_current_span(parent_context)
+    if parent.get_span_context().span_id == parent_id and role_at_start(parent) == ROLE_AGENT:
+        return parent  # type: ignore[return-value]  # an SDK span: it is recording
+    return None
 
 
 def _with_requested_arguments(span: ReadableSpan, step: Step) -> Step:

@@ -94,16 +94,28 @@ class RunTable(Generic[State]):
 
     def span_started(self, trace_id: int, span_id: int, parent_id: int | None,
                      is_agent: bool, span: object, conversation: RunKey | None = None,
-                     is_tool: bool = False) -> RunKey:
+                     is_tool: bool = False,
+                     late_agent: Callable[[Any, int], object | None] | None = None,
+                     parent_context: Any = None) -> RunKey:
         """Register a started span; returns the run its children will belong to.
 
         ``conversation``: for a local root that continues a conversation (a model call
         of a hand-written agent loop, outside any span), the run it belongs to; such a
         run has no anchor span and ends only by eviction. ``is_tool``: the span is a tool
         call's; the spans under it, up to the next agent, are part of that call.
+        ``late_agent(parent_context, parent_id)``: asked only when the parent is
+        registered as neither an anchor nor part of a tool call; returns the parent span
+        if it has turned out to be an agent's since it started (its attributes set late),
+        which then anchors its run from this child on, as if known at its start.
         """
         live = self._live
         parent = live.get(parent_id) if parent_id is not None else None
+        if parent is not None and parent_id is not None and late_agent is not None and \
+                parent[3] == _NO_TOOL and parent[0][1] != parent_id:
+            parent_span = late_agent(parent_context, parent_id)
+            if parent_span is not None:
+                parent = live[parent_id] = ((trace_id, parent_id), parent[1],
+                                            _weak(parent_span), parent[3])
         tool = _IN_TOOL if parent is not None and parent[3] and not is_agent else \
             _TOOL if is_tool else _NO_TOOL
         entry: _LiveSpan
@@ -118,20 +130,6 @@ class RunTable(Generic[State]):
             entry = (parent[0], parent[0], None, tool)
         live[span_id] = entry  # the oldest is forgotten beyond the cap
         return entry[0]
-
-    def is_plain(self, span_id: int) -> bool:
-        """Whether a live span is registered as neither a run's anchor nor part of a tool
-        call: one that could still turn out to be an agent's."""
-        entry = self._live.get(span_id)
-        return entry is not None and entry[0][1] != span_id and entry[3] == _NO_TOOL
-
-    def anchor_late(self, trace_id: int, span_id: int, span: object) -> None:
-        """A live span found to be an agent's after it started (its attributes were set
-        late): the spans started under it from now on are its run's, and its end ends
-        that run, as if it had been known at its start."""
-        entry = self._live.get(span_id)
-        if entry is not None and entry[0][1] != span_id:
-            self._live[span_id] = ((trace_id, span_id), entry[1], _weak(span), entry[3])
 
     def span_ended(self, trace_id: int, span_id: int,
                    parent_id: int | None) -> tuple[RunKey, bool, bool]:

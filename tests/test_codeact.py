@@ -87,7 +87,7 @@ class TestReadCode:
         names = CodeNames()
         first = read_code("def lookup(q):\n    return q\n")
         assert first is not None and names.tool_calls(first) == []
-        names.traced("search_agent")
+        names.traced.add("search_agent")
         later = read_code('lookup("a")\nsearch_agent(task="find it")\nweb_search("b")')
         assert later is not None
         assert names.tool_calls(later) == [("web_search", {"args": ["b"]})]

@@ -34,8 +34,8 @@ from typing import Any, NamedTuple
 
 from .._bounded import BoundedDict
 
-__all__ = ["CODE_LIMIT", "SHELL_TOOL", "CodeNames", "CodeReading", "code_of", "read_code",
-           "runs_code"]
+__all__ = ["CODE_LIMIT", "NAMES_LIMIT", "SHELL_TOOL", "CodeNames", "CodeReading", "code_of",
+           "read_code", "runs_code"]
 
 CODE_LIMIT = 16 * 1024
 """Characters of a code action read: enough for what agents write in one step, and a
@@ -43,7 +43,8 @@ bound on the parser's time whatever a span carries."""
 SHELL_TOOL = "shell"
 """The tool name of the steps read from shell commands run by code."""
 _REPARSES = 4  # attempts to read code cut short, each up to the previous syntax error
-_NAMES_LIMIT = 512  # names remembered per run
+NAMES_LIMIT = 512
+"""Names remembered per run, of each kind (traced, defined by code)."""
 
 # Tools whose arguments are code to run: smolagents' python_interpreter, LangChain's
 # Python_REPL, OpenHands' execute_ipython_cell, AutoGen's code executors, ...
@@ -142,26 +143,33 @@ def read_code(code: str) -> CodeReading | None:
 
 
 class CodeNames:
-    """Per run: the names that are not tools when code calls them, because an earlier
-    piece of the run's code defined them, or because the run has spans of their own (a
-    tool or agent traced where it runs: the code's call of it is that span's step)."""
+    """Per run: the names that are not tools when the run's code calls them: those an
+    earlier piece of the run's code defined (its helpers), and those the run has spans of
+    its own for (a tool or agent traced where it runs: the code's call of it is that
+    span's step), which the processor notes in :attr:`traced` as their spans end.
 
-    __slots__ = ("_names",)
+    Attributes:
+        traced: names of the tools and agents with spans in the run, at most
+            :data:`NAMES_LIMIT` (added to directly: it is filled on every tool step).
+    """
+
+    __slots__ = ("_defined", "traced")
 
     def __init__(self) -> None:
-        self._names: BoundedDict[str, None] = BoundedDict(_NAMES_LIMIT)
-
-    def traced(self, name: str) -> None:
-        """A tool or agent of this name has a span in the run."""
-        self._names.refresh(name, None)
+        self.traced: set[str] = set()
+        self._defined: BoundedDict[str, None] | None = None  # made with the first code
 
     def tool_calls(self, reading: CodeReading) -> list[tuple[str, dict[str, Any]]]:
         """The calls of ``reading`` that are tool calls, given what the run has seen;
         the names ``reading`` defines are remembered for the run's later code."""
-        known = self._names
-        calls = [(name, arguments) for name, arguments in reading.calls if name not in known]
+        defined = self._defined
+        if defined is None:
+            defined = self._defined = BoundedDict(NAMES_LIMIT)
+        traced = self.traced
+        calls = [(name, arguments) for name, arguments in reading.calls
+                 if name not in traced and name not in defined]
         for name in reading.defines:
-            known.refresh(name, None)
+            defined.refresh(name, None)
         return calls
 
 
