@@ -17,6 +17,10 @@ corpus's own labels, per corpus and never pooled (see ../shared/data/README.md):
 * Who&When (Magentic-One runs): the orchestrator's own ledger ``is_in_loop`` as a silver
   label, run level.
 
+The detectors are configured from the environment as in an application
+(``Config.from_env()``): ``AGENTWATCH_EMBEDDER``, ``AGENTWATCH_DRIFT_*`` and every
+threshold variable apply, so a user can evaluate their own settings or embedder.
+
 Runs given as steps (``runs.jsonl``) become the spans an instrumented agent would emit:
 an ``invoke_agent`` span per user turn holding ``chat`` and ``execute_tool`` spans with
 GenAI attributes, arguments and results as recorded. Text the corpus cut short is
@@ -360,7 +364,12 @@ def score_trail_runs(data: Path, config: Config, family: str,
     return scores
 
 
-def code_similarity_folds(data: Path, values: Sequence[float]) -> tuple[
+def with_settings(config: Config, **settings: Any) -> Config:
+    """``config`` with detector settings added (by variable name) to those it has."""
+    return config.replace(settings={**config.settings, **settings})
+
+
+def code_similarity_folds(data: Path, values: Sequence[float], base: Config) -> tuple[
         dict[float, int], dict[str, Counts]]:
     """``AGENTWATCH_LOOP_CODE_SIMILARITY`` chosen by leave-one-trace-out over the TRAIL
     step lists (where code executions are steps): for each trace, the value with the
@@ -370,8 +379,8 @@ def code_similarity_folds(data: Path, values: Sequence[float]) -> tuple[
     rows = []  # (subset, labelled, {value: predicted})
     for subset, _, run in trail_traces(data):
         labelled = any(e["category"] == LOOP_FAILURE for e in run["labels"]["errors"])
-        predicted = {value: worst(replay_steps(run, Config(settings={
-            "AGENTWATCH_LOOP_CODE_SIMILARITY": value})), LOOPS) is not None
+        predicted = {value: worst(replay_steps(run, with_settings(
+            base, AGENTWATCH_LOOP_CODE_SIMILARITY=value)), LOOPS) is not None
             for value in values}
         rows.append((subset, labelled, predicted))
 
@@ -424,15 +433,18 @@ def _share(part: int, whole: int) -> str:
     return f"{part}/{whole} ({100 * part / whole:.1f}%)" if whole else "n/a"
 
 
-def variants(profiles: Sequence[str], similarities: Sequence[float]) -> list[tuple[str, Config]]:
-    """(label, config) pairs: each profile, then ``default`` at each near-duplicate setting."""
-    found = [(profile, Config(profile=profile)) for profile in profiles]
+def variants(base: Config, profiles: Sequence[str],
+             similarities: Sequence[float]) -> list[tuple[str, Config]]:
+    """(label, config) pairs: each profile, then ``default`` at each near-duplicate
+    setting; all with ``base``'s settings (the environment's, as in an application)."""
+    found = [(profile, base.replace(profile=profile)) for profile in profiles]
+    default = base.replace(profile="default")
     found += [(f"default, similarity {value:g}",
-               Config(profile="default", settings={"AGENTWATCH_LOOP_SIMILARITY": value}))
+               with_settings(default, AGENTWATCH_LOOP_SIMILARITY=value))
               for value in similarities]
     # What comparing code exactly would give (the setting before CodeAct read back).
     found.append(("default, code similarity 0",
-                  Config(profile="default", settings={"AGENTWATCH_LOOP_CODE_SIMILARITY": 0})))
+                  with_settings(default, AGENTWATCH_LOOP_CODE_SIMILARITY=0)))
     return found
 
 
@@ -445,7 +457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=3, help="span-level tolerance in steps")
     args = parser.parse_args(argv)
     similarities = [float(v) for v in args.similarity.split(",") if v]
-    configs = variants(args.profiles.split(","), similarities)
+    # The environment's settings, read as the processor reads them: AGENTWATCH_EMBEDDER,
+    # AGENTWATCH_DRIFT_* and the thresholds apply here as in an application.
+    base = Config.from_env()
+    configs = variants(base, args.profiles.split(","), similarities)
     started = time.perf_counter()
 
     print(f"### TRAIL `{LOOP_FAILURE}` (span level: a detection within k={args.k} steps)\n")
@@ -466,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{_pct(s.trace_critical.recall())} | {_pct(span_p)} / {_pct(span_r)} |")
 
     values = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-    chosen, held_out = code_similarity_folds(args.data, values)
+    chosen, held_out = code_similarity_folds(args.data, values, base)
     print("\n### `AGENTWATCH_LOOP_CODE_SIMILARITY` by leave-one-trace-out (TRAIL step lists)\n")
     print("Chosen in the folds: " + ", ".join(
         f"{value:g} in {count}" for value, count in sorted(chosen.items())) +
@@ -509,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("A run is predicted when any detector of the family flags it.\n")
     print("| detectors | corpus | label | runs (labelled) | precision | recall |")
     print("|---|---|---|---|---|---|")
-    default = Config(detectors=("all",))  # drift.objective too, which is off by default
+    default = base.replace(detectors=("all",))  # drift.objective too, off by default
 
     def row(family: str, corpus: str, label: str, counts: Counts) -> None:
         runs = counts.true_positive + counts.false_positive + counts.false_negative + \
