@@ -2,7 +2,9 @@
 
 The objective is the first of: what the application gave for the run
 (:func:`~otel_agentwatch.set_objective`, or the ``agentwatch.objective`` attribute of its
-agent or root span when that starts; nested agents inherit their caller's), what our
+agent or root span when that starts), the input that span records as it starts (its
+``gen_ai.input.messages``; OpenInference's and OpenLLMetry's input); nested agents
+without either inherit their caller's; then what our
 instrumentation saw the run asked (a LangChain agent's input, an SDK call's first user
 message), ``agentwatch.objective`` on a step span, or the first user message one of the
 run's first model spans recorded (another instrumentation's, with its content capture
@@ -16,7 +18,7 @@ from typing import Any
 
 from . import semconv
 from ._bridge import Bridge, Content
-from .normalize.messages import first_user_message
+from .normalize.messages import agent_input, first_user_message
 
 __all__ = ["MODEL_SPANS_READ", "given_at_start", "of_step"]
 
@@ -26,9 +28,14 @@ MODEL_SPANS_READ = 3  # a run's model spans read for a first user message, at mo
 def given_at_start(attributes: Mapping[str, Any] | None, outer_anchor: int | None,
                    bridge: Bridge) -> str | None:
     """An agent or root span's objective as it starts: its ``agentwatch.objective``
-    attribute, or else (a nested agent: ``outer_anchor`` is the span anchoring the run it
-    was started in) the objective of that run."""
-    objective = (attributes or {}).get(semconv.OBJECTIVE)
+    attribute, else the input it records (``gen_ai.input.messages``, OpenInference's or
+    OpenLLMetry's input: see :func:`~.normalize.messages.agent_input`), or else (a
+    nested agent: ``outer_anchor`` is the span anchoring the run it was started in) the
+    objective of that run."""
+    attributes = attributes or {}
+    objective = attributes.get(semconv.OBJECTIVE)
+    if not objective and attributes:
+        objective = agent_input(attributes)
     if not objective and outer_anchor is not None:
         objective = bridge.objective_of(outer_anchor)
     return objective if isinstance(objective, str) and objective else None

@@ -18,6 +18,7 @@ from otel_agentwatch.steps import Step
 from tests.conftest import Pipeline
 from tests.detecting import built
 from tests.detecting import severities as checked
+from tests.dialects import GenAI
 
 _ids = itertools.count(1)
 OBJECTIVE = "Find the 2020 population of Paris, the capital of France, in the INSEE census"
@@ -193,3 +194,33 @@ def test_the_objective_from_another_instrumentations_captured_messages(attribute
     flagged = [s for s in pipeline.spans() if "drift.objective" in
                s.attributes.get("agentwatch.detections", ())]
     assert flagged
+
+
+@pytest.mark.parametrize("attributes", [
+    {"gen_ai.operation.name": "invoke_agent", "gen_ai.input.messages": json.dumps([
+        {"role": "user", "parts": [{"type": "text", "content": OBJECTIVE}]}])},
+    {"openinference.span.kind": "AGENT",
+     "input.value": json.dumps({"task": OBJECTIVE, "stream": False})},
+    {"openinference.span.kind": "AGENT", "input.value": OBJECTIVE},
+    {"traceloop.span.kind": "agent",
+     "traceloop.entity.input": json.dumps({"inputs": {"input": OBJECTIVE}})},
+], ids=["genai messages", "openinference json", "openinference text", "openllmetry"])
+def test_the_objective_an_agent_span_records_as_it_starts(attributes):
+    """Where the conventions put an agent's input, on its span as it starts: that is the
+    run's objective, with no model span's messages needed."""
+    from tests.sdk_fixtures import Recorded
+
+    pipeline = Recorded(Config(detectors=("all",)))
+    tracer = pipeline.tracer
+    with tracer.start_as_current_span("agent", attributes=attributes):
+        GenAI.tool(tracer, "search", {"query": "population of Lyon"}, result="522,000")
+    assert pipeline.recorder.objectives == [OBJECTIVE]
+    pipeline.close()
+
+
+def test_an_input_with_no_task_in_it_is_not_an_objective():
+    from otel_agentwatch.normalize.messages import agent_input
+
+    assert agent_input({"input.value": json.dumps({"stream": True, "max_steps": 4})}) is None
+    assert agent_input({"input.value": "[1, 2"}) is None
+    assert agent_input({}) is None

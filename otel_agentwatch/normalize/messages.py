@@ -14,11 +14,13 @@ from typing import Any
 from .. import semconv
 from ._args import parse_json
 
-__all__ = ["first_user_message"]
+__all__ = ["agent_input", "first_user_message"]
 
 _FLATTENED = (("llm.input_messages.{}.message.role", "llm.input_messages.{}.message.content"),
               ("gen_ai.prompt.{}.role", "gen_ai.prompt.{}.content"))
 _MAX_MESSAGES = 16  # flattened messages looked at: the user's first one comes early
+# Keys under which frameworks put an agent's task in the JSON of its input.
+_TASK_KEYS = ("task", "input", "query", "question", "user_msg", "prompt", "message")
 
 
 def first_user_message(attributes: Mapping[str, Any]) -> str | None:
@@ -47,4 +49,37 @@ def _from_genai(text: str) -> str | None:
                  if isinstance(part, Mapping) and part.get("type") == "text"
                  and isinstance(content := part.get("content"), str)]
         return "\n".join(texts) or None
+    return None
+
+
+def agent_input(attributes: Mapping[str, Any]) -> str | None:
+    """What an agent span says its run was asked, as it starts: the first user message of
+    its ``gen_ai.input.messages`` (where the GenAI conventions put an agent's input), or
+    its input (OpenInference ``input.value``, OpenLLMetry ``traceloop.entity.input``):
+    plain text, or the task of a JSON object (``{"task": ...}``, ``{"input": ...}``)."""
+    text = first_user_message(attributes)
+    if text is not None:
+        return text
+    for key in (semconv.OI_INPUT_VALUE, semconv.TL_ENTITY_INPUT):
+        value = attributes.get(key)
+        if isinstance(value, str) and value.strip():
+            return _task_of(value)
+    return None
+
+
+def _task_of(text: str) -> str | None:
+    stripped = text.lstrip()
+    if not stripped.startswith(("{", "[", '"')):
+        return text
+    value = parse_json(stripped)
+    for _ in range(3):  # OpenLLMetry nests the inputs one level: {"inputs": {...}}
+        if isinstance(value, str):
+            return value or None
+        if not isinstance(value, Mapping):
+            return None
+        for key in _TASK_KEYS:
+            found = value.get(key)
+            if isinstance(found, str) and found:
+                return found
+        value = value.get("inputs") or value.get("kwargs")
     return None
