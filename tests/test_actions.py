@@ -25,7 +25,7 @@ from otel_agentwatch.detectors.actions import (
     ("grep -n 'def main' src/app.py", Action("read", "src/app.py", ("grep", "def main"))),
     ("sed -i 's/a/b/' src/app.py", Action("write", "src/app.py")),
     ("cat <<'EOF' > test_x.py\nprint(1)\nEOF", Action("write", "test_x.py")),
-    ("echo hi >> notes.md", Action("write", "notes.md")),
+    ("echo hi >> notes.md", Action("write", "notes.md", "appended")),
     ("git apply fix.patch", Action("write", ANY_RESOURCE)),
     ("patch -p1 < fix.diff", Action("write", ANY_RESOURCE)),
     ("python -m pytest tests/ -q", Action("verify", None)),

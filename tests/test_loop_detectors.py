@@ -110,6 +110,21 @@ class TestRepeatedOutcome:
         steps = [tool("status", {"job": 7}, f"{i}% done") for i in range(8)]
         assert flags(RepeatedOutcomeDetector(), steps) == []
 
+    def test_the_same_output_after_each_change_is_news(self):
+        """Running the reproduction again after each edit checks the edit: the same
+        failure after a change says the change did not help. Without edits between, the
+        same run again and again learns nothing (and the OpenHands rule counts both)."""
+        repro = bash("python reproduce.py", "AssertionError: 1 != 2")
+        edited = []
+        for i in range(5):
+            edited += [bash(f"sed -i 's/a{i}/b{i}/' app.py"), repro._replace(span_id=i + 100)]
+        assert flags(RepeatedOutcomeDetector(), edited) == []
+        assert flags(RepeatedOutcomeDetector(since_change=False), edited)
+        unchanged = [bash("ls", f"{i}") if i % 2 else repro._replace(span_id=i + 200)
+                     for i in range(10)]
+        assert [s for s in run(RepeatedOutcomeDetector(), unchanged) if s] == [
+            "warning", "warning", "critical"]
+
     def test_old_calls_leave_the_window(self):
         steps = [tool("status", {"job": 7}, "pending")]
         steps += [tool("other", {"i": i}) for i in range(10)]
@@ -187,14 +202,14 @@ class TestRedundantRead:
     def test_rereading_an_unchanged_file(self):
         steps = [view("a.py") for _ in range(5)]
         assert run(RedundantReadDetector(), steps) == [
-            None, None, "warning", "warning", "critical"]
+            None, None, None, "warning", "critical"]
 
     def test_view_edit_view_rounds_on_one_file(self):
         """Trap: the file changes between views; nothing is redundant."""
         steps = []
         for i in range(5):
             steps += [view("a.py", f"version {i}"), replace("a.py", f"v{i}", f"v{i + 1}")]
-        assert flags(RedundantReadDetector(), steps) == []
+        assert flags(RedundantReadDetector(warning_at=1), steps) == []
 
     def test_a_line_range_inside_a_whole_read_is_covered(self):
         steps = [bash("cat a.py"), bash("sed -n '10,20p' a.py"), bash("head -n 5 a.py")]
@@ -202,16 +217,16 @@ class TestRedundantRead:
 
     def test_new_ranges_are_new_information(self):
         steps = [bash(f"sed -n '{i * 20},{i * 20 + 19}p' a.py") for i in range(8)]
-        assert flags(RedundantReadDetector(), steps) == []
+        assert flags(RedundantReadDetector(warning_at=1), steps) == []
 
     def test_a_write_by_shell_resets_reads(self):
         steps = [bash("cat a.py"), bash("cat a.py"), bash("sed -i 's/x/y/' a.py"),
-                 bash("cat a.py"), bash("cat a.py")]
-        assert flags(RedundantReadDetector(), steps) == []
+                 bash("cat a.py")]
+        assert flags(RedundantReadDetector(warning_at=2), steps) == []
 
     def test_a_different_result_means_the_file_changed(self):
         steps = [bash("cat log.txt", f"{i} lines") for i in range(5)]
-        assert flags(RedundantReadDetector(), steps) == []
+        assert flags(RedundantReadDetector(warning_at=1), steps) == []
 
     def test_repeated_searches_are_left_to_the_call_detectors(self):
         steps = [tool("web_search", {"query": "x"}, "r") for _ in range(5)]
@@ -228,6 +243,13 @@ class TestEditChurn:
         steps = [replace("a.py", f"line {i}", f"line {i}!") for i in range(10)]
         result = run(EditChurnDetector(), steps)
         assert result[5] == "warning" and result[9] == "critical" and result[4] is None
+
+    def test_appending_builds_a_file_it_does_not_churn_it(self):
+        """A script written line by line with >> is one file growing, not edits undone."""
+        steps = [bash(f"echo 'line {i}' >> fix.py") for i in range(12)]
+        assert flags(EditChurnDetector(), steps) == []
+        rewritten = [bash(f"echo 'line {i}' > fix.py") for i in range(12)]
+        assert flags(EditChurnDetector(), rewritten)
 
     def test_edits_across_many_files(self):
         """Trap: a refactor touching twenty files, one edit each."""

@@ -23,12 +23,13 @@ import shlex
 from collections.abc import Hashable, Mapping, MutableMapping
 from typing import Any, NamedTuple
 
-__all__ = ["ANY_RESOURCE", "OTHER", "READ", "REMOVED", "SEARCH_PREFIX", "VERIFY", "WRITE",
-           "Action", "CommandCache", "classify_action", "covers", "removed"]
+__all__ = ["ANY_RESOURCE", "APPENDED", "OTHER", "READ", "REMOVED", "SEARCH_PREFIX", "VERIFY",
+           "WRITE", "Action", "CommandCache", "classify_action", "covers", "removed"]
 
 READ, WRITE, VERIFY, OTHER = "read", "write", "verify", "other"
 ANY_RESOURCE = "*"  # a write whose target is unknown (a patch): it may have changed anything
 WHOLE = "whole"  # the range of a read that showed the whole resource
+APPENDED = "appended"  # the scope of a write that only added to the end (``>>``)
 SEARCH_PREFIX = "search:"  # resources that are search queries: "search:{tool}:{query}"
 REMOVED = "removed"  # a write that deletes: its scope is ("removed", every path deleted)
 
@@ -38,7 +39,8 @@ class Action(NamedTuple):
 
     ``scope`` is ``"whole"``, a ``(first, last)`` line range (``last`` None for "to the
     end"), or another hashable token (a grep pattern, a ``sed`` address) that names what
-    was shown; for a write that deletes, ``(REMOVED, path, ...)`` (see :func:`removed`).
+    was shown; for a write that deletes, ``(REMOVED, path, ...)`` (see :func:`removed`);
+    for a write that only appends (``>> file``), :data:`APPENDED`.
     """
 
     kind: str
@@ -69,7 +71,7 @@ COMMAND_LIMIT = 2048
 # Separators only: surrounding whitespace is stripped from each segment afterwards (a
 # pattern that also consumed it would rescan every run of spaces: quadratic time).
 _SEGMENT_SPLIT = re.compile(r"&&|\|\||;|\n")
-_REDIRECT = re.compile(r"(?<![0-9&<>])>{1,2}\s*([^\s;&|<>]+)")
+_REDIRECT = re.compile(r"(?<![0-9&<>])(>{1,2})\s*([^\s;&|<>]+)")
 _REDIRECTION_WORD = re.compile(r"^\d*(?:>|<|&>)")
 _HEREDOC = re.compile(r"<<-?\s*['\"]?(\w+)['\"]?")
 _QUOTED = re.compile(r"'[^']*'|\"(?:\\.|[^\"\\])*\"")
@@ -201,8 +203,8 @@ def _without_heredoc_bodies(command: str) -> str:
 def _segment_action(segment: str) -> Action:
     # A '>' inside quotes (python -c "print(a > b)") redirects nothing.
     redirect = _REDIRECT.search(_QUOTED.sub("''", segment))
-    if redirect and redirect.group(1) not in ("/dev/null", "&1", "&2"):
-        return Action(WRITE, redirect.group(1))
+    if redirect and redirect.group(2) not in ("/dev/null", "&1", "&2"):
+        return Action(WRITE, redirect.group(2), APPENDED if redirect.group(1) == ">>" else WHOLE)
     words = [w for w in _split(segment.split("|", 1)[0]) if not _REDIRECTION_WORD.match(w)]
     while words and "=" in words[0] and not words[0].startswith("-"):
         words = words[1:]  # environment assignments: FOO=1 pytest

@@ -20,6 +20,7 @@ from ..normalize.codeact import runs_code
 from ..settings import Setting, fraction, integer
 from ..steps import Step, StepKind
 from ._similarity import jaccard, signature
+from .actions import WRITE
 from .base import (
     EVIDENCE_SPANS,
     Detection,
@@ -161,17 +162,27 @@ class _OutcomeState:
         self.counts: dict[int, int] = {}
         self.latches: dict[int, StageLatch] = {}  # only for keys that reached a stage
 
+    def clear(self) -> None:
+        self.keys.clear()
+        self.span_ids.clear()
+        self.oldest = 0
+        self.counts.clear()
+        self.latches.clear()
+
 
 class RepeatedOutcomeDetector(Detector[_OutcomeState]):
     """The same call returns the same result again and again within the run's most recent
     tool calls: the agent asks and learns nothing new.
 
-    ``warning_at`` / ``critical_at`` times within the last ``window`` tool calls. With
-    ``window`` equal to ``critical_at`` this is "the last N tool calls were all the
-    same call with the same result" (the OpenHands rule).
+    ``warning_at`` / ``critical_at`` times within the last ``window`` tool calls, since
+    the run last changed something (``since_change``: a successful write, an edit, a
+    patch). Running the tests again after an edit is checking the edit, and the same
+    output after a change says the change did not help: news, not a repeat. Without
+    ``since_change`` and with ``window`` equal to ``critical_at`` this is "the last N
+    tool calls were all the same call with the same result" (the OpenHands rule).
     """
 
-    __slots__ = ("critical_at", "warning_at", "window")
+    __slots__ = ("critical_at", "since_change", "warning_at", "window")
 
     id: ClassVar[str] = "loop.repeated_outcome"
     failure_mode: ClassVar[str] = STEP_REPETITION
@@ -182,15 +193,19 @@ class RepeatedOutcomeDetector(Detector[_OutcomeState]):
 
     def __init__(self, warning_at: int = OUTCOME_WARNING.default,
                  critical_at: int = OUTCOME_CRITICAL.default,
-                 window: int = WINDOW.default) -> None:
+                 window: int = WINDOW.default, since_change: bool = True) -> None:
         self.warning_at = warning_at
         self.critical_at = critical_at
         self.window = window
+        self.since_change = since_change
 
     def new_state(self) -> _OutcomeState:
         return _OutcomeState()
 
     def observe(self, step: Step, state: _OutcomeState, facts: StepFacts) -> Detection | None:
+        if self.since_change and state.keys and step.error is None and \
+                facts.action.kind == WRITE:
+            state.clear()  # the world changed: what calls return is news again
         keys, counts = state.keys, state.counts
         known = step.args_key is not None and (step.result is not None or step.error is not None)
         key = hash((step.name, step.args_key, step.error, step.result)) if known else None

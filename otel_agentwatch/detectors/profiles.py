@@ -60,7 +60,7 @@ def _fixed(*detectors: Detector[Any]) -> Profile:
 PROFILES: dict[str, Profile] = {
     "default": _default,
     "openhands": _fixed(
-        RepeatedOutcomeDetector(warning_at=4, critical_at=4, window=4),
+        RepeatedOutcomeDetector(warning_at=4, critical_at=4, window=4, since_change=False),
         ErrorStreakDetector(warning_at=3, critical_at=4, same_arguments=True),
         RepeatedTextDetector(chunk_repeats=0, monologue_warning=3, monologue_critical=3,
                              monologue_similarity=0.0),
