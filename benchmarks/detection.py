@@ -31,6 +31,7 @@ repeats stay exact.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import random
@@ -262,6 +263,7 @@ class TrailScore:
     span_labels: int = 0
     span_precision_hits: int = 0
     span_predictions: int = 0
+    outcomes: list[tuple[str, bool, bool]] = field(default_factory=list)  # id, warned, labelled
 
 
 def trail_traces(data: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -287,6 +289,7 @@ def score_trail(data: Path, config: Config, k: int, source: str) -> dict[str, Tr
         score.traces += 1
         score.labelled += bool(labelled)
         score.trace_warning.add(severity is not None, bool(labelled))
+        score.outcomes.append((run["run_id"], severity is not None, bool(labelled)))
         score.trace_critical.add(severity == "critical", bool(labelled))
         position = {step.get("span_id"): index for index, step in enumerate(run["steps"])}
         flagged = [position[span_id] for span_id, _, _ in detections(spans, LOOPS)
@@ -311,6 +314,7 @@ class SuccessScore:
     warning: int = 0
     critical: int = 0
     advisory: int = 0  # runs with an info detection and none that flags
+    outcomes: list[tuple[str, bool, bool]] = field(default_factory=list)  # id, warned, critical
     by_detector: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     warned_by: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -323,6 +327,7 @@ def score_successes(runs: Iterable[dict[str, Any]], config: Config) -> SuccessSc
         score.runs += 1
         score.warning += severity is not None
         score.critical += severity == "critical"
+        score.outcomes.append((run["run_id"], severity is not None, severity == "critical"))
         score.advisory += severity is None and bool(detections(spans, severities=("info",)))
         for detector in {d for _, d, s in detections(spans) if s == "critical"}:
             score.by_detector[detector] += 1
@@ -404,6 +409,50 @@ def code_similarity_folds(data: Path, values: Sequence[float], base: Config) -> 
     return chosen, held_out
 
 
+def folds(items: Sequence[tuple[str, bool, bool]], k: int) -> list[list[tuple[str, bool, bool]]]:
+    """``items`` (id first) in ``k`` folds, by a stable hash of the id: the same run is in
+    the same fold in every configuration and every run of the benchmark."""
+    split: list[list[tuple[str, bool, bool]]] = [[] for _ in range(k)]
+    for item in items:
+        split[int(hashlib.sha1(item[0].encode()).hexdigest(), 16) % k].append(item)
+    return split
+
+
+def _spread(values: Sequence[float | None]) -> str:
+    known = [value for value in values if value is not None]
+    if not known:
+        return "n/a"
+    return (f"{min(known):.2f}-{max(known):.2f} (" +
+            ", ".join(_pct(value) for value in values) + ")")
+
+
+def print_fold_spread(trail: dict[str, TrailScore], successes: dict[str, SuccessScore],
+                      k: int) -> None:
+    """Each headline figure per fold: how much it moves with the runs it is measured on."""
+    print(f"\n### Spread across {k} folds (`default` profile)\n")
+    print("Runs are split into folds by a hash of their id; each figure is measured on "
+          "each fold alone: min-max (per fold).\n")
+    print("| corpus | figure | per fold |")
+    print("|---|---|---|")
+    for subset, score in sorted(trail.items()):
+        precisions, recalls = [], []
+        for fold in folds(score.outcomes, k):
+            counts = Counts()
+            for _, predicted, labelled in fold:
+                counts.add(predicted, labelled)
+            precisions.append(counts.precision())
+            recalls.append(counts.recall())
+        print(f"| TRAIL {subset} (spans) | precision at warning | {_spread(precisions)} |")
+        print(f"| TRAIL {subset} (spans) | recall at warning | {_spread(recalls)} |")
+    for corpus, score in successes.items():
+        warned = [sum(w for _, w, _ in fold) / len(fold) if fold else None
+                  for fold in folds(score.outcomes, k)]
+        critical = [sum(c for _, _, c in fold) / len(fold) if fold else None
+                    for fold in folds(score.outcomes, k)]
+        print(f"| {corpus} | share warned | {_spread(warned)} |")
+        print(f"| {corpus} | share critical | {_spread(critical)} |")
+
+
 # tau-bench airline tools that read or think; every other tool changes a booking.
 _TAU_READS = ("get_", "search_", "list_", "calculate", "think", "transfer_to_human")
 
@@ -455,6 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--similarity", default="0.5,0.7",
                         help="near-duplicate settings of default to measure too (comma list)")
     parser.add_argument("--k", type=int, default=3, help="span-level tolerance in steps")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="folds the headline figures are also measured on, one by one")
     args = parser.parse_args(argv)
     similarities = [float(v) for v in args.similarity.split(",") if v]
     # The environment's settings, read as the processor reads them: AGENTWATCH_EMBEDDER,
@@ -469,9 +520,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("| profile | subset | replay | traces (labelled) | trace P / R at warning | "
           "trace P / R at critical | span P / R |")
     print("|---|---|---|---|---|---|---|")
+    default_trail: dict[str, TrailScore] = {}
     for label, config in configs:
         for source in ("spans", "steps"):
-            for subset, s in sorted(score_trail(args.data, config, args.k, source).items()):
+            scores = score_trail(args.data, config, args.k, source)
+            if label == "default" and source == "spans":
+                default_trail = scores
+            for subset, s in sorted(scores.items()):
                 span_p = (s.span_precision_hits / s.span_predictions
                           if s.span_predictions else None)
                 span_r = s.span_recall_hits / s.span_labels if s.span_labels else None
@@ -506,13 +561,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             r for r in _read_runs(args.data / "taubench" / "airline_runs.jsonl")
             if r["outcome"].get("reward") == 1),
     }
+    default_successes: dict[str, SuccessScore] = {}
     for label, config in configs:
         for corpus, runs in corpora.items():
             s = score_successes(runs(), config)
+            if label == "default":
+                default_successes[corpus] = s
             detail = ", ".join(f"`{d}` {n} / {s.by_detector.get(d, 0)}"
                                for d, n in sorted(s.warned_by.items())) or "-"
             print(f"| {label} | {corpus} | {s.runs} | {_share(s.warning, s.runs)} | "
                   f"{_share(s.critical, s.runs)} | {detail} | {_share(s.advisory, s.runs)} |")
+
+    if args.folds > 1:
+        print_fold_spread(default_trail, default_successes, args.folds)
 
     print("\n### Who&When (Magentic-One), orchestrator ledger `is_in_loop` (silver, run level)\n")
     print("| profile | precision | recall |")
