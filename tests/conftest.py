@@ -98,3 +98,15 @@ def make_instrumented():
 @pytest.fixture
 def instrumented(make_instrumented):
     return make_instrumented()
+
+
+@pytest.fixture
+def restored_context():
+    """For tests that halt a run under another instrumentation whose wrappers end their
+    spans on ``Exception`` only (OpenInference's): the span it leaves attached after the
+    halt must not be the parent of the tests that follow."""
+    from opentelemetry import context as otel_context
+
+    token = otel_context.attach(otel_context.get_current())
+    yield
+    otel_context.detach(token)

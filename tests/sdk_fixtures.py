@@ -132,3 +132,23 @@ def pipelines(instrumentor: type, base: type = Instrumented, through_global: boo
             forward.target = None
         for pipeline in made:
             pipeline.close()
+
+
+@contextlib.contextmanager
+def beside(theirs: Any, ours: type, config: Config, order: str) -> Iterator[Instrumented]:
+    """A pipeline with our instrumentor ``ours`` and another instrumentation's instrumentor
+    ``theirs`` (an instance) instrumented into it in ``order`` (``"theirs first"`` or
+    ``"ours first"``): the coexistence tests of each framework. Both undone at the end."""
+    pipeline = Instrumented(config)
+    mine = ours()
+    if order == "theirs first":
+        theirs.instrument(tracer_provider=pipeline.provider)
+    assert mine.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
+    pipeline.instrumentors.append(mine)
+    if order == "ours first":
+        theirs.instrument(tracer_provider=pipeline.provider)
+    try:
+        yield pipeline
+    finally:
+        theirs.uninstrument()
+        pipeline.close()

@@ -26,12 +26,11 @@ os.environ.pop("OPENAI_API_KEY", None)
 
 from crewai import LLM, Agent, Crew, Task  # noqa: E402
 from crewai.tools import tool  # noqa: E402
-from opentelemetry import context as otel_context  # noqa: E402
 
 from otel_agentwatch import AgentHalted, Config, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.crewai import CrewAIInstrumentor  # noqa: E402
 from tests.scripted_server import chat_completion  # noqa: E402
-from tests.sdk_fixtures import Instrumented, pipelines  # noqa: E402
+from tests.sdk_fixtures import beside, pipelines  # noqa: E402
 
 ROLE = "Support agent"
 ARGS = json.dumps({"order_id": "A-1042"})
@@ -181,16 +180,7 @@ def test_content_goes_on_the_spans_only_with_capture_on(server, make_pipeline):
     assert span.attributes["gen_ai.tool.call.result"].startswith("Order A-1042")
 
 
-@pytest.fixture
-def _context_restored():
-    """OpenInference's wrappers end their spans on Exception only: after a halt, the
-    tests that follow must not run inside a span they left attached."""
-    token = otel_context.attach(otel_context.get_current())
-    yield
-    otel_context.detach(token)
-
-
-@pytest.mark.usefixtures("_context_restored")
+@pytest.mark.usefixtures("restored_context")
 @pytest.mark.parametrize("order", ["theirs first", "ours first"])
 @pytest.mark.parametrize("action", ["observe", "halt"])
 def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, order,
@@ -198,16 +188,8 @@ def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, 
     """OpenInference's CrewAI instrumentor wraps the tool's run and the task: each call is
     one step, the agent's run is one run, flagged, and halting works."""
     oi = pytest.importorskip("openinference.instrumentation.crewai")
-    theirs = oi.CrewAIInstrumentor()
-    pipeline = Instrumented(Config(action=action))
-    ours = CrewAIInstrumentor()
-    if order == "theirs first":
-        theirs.instrument(tracer_provider=pipeline.provider)
-    assert ours.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
-    pipeline.instrumentors.append(ours)
-    if order == "ours first":
-        theirs.instrument(tracer_provider=pipeline.provider)
-    try:
+    with beside(oi.CrewAIInstrumentor(), CrewAIInstrumentor, Config(action=action),
+                order) as pipeline:
         calls: list[str] = []
         script(server, 8 if action == "halt" else 6)
         if action == "halt":
@@ -222,6 +204,3 @@ def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, 
         assert all(s.args == {"order_id": "A-1042"} for s in steps)
         agents = [s for s in pipeline.spans() if s.attributes.get("agentwatch.run.severity")]
         assert [s.attributes["agentwatch.run.severity"] for s in agents] == ["critical"]
-    finally:
-        theirs.uninstrument()
-        pipeline.close()

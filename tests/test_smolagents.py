@@ -5,7 +5,6 @@ its OpenAIServerModel with the real OpenAI client against the scripted server.""
 from __future__ import annotations
 
 import pytest
-from opentelemetry import context as otel_context
 
 smolagents = pytest.importorskip("smolagents")
 
@@ -21,7 +20,7 @@ from smolagents.models import (  # noqa: E402
 from otel_agentwatch import AgentHalted, Config, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.smolagents import SmolagentsInstrumentor  # noqa: E402
 from tests.scripted_server import chat_completion  # noqa: E402
-from tests.sdk_fixtures import Instrumented, pipelines  # noqa: E402
+from tests.sdk_fixtures import beside, pipelines  # noqa: E402
 
 TASK = "Where is order A-1042?"
 LOOKUP = 'Thought: look it up.\n<code>\nr = lookup_order("A-1042")\nprint(r)\n</code>'
@@ -195,33 +194,15 @@ def test_model_calls_through_the_openai_client_are_chat_spans(server, make_pipel
         == "critical"
 
 
-@pytest.fixture
-def _context_restored():
-    """OpenInference's run wrapper handles Exception only: a halted run leaves its span
-    attached to the context (and never ended). The tests after this one must not run
-    inside it."""
-    token = otel_context.attach(otel_context.get_current())
-    yield
-    otel_context.detach(token)
-
-
-@pytest.mark.usefixtures("_context_restored")
+@pytest.mark.usefixtures("restored_context")
 @pytest.mark.parametrize("order", ["theirs first", "ours first"])
 @pytest.mark.parametrize("action", ["observe", "halt"])
 def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(order, action):
     """OpenInference's instrumentor wraps the same methods: each call is one step (the
     outer span's), flagged, and halting works, whichever wraps first."""
     oi = pytest.importorskip("openinference.instrumentation.smolagents")
-    theirs = oi.SmolagentsInstrumentor()
-    pipeline = Instrumented(Config(action=action))
-    ours = SmolagentsInstrumentor()
-    if order == "theirs first":
-        theirs.instrument(tracer_provider=pipeline.provider)
-    assert ours.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
-    pipeline.instrumentors.append(ours)
-    if order == "ours first":
-        theirs.instrument(tracer_provider=pipeline.provider)
-    try:
+    with beside(oi.SmolagentsInstrumentor(), SmolagentsInstrumentor, Config(action=action),
+                order) as pipeline:
         calls: list[str] = []
         if action == "halt":
             with pytest.raises(AgentHalted):
@@ -237,6 +218,3 @@ def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(order, a
         assert len(steps) == len(calls) + (action == "halt" and order == "ours first")
         flagged = [s for s in pipeline.spans() if s.attributes.get("agentwatch.severity")]
         assert {s.attributes["agentwatch.severity"] for s in flagged} == {"warning", "critical"}
-    finally:
-        theirs.uninstrument()
-        pipeline.close()
