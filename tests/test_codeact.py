@@ -82,6 +82,8 @@ class TestReadCode:
         assert code_of("Python_REPL", "print(1)") == "print(1)"
         assert code_of("lookup_order", {"code": "A-1"}) is None
         assert code_of("bash", {"command": "ls"}) is None
+        # A name that mentions Python is not enough: this one searches.
+        assert code_of("python_docs_search", {"query": "asyncio.run"}) is None
 
     def test_names_the_run_knows_are_not_tools(self):
         names = CodeNames()

@@ -48,8 +48,10 @@ NAMES_LIMIT = 512
 
 # Tools whose arguments are code to run: smolagents' python_interpreter, LangChain's
 # Python_REPL, OpenHands' execute_ipython_cell, AutoGen's code executors, ...
-_CODE_TOOL = re.compile(r"python|jupyter|notebook|code_?(?:interpreter|exec|run)|"
-                        r"(?:exec|execute|run)_?code", re.IGNORECASE)
+_CODE_TOOL = re.compile(
+    r"^python_?(?:interpreter|repl|exec|executor|run|runner|code)?_?(?:tool)?$|ipython|"
+    r"jupyter|code_?(?:interpreter|exec|run)|(?:exec|execute|run)_?(?:code|python)",
+    re.IGNORECASE)  # not any name with "python" in it: python_docs_search is a search
 _CODE_KEYS = ("code", "source", "cell", "script", "query", "input")
 _BUILTINS = frozenset(dir(builtins)) | {"display"}  # display: IPython's, always present
 _SHELL_CALLS = {
