@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import semconv
-from ._args import parse_json
+from ._args import PARSE_LIMIT, parse_json
 
 __all__ = ["agent_input", "first_user_message"]
 
@@ -71,7 +71,9 @@ def _task_of(text: str) -> str | None:
     stripped = text.lstrip()
     if not stripped.startswith(("{", "[", '"')):
         return text
-    value = parse_json(stripped)
+    # An input's JSON is read only up to PARSE_LIMIT: this runs as an agent span starts,
+    # on the application's thread, and a task is short.
+    value = parse_json(stripped, PARSE_LIMIT)
     for _ in range(3):  # OpenLLMetry nests the inputs one level: {"inputs": {...}}
         if isinstance(value, str):
             return value or None
