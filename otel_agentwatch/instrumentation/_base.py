@@ -16,9 +16,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection
 from typing import Any, ClassVar, NamedTuple
 
+from .. import control
 from .._guard import internal_error
 
-__all__ = ["Instrumentor", "Patch", "WrappingInstrumentor", "owner_of", "unwrap"]
+__all__ = ["Instrumentor", "Patch", "Wrappers", "WrappingInstrumentor", "owner_of", "unwrap"]
 
 logger = logging.getLogger("otel_agentwatch")
 
@@ -110,6 +111,22 @@ class Patch(NamedTuple):
     owner: str | None  # the class that defines it, or None for a module-level function
     attribute: str
     wrapper: str  # the name of its wrapper on the object ``wrappers()`` returns
+
+
+class Wrappers:
+    """The base of the object a :class:`WrappingInstrumentor` makes per instrumentation:
+    the tracer and the halting level its wrappers share."""
+
+    def __init__(self, tracer: Any, config: Any) -> None:
+        self._tracer = tracer
+        self._halt_on = control.halt_level(config)
+
+    def _halt_if_stuck(self) -> None:
+        """Before the call a wrapper traces (a tool's): :class:`~otel_agentwatch.AgentHalted`
+        (the user's, so it propagates) when the run of the current span has a verdict at
+        the halting level; nothing when the instrumentation only observes."""
+        if self._halt_on is not None:
+            control.check_current(self._halt_on)
 
 
 class WrappingInstrumentor(Instrumentor):

@@ -7,14 +7,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Tracer
 
-from ... import control, semconv
+from ... import semconv
 from ..._bridge import BRIDGE
 from ..._guard import internal_error
-from ...config import Config
 from ...normalize import is_agent_span
 from .._agent_span import AgentSpan
+from .._base import Wrappers as BaseWrappers
 from .._theirs import names
 from .._tool_span import arun_tool, run_tool
 
@@ -23,12 +22,8 @@ __all__ = ["Wrappers"]
 _AGENT_KEYS = (semconv.GEN_AI_AGENT_NAME, semconv.OI_AGENT_NAME, "graph.node.id")
 
 
-class Wrappers:
+class Wrappers(BaseWrappers):
     """One instance per instrumentation: the tracer and the halting level they share."""
-
-    def __init__(self, tracer: Tracer, config: Config) -> None:
-        self._tracer = tracer
-        self._halt_on = control.halt_level(config)
 
     # --- crews ---------------------------------------------------------------------------
 
@@ -161,12 +156,6 @@ class Wrappers:
         self._halt_if_stuck()
         return await arun_tool(self._tracer, _tool_name(instance),
                                _invoke_input(args, kwargs), wrapped, *args, **kwargs)
-
-    def _halt_if_stuck(self) -> None:
-        """Before the tool runs: AgentHalted (the user's, so it propagates) when the run
-        of the current span has a verdict at the halting level."""
-        if self._halt_on is not None:
-            control.check_current(self._halt_on)
 
 
 async def _awaited(run: AgentSpan, coroutine: Coroutine[Any, Any, Any]) -> Any:

@@ -6,13 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from opentelemetry.trace import Tracer
-
-from ... import control
 from ..._guard import internal_error
-from ...config import Config
 from ...control import AgentHalted
 from .._agent_span import AgentSpan
+from .._base import Wrappers as BaseWrappers
 from .._tool_span import ToolSpan
 
 __all__ = ["Wrappers"]
@@ -21,12 +18,8 @@ __all__ = ["Wrappers"]
 _OTHER_TRACERS = ("openinference.", "opentelemetry.instrumentation.")
 
 
-class Wrappers:
+class Wrappers(BaseWrappers):
     """One instance per instrumentation: the tracer and the halting level they share."""
-
-    def __init__(self, tracer: Tracer, config: Config) -> None:
-        self._tracer = tracer
-        self._halt_on = control.halt_level(config)
 
     def run(self, wrapped: Callable[..., Any], instance: Any, args: Any,
             kwargs: dict[str, Any]) -> Any:
@@ -51,8 +44,7 @@ class Wrappers:
     async def call_tool(self, wrapped: Callable[..., Awaitable[Any]], instance: Any,
                         args: Any, kwargs: dict[str, Any]) -> Any:
         """``_call_tool(ctx, tool, tool_input) -> ToolOutput``."""
-        if self._halt_on is not None:  # before the tool runs; AgentHalted is the user's
-            control.check_current(self._halt_on)
+        self._halt_if_stuck()  # before the tool runs
         if _traced_by_another():
             return await wrapped(*args, **kwargs)
         try:

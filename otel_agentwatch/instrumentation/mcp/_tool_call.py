@@ -6,25 +6,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind
 
 from ... import control, semconv
 from ..._guard import internal_error
-from ...config import Config
 from ...normalize import is_tool_span
 from ...runs import conversation_run
+from .._base import Wrappers
 from .._messages import field
 from .._tool_span import ToolSpan
 
 __all__ = ["ToolCallWrapper"]
 
 
-class ToolCallWrapper:
+class ToolCallWrapper(Wrappers):
     """The wrapt wrapper (async) of ``ClientSession.call_tool``."""
-
-    def __init__(self, tracer: Tracer, config: Config) -> None:
-        self._tracer = tracer
-        self._halt_on = control.halt_level(config)
 
     async def __call__(self, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any,
                        kwargs: dict[str, Any]) -> Any:

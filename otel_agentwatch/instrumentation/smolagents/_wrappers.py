@@ -8,14 +8,12 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.trace import Tracer
-
-from ... import control, semconv
+from ... import semconv
 from ..._bridge import BRIDGE
 from ..._guard import internal_error
-from ...config import Config
 from ...normalize import is_agent_span
 from .._agent_span import AgentSpan
+from .._base import Wrappers as BaseWrappers
 from .._theirs import names, their_current_span
 from .._tool_span import run_tool
 
@@ -24,12 +22,8 @@ __all__ = ["Wrappers"]
 _AGENT_KEYS = (semconv.GEN_AI_AGENT_NAME, semconv.OI_AGENT_NAME)
 
 
-class Wrappers:
+class Wrappers(BaseWrappers):
     """One instance per instrumentation: the tracer and the halting level they share."""
-
-    def __init__(self, tracer: Tracer, config: Config) -> None:
-        self._tracer = tracer
-        self._halt_on = control.halt_level(config)
 
     def run(self, wrapped: Callable[..., Any], instance: Any, args: Any,
             kwargs: dict[str, Any]) -> Any:
@@ -59,8 +53,7 @@ class Wrappers:
     def tool_call(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                   kwargs: dict[str, Any]) -> Any:
         """``Tool.__call__(*args, sanitize_inputs_outputs=False, **kwargs)``."""
-        if self._halt_on is not None:  # before the tool runs; AgentHalted is the user's
-            control.check_current(self._halt_on)
+        self._halt_if_stuck()  # before the tool runs
         try:
             arguments = _arguments(instance, args, kwargs)
         except Exception as error:
