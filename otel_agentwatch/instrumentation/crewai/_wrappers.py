@@ -30,22 +30,12 @@ class Wrappers(BaseWrappers):
     def crew_kickoff(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                      kwargs: dict[str, Any]) -> Any:
         """``Crew.kickoff(inputs=None, ...)`` (``kickoff_async`` runs it in a thread)."""
-        run = self._crew(instance)
-        if run is None:
-            return wrapped(*args, **kwargs)
-        result = run.call(wrapped, *args, **kwargs)
-        run.end()
-        return result
+        return _whole(self._crew(instance), wrapped, args, kwargs)
 
     async def crew_akickoff(self, wrapped: Callable[..., Awaitable[Any]], instance: Any,
                             args: Any, kwargs: dict[str, Any]) -> Any:
         """``Crew.akickoff(inputs=None, ...)``: the crew's native async run."""
-        run = self._crew(instance)
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        result = await run.acall(wrapped, *args, **kwargs)
-        run.end()
-        return result
+        return await _awhole(self._crew(instance), wrapped, args, kwargs)
 
     def _crew(self, crew: Any) -> AgentSpan | None:
         """The crew run's span; None when the current span is already this crew's
@@ -68,22 +58,13 @@ class Wrappers(BaseWrappers):
     def execute_task(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                      kwargs: dict[str, Any]) -> Any:
         """``Agent.execute_task(task, context=None, tools=None)``."""
-        run = self._agent(instance, _task_text(args, kwargs))
-        if run is None:
-            return wrapped(*args, **kwargs)
-        result = run.call(wrapped, *args, **kwargs)
-        run.end()
-        return result
+        return _whole(self._agent(instance, _task_text(args, kwargs)), wrapped, args, kwargs)
 
     async def aexecute_task(self, wrapped: Callable[..., Awaitable[Any]], instance: Any,
                             args: Any, kwargs: dict[str, Any]) -> Any:
         """``Agent.aexecute_task(task, context=None, tools=None)``."""
-        run = self._agent(instance, _task_text(args, kwargs))
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        result = await run.acall(wrapped, *args, **kwargs)
-        run.end()
-        return result
+        return await _awhole(self._agent(instance, _task_text(args, kwargs)), wrapped, args,
+                             kwargs)
 
     def agent_kickoff(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                       kwargs: dict[str, Any]) -> Any:
@@ -101,12 +82,8 @@ class Wrappers(BaseWrappers):
     async def agent_kickoff_async(self, wrapped: Callable[..., Awaitable[Any]],
                                   instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         """``Agent.kickoff_async(messages, ...)`` (``akickoff`` calls it)."""
-        run = self._agent(instance, _messages_text(args, kwargs))
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        result = await run.acall(wrapped, *args, **kwargs)
-        run.end()
-        return result
+        return await _awhole(self._agent(instance, _messages_text(args, kwargs)), wrapped,
+                             args, kwargs)
 
     def _agent(self, agent: Any, objective: str | None) -> AgentSpan | None:
         """The agent's run span; None when an agent span for this agent is current already
@@ -158,13 +135,31 @@ class Wrappers(BaseWrappers):
                                _invoke_input(args, kwargs), wrapped, *args, **kwargs)
 
 
+def _whole(run: AgentSpan | None, wrapped: Callable[..., Any], args: Any,
+           kwargs: dict[str, Any]) -> Any:
+    """The wrapped call, inside ``run``'s span from start to end (untraced when None)."""
+    if run is None:
+        return wrapped(*args, **kwargs)
+    result = run.call(wrapped, *args, **kwargs)
+    run.end()
+    return result
+
+
+async def _awhole(run: AgentSpan | None, wrapped: Callable[..., Awaitable[Any]], args: Any,
+                  kwargs: dict[str, Any]) -> Any:
+    """:func:`_whole` for a coroutine function."""
+    if run is None:
+        return await wrapped(*args, **kwargs)
+    result = await run.acall(wrapped, *args, **kwargs)
+    run.end()
+    return result
+
+
 async def _awaited(run: AgentSpan, coroutine: Coroutine[Any, Any, Any]) -> Any:
     async def wait() -> Any:
         return await coroutine
 
-    result = await run.acall(wait)
-    run.end()
-    return result
+    return await _awhole(run, wait, (), {})
 
 
 def _tool_name(tool: Any) -> str:
