@@ -93,6 +93,22 @@ class TestRepeatedCall:
             "print(sorted(set(words))[:10])")]
         assert flags(RepeatedCallDetector(), different) == []
 
+    def test_a_refused_call_sent_again_is_a_retry(self):
+        """mini-swe-agent refuses a reply with two commands before running either; the
+        model sends the same command again: one run of it, not a repetition. The same
+        call failing on and on is loop.error_streak's."""
+        refused = "Please always provide EXACTLY ONE action in triple backticks"
+        sed = "sed -i 's/path/request.path/' sites.py"
+        steps = [bash(sed, error="FormatError"), bash(sed, error="FormatError"), bash(sed)]
+        assert flags(RepeatedCallDetector(), steps) == []
+        assert flags(ErrorStreakDetector(), [
+            tool("bash", {"command": sed}, error="FormatError", message=refused)
+            for _ in range(3)]) != []
+        # Failures between successes neither count nor break a streak.
+        mixed = [bash(sed), bash(sed, error="Timeout"), bash(sed), bash(sed, error="Timeout"),
+                 bash(sed)]
+        assert run(RepeatedCallDetector(), mixed)[-1] == "warning"
+
     def test_unknown_arguments_are_never_the_same(self):
         unknown = Step(StepKind.TOOL, "search", 1, 1, (1, 1))
         assert flags(RepeatedCallDetector(), [unknown] * 6) == []

@@ -1,8 +1,9 @@
 """Loop detectors over tool calls: the agent repeats itself (MAST FM-1.3, step repetition).
 
 * ``loop.repeated_call``: the same tool with the same arguments, called again and again
-  with no other tool call between (model calls between them do not count). Optionally,
-  "the same" includes near-duplicates (:mod:`._similarity`).
+  with no other tool call between (model calls between them do not count). Failed calls
+  are left out: sending a refused or timed-out call again is a retry. Optionally, "the
+  same" includes near-duplicates (:mod:`._similarity`).
 * ``loop.repeated_outcome``: the same call returning the same result, anywhere within
   the run's most recent tool calls: the agent keeps asking and learns nothing new.
 * ``loop.error_streak``: the same tool failing call after call, whatever the error says.
@@ -81,8 +82,9 @@ ERROR_CRITICAL = Setting(
 
 class RepeatedCallDetector(Detector[Streak]):
     """The same tool is called with the same arguments again and again, with no other tool
-    call between (model calls between do not count). With ``AGENTWATCH_LOOP_SIMILARITY``
-    above 0, near-identical arguments count too.
+    call between (model calls between do not count); a failed call sent again is a retry,
+    not a repetition. With ``AGENTWATCH_LOOP_SIMILARITY`` above 0, near-identical
+    arguments count too.
 
     Warning at ``warning_at`` such calls in a row, critical at ``critical_at``. With
     ``similarity`` > 0, a call to the same tool whose arguments are at least that
@@ -116,6 +118,11 @@ class RepeatedCallDetector(Detector[Streak]):
         return Streak()
 
     def observe(self, step: Step, state: Streak, facts: StepFacts) -> Detection | None:
+        if step.error is not None:
+            # A failed call tried again is a retry (a harness that refused a malformed
+            # reply, a timeout): it neither counts nor breaks the streak. The same call
+            # failing again and again is loop.error_streak's.
+            return None
         if step.args_key is None:  # arguments unknown: cannot be the same call
             state.restart()
             return None
