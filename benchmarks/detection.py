@@ -193,6 +193,9 @@ def _model_span(run: dict[str, Any], step: dict[str, Any], trace_id: int, span_i
 LOOPS = "loop."
 DRIFT_FAILURES = frozenset({"Goal Deviation", "Goal deviation", "Instruction Non-compliance",
                             "Instruction Non-Compliance"})
+# What TRAIL's goal labels are scored against: topic drift, and answering from memory
+# (what most runs labelled so did).
+GOAL_FAMILIES = ("drift.", "termination.ungrounded")
 STALL_FAILURES = frozenset({"Task Orchestration", "Task Orchestration Error",
                             "Task Orchestration Errors", "Context Handling Failures",
                             "Context Handling Failure"})
@@ -347,25 +350,33 @@ def score_whowhen(data: Path, config: Config) -> Counts:
     return counts
 
 
-def score_runs(runs: Iterable[dict[str, Any]], config: Config, family: str,
-               labelled: Callable[[dict[str, Any]], bool]) -> Counts:
-    """Run level: predicted when any detection of ``family`` is on the replayed run."""
+Outcome = tuple[str, bool, bool]  # run or trace id, predicted, labelled
+
+
+def counts_of(outcomes: Iterable[Outcome]) -> Counts:
     counts = Counts()
-    for run in runs:
-        counts.add(worst(replay_steps(run, config), family) is not None, labelled(run))
+    for _, predicted, labelled in outcomes:
+        counts.add(predicted, labelled)
     return counts
 
 
+def score_runs(runs: Iterable[dict[str, Any]], config: Config, family: str,
+               labelled: Callable[[dict[str, Any]], bool]) -> list[Outcome]:
+    """Run level: predicted when any detection of ``family`` is on the replayed run."""
+    return [(run["run_id"], worst(replay_steps(run, config), family) is not None,
+             labelled(run)) for run in runs]
+
+
 def score_trail_runs(data: Path, config: Config, family: str,
-                     categories: frozenset[str]) -> dict[str, Counts]:
+                     categories: frozenset[str]) -> dict[str, list[Outcome]]:
     """Run level on TRAIL's recorded spans, per subset: a trace is labelled when any of
     its errors is in ``categories``."""
-    scores: dict[str, Counts] = defaultdict(Counts)
+    scores: dict[str, list[Outcome]] = defaultdict(list)
     for subset, record, run in trail_traces(data):
         labelled = any(e["category"] in categories for e in run["labels"]["errors"])
         predicted = worst(replay_trail_trace(record, config, run.get("task")),
                           family) is not None
-        scores[subset].add(predicted, labelled)
+        scores[subset].append((run["run_id"], predicted, labelled))
     return scores
 
 
@@ -426,6 +437,13 @@ def _spread(values: Sequence[float | None]) -> str:
             ", ".join(_pct(value) for value in values) + ")")
 
 
+def fold_spread(outcomes: Sequence[Outcome], k: int) -> tuple[str, str]:
+    """Precision and recall measured on each of ``k`` folds alone: their spreads."""
+    measured = [counts_of(fold) for fold in folds(outcomes, k)]
+    return (_spread([counts.precision() for counts in measured]),
+            _spread([counts.recall() for counts in measured]))
+
+
 def print_fold_spread(trail: dict[str, TrailScore], successes: dict[str, SuccessScore],
                       k: int) -> None:
     """Each headline figure per fold: how much it moves with the runs it is measured on."""
@@ -435,15 +453,9 @@ def print_fold_spread(trail: dict[str, TrailScore], successes: dict[str, Success
     print("| corpus | figure | per fold |")
     print("|---|---|---|")
     for subset, score in sorted(trail.items()):
-        precisions, recalls = [], []
-        for fold in folds(score.outcomes, k):
-            counts = Counts()
-            for _, predicted, labelled in fold:
-                counts.add(predicted, labelled)
-            precisions.append(counts.precision())
-            recalls.append(counts.recall())
-        print(f"| TRAIL {subset} (spans) | precision at warning | {_spread(precisions)} |")
-        print(f"| TRAIL {subset} (spans) | recall at warning | {_spread(recalls)} |")
+        precisions, recalls = fold_spread(score.outcomes, k)
+        print(f"| TRAIL {subset} (spans) | precision at warning | {precisions} |")
+        print(f"| TRAIL {subset} (spans) | recall at warning | {recalls} |")
     for corpus, score in successes.items():
         warned = [sum(w for _, w, _ in fold) / len(fold) if fold else None
                   for fold in folds(score.outcomes, k)]
@@ -582,17 +594,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = score_whowhen(args.data, config)
         print(f"| {label} | {_pct(counts.precision())} | {_pct(counts.recall())} |")
     print("\n### Beyond loops: run-level labels (`default` profile, every detector on)\n")
-    print("A run is predicted when any detector of the family flags it.\n")
-    print("| detectors | corpus | label | runs (labelled) | precision | recall |")
-    print("|---|---|---|---|---|---|")
+    print("A run is predicted when any detector of the family flags it (at warning or "
+          f"above); the spread is each figure on each of {args.folds} folds alone.\n")
+    print("| detectors | corpus | label | runs (labelled) | precision | recall | "
+          "precision per fold | recall per fold |")
+    print("|---|---|---|---|---|---|---|---|")
     default = base.replace(detectors=("all",))  # drift.objective too, off by default
 
-    def row(family: str, corpus: str, label: str, counts: Counts) -> None:
-        runs = counts.true_positive + counts.false_positive + counts.false_negative + \
-            counts.true_negative
+    def row(family: str, corpus: str, label: str, outcomes: Sequence[Outcome]) -> None:
+        counts = counts_of(outcomes)
         labelled = counts.true_positive + counts.false_negative
-        print(f"| `{family}*` | {corpus} | {label} | {runs} ({labelled}) | "
-              f"{_pct(counts.precision())} | {_pct(counts.recall())} |")
+        precisions, recalls = fold_spread(outcomes, args.folds)
+        shown = f"`{family}*`" if family.endswith(".") else f"`{family}`"
+        print(f"| {shown} | {corpus} | {label} | {len(outcomes)} ({labelled}) | "
+              f"{_pct(counts.precision())} | {_pct(counts.recall())} | {precisions} | "
+              f"{recalls} |")
 
     with_ledgers = [r for r in _read_runs(args.data / "whowhen" / "runs.jsonl")
                     if any(isinstance(s.get("ledger"), dict) for s in r["steps"])]
@@ -600,14 +616,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(silver)", score_runs(with_ledgers, default, "progress.", lambda run: any(
             _ledger_flag(s["ledger"], "is_progress_being_made") is False
             for s in run["steps"] if isinstance(s.get("ledger"), dict))))
-    for subset, counts in sorted(score_trail_runs(args.data, default, "progress.",
-                                                  STALL_FAILURES).items()):
+    for subset, outcomes in sorted(score_trail_runs(args.data, default, "progress.",
+                                                    STALL_FAILURES).items()):
         row("progress.", f"TRAIL {subset} (spans)", "`Task Orchestration`, "
-            "`Context Handling Failures`", counts)
-    for subset, counts in sorted(score_trail_runs(args.data, default, "drift.",
-                                                  DRIFT_FAILURES).items()):
-        row("drift.", f"TRAIL {subset} (spans)", "`Goal Deviation`, "
-            "`Instruction Non-compliance`", counts)
+            "`Context Handling Failures`", outcomes)
+    for family in GOAL_FAMILIES:
+        for subset, outcomes in sorted(score_trail_runs(args.data, default, family,
+                                                        DRIFT_FAILURES).items()):
+            row(family, f"TRAIL {subset} (spans)", "`Goal Deviation`, "
+                "`Instruction Non-compliance`", outcomes)
     row("termination.", "tau-bench airline", "reward 0 with a gold write action never "
         "executed (proxy)", score_runs(_read_runs(args.data / "taubench" /
                                                   "airline_runs.jsonl"),
@@ -616,10 +633,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|---|---|---|")
     for corpus, runs in corpora.items():
         success = score_successes(runs(), default)
-        warned = sum(n for d, n in success.warned_by.items() if d.startswith("drift."))
-        critical = sum(n for d, n in success.by_detector.items() if d.startswith("drift."))
-        print(f"| `drift.*` | {corpus} | {_share(warned, success.runs)} | "
-              f"{_share(critical, success.runs)} |")
+        for family in GOAL_FAMILIES:
+            warned = sum(n for d, n in success.warned_by.items() if d.startswith(family))
+            critical = sum(n for d, n in success.by_detector.items() if d.startswith(family))
+            shown = f"`{family}*`" if family.endswith(".") else f"`{family}`"
+            print(f"| {shown} | {corpus} | {_share(warned, success.runs)} | "
+                  f"{_share(critical, success.runs)} |")
     print(f"\n({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return 0
 

@@ -150,6 +150,19 @@ def test_a_run_that_does_not_loop_is_not_flagged(make_pipeline):
     assert not [s.name for s in pipeline.spans() if s.attributes.get("agentwatch.flagged")]
 
 
+@pytest.mark.parametrize("kind", ["code", "tool calling"])
+def test_an_answer_given_without_looking_anything_up_is_flagged_on_the_agent(
+        make_pipeline, kind):
+    pipeline = make_pipeline()
+    build = code_agent if kind == "code" else tool_calling_agent
+    assert run(build([], 0)) == "The order's status is unknown."
+    [agent] = pipeline.spans("invoke_agent support")
+    assert agent.attributes["agentwatch.severity"] == "warning"
+    assert agent.attributes["agentwatch.run.detections"] == ("termination.ungrounded",)
+    [answer] = pipeline.spans("execute_tool final_answer")
+    assert "agentwatch.flagged" not in answer.attributes
+
+
 @pytest.mark.parametrize(("agent", "stream"), [
     ("tool calling", False), ("tool calling", True), ("code", False), ("code in one block", False),
     ("code", True)])

@@ -10,6 +10,7 @@ import pytest
 from otel_agentwatch import Config, Severity, StepKind, agent_run, tool
 from otel_agentwatch.detectors.termination import (
     EndedAfterErrorsDetector,
+    UngroundedAnswerDetector,
     UnverifiedEndingDetector,
 )
 from otel_agentwatch.normalize._args import tool_arguments
@@ -95,6 +96,40 @@ class TestEndedAfterErrors:
     def test_errors_resolved_before_the_end_are_fine(self):
         steps = [call("fetch", error="Timeout")] * 3 + [call("fetch")]
         assert judge(EndedAfterErrorsDetector(), steps) is None
+
+
+class TestUngroundedAnswer:
+    def test_an_answer_with_nothing_looked_up_first(self):
+        answer = call("final_answer", answer="Smith")
+        detection = judge(UngroundedAnswerDetector(), [answer])
+        assert detection.severity is Severity.WARNING
+        assert detection.span_id == ANCHOR.span_id  # on the run's own span
+        assert detection.evidence["earlier_span_ids"] == (format(answer.span_id, "016x"),)
+        assert detection.failure_mode == "ungrounded_answer"
+
+    @pytest.mark.parametrize("steps", [
+        [call("web_search", query="equine veterinarian"), call("final_answer", answer="x")],
+        [call("web_search", error="Timeout", query="q"), call("final_answer", answer="x")],
+        [Step(StepKind.AGENT, "search_agent", 5, 1, (1, 999)), call("final_answer", answer="x")],
+        [call("python_interpreter", code="print(2 + 2)"), call("final_answer", answer="4")],
+        [call("lookup_order", order_id="A-1")],
+        [],
+    ], ids=["searched first", "a failed search was still a look", "asked an agent",
+            "ran code as a tool", "no answer tool", "nothing"])
+    def test_looked_first_or_no_answer_tool(self, steps):
+        assert judge(UngroundedAnswerDetector(), steps) is None
+
+    def test_a_run_that_raised_is_not_judged(self):
+        crashed = ANCHOR._replace(error="ValueError")
+        assert judge(UngroundedAnswerDetector(), [call("final_answer", answer="x")],
+                     crashed) is None
+
+    def test_answer_tools_and_severity_are_settings(self):
+        detector = built(UngroundedAnswerDetector, {
+            "AGENTWATCH_TERMINATION_ANSWER_TOOLS": "reply_to_user",
+            "AGENTWATCH_TERMINATION_UNGROUNDED_SEVERITY": "info"})
+        assert judge(detector, [call("final_answer", answer="x")]) is None
+        assert judge(detector, [call("reply_to_user", text="x")]).severity is Severity.INFO
 
 
 def test_end_to_end_on_the_agent_span(pipeline):

@@ -30,7 +30,11 @@ from .loop import (
 from .progress import StallDetector
 from .reasoning import OverthinkingDetector
 from .resources import EditChurnDetector, RedundantReadDetector
-from .termination import EndedAfterErrorsDetector, UnverifiedEndingDetector
+from .termination import (
+    EndedAfterErrorsDetector,
+    UngroundedAnswerDetector,
+    UnverifiedEndingDetector,
+)
 from .text import RepeatedTextDetector
 
 __all__ = ["BUILTIN", "DETECTOR_IDS", "ENTRY_POINT_GROUP", "check_detector", "check_unique",
@@ -55,6 +59,7 @@ BUILTIN: tuple[type[Detector[Any]], ...] = (
     ObjectiveDriftDetector,
     UnverifiedEndingDetector,
     EndedAfterErrorsDetector,
+    UngroundedAnswerDetector,
     HandoffCycleDetector,
     RoleViolationDetector,
     *BUDGETS,

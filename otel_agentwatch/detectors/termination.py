@@ -11,8 +11,15 @@ termination, FM-3.2 no or incomplete verification).
   after them: it stopped on errors it did not resolve. Warning from ``warning_at``
   failures in a row (one failed lookup before the final answer is common and harmless),
   critical from ``critical_at``.
+* ``termination.ungrounded``: the run gave its answer through an answer tool
+  (smolagents' ``final_answer``, Cline's ``attempt_completion``, OpenHands' ``finish``)
+  without calling any other tool or agent first: it answered from the model's memory. On
+  TRAIL's GAIA traces this is what most runs labelled ``Goal Deviation`` or
+  ``Instruction Non-compliance`` did (a manager answering without asking its search
+  agent); an agent that has no tools but its answer tool is flagged on every run, so
+  turn the detector off for it.
 
-Both need the run's own span to end, so runs without one (SDK calls grouped by
+All need the run's own span to end, so runs without one (SDK calls grouped by
 conversation) are not judged.
 """
 
@@ -20,15 +27,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..settings import Setting, choice, integer
+from ..settings import Setting, choice, integer, name_list
 from ..steps import Step, StepKind
 from .actions import ANY_RESOURCE, VERIFY, WRITE, removed
 from .base import Detection, Detector, Severity, make_detection, severity_at
 from .facts import StepFacts
 
-__all__ = ["EndedAfterErrorsDetector", "UnverifiedEndingDetector"]
+__all__ = ["EndedAfterErrorsDetector", "UngroundedAnswerDetector", "UnverifiedEndingDetector"]
 
 _TOOLS = frozenset({StepKind.TOOL})
+_TOOLS_AND_AGENTS = frozenset({StepKind.TOOL, StepKind.AGENT})
 
 ERRORS_WARNING = Setting(
     "AGENTWATCH_TERMINATION_ERRORS_THRESHOLD", integer(1), 2,
@@ -168,4 +176,71 @@ class EndedAfterErrorsDetector(Detector[_Failures]):
             f"{state.tool}, with nothing succeeding after them",
             count=state.count, warning_at=self.warning_at, critical_at=self.critical_at,
             earlier=tuple(state.span_ids), new=True, tool=state.tool,
+        )
+
+
+ANSWER_TOOLS = Setting(
+    "AGENTWATCH_TERMINATION_ANSWER_TOOLS", name_list("a comma-separated list of tool names"),
+    ("final_answer", "attempt_completion", "finish"),
+    "`termination.ungrounded`: the tools through which an agent gives its answer "
+    "(smolagents, Cline and Roo, OpenHands).")
+UNGROUNDED_SEVERITY = Setting(
+    "AGENTWATCH_TERMINATION_UNGROUNDED_SEVERITY", choice("info", "warning"), "warning",
+    "`termination.ungrounded`: the severity of an answer given without looking anything "
+    "up: `warning`, or `info` (an event and run attributes, not a flag).")
+
+
+class _Grounds:
+    __slots__ = ("answer", "looked")
+
+    def __init__(self) -> None:
+        self.answer: int | None = None  # span id of the run's latest answer tool call
+        self.looked = False  # a tool other than an answer tool ran, or an agent was asked
+
+
+class UngroundedAnswerDetector(Detector[_Grounds]):
+    """The run gave its answer through an answer tool (``final_answer``,
+    ``attempt_completion``, ``finish``) without calling any other tool or agent before
+    it: it answered from memory, on the agent span.
+
+    Judged when the run ends without an error. A tool that failed was still an attempt to
+    look, and code a CodeAct agent ran counts as looking when it is a tool span of its
+    own (an ``execute_code`` tool) or calls tools that are. Warning by default
+    (``severity="info"`` makes it advisory).
+    """
+
+    __slots__ = ("answer_tools", "severity")
+
+    id: ClassVar[str] = "termination.ungrounded"
+    failure_mode: ClassVar[str] = "ungrounded_answer"
+    mast_codes: ClassVar[tuple[str, ...]] = ("FM-1.1", "FM-3.1")
+    kinds: ClassVar[frozenset[StepKind]] = _TOOLS_AND_AGENTS
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "answer_tools": ANSWER_TOOLS, "severity": UNGROUNDED_SEVERITY}
+
+    def __init__(self, answer_tools: tuple[str, ...] = ANSWER_TOOLS.default,
+                 severity: str = UNGROUNDED_SEVERITY.default) -> None:
+        self.answer_tools = frozenset(answer_tools)
+        self.severity = Severity(severity)
+
+    def new_state(self) -> _Grounds:
+        return _Grounds()
+
+    def observe(self, step: Step, state: _Grounds, facts: StepFacts) -> Detection | None:
+        if step.kind is StepKind.TOOL and step.name in self.answer_tools:
+            if not state.looked:
+                state.answer = step.span_id
+        else:
+            state.looked = True
+        return None
+
+    def finish(self, anchor: Step | None, state: _Grounds) -> Detection | None:
+        if anchor is None or anchor.error is not None or state.looked \
+                or state.answer is None:
+            return None
+        return make_detection(
+            self, anchor, self.severity,
+            "the run answered without calling any tool or agent first: the answer rests on "
+            "the model's memory alone",
+            count=1, warning_at=1, critical_at=1, earlier=(state.answer,), new=True,
         )
