@@ -486,6 +486,11 @@ def _ledger_flag(ledger: dict[str, Any], name: str) -> Any:
 # --- report -------------------------------------------------------------------------------------
 
 
+def _detectors(family: str) -> str:
+    """A detector id, or a family prefix (``drift.``) as ``drift.*``, for a table cell."""
+    return f"`{family}*`" if family.endswith(".") else f"`{family}`"
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -605,8 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = counts_of(outcomes)
         labelled = counts.true_positive + counts.false_negative
         precisions, recalls = fold_spread(outcomes, args.folds)
-        shown = f"`{family}*`" if family.endswith(".") else f"`{family}`"
-        print(f"| {shown} | {corpus} | {label} | {len(outcomes)} ({labelled}) | "
+        print(f"| {_detectors(family)} | {corpus} | {label} | {len(outcomes)} ({labelled}) | "
               f"{_pct(counts.precision())} | {_pct(counts.recall())} | {precisions} | "
               f"{recalls} |")
 
@@ -636,8 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for family in GOAL_FAMILIES:
             warned = sum(n for d, n in success.warned_by.items() if d.startswith(family))
             critical = sum(n for d, n in success.by_detector.items() if d.startswith(family))
-            shown = f"`{family}*`" if family.endswith(".") else f"`{family}`"
-            print(f"| {shown} | {corpus} | {_share(warned, success.runs)} | "
+            print(f"| {_detectors(family)} | {corpus} | {_share(warned, success.runs)} | "
                   f"{_share(critical, success.runs)} |")
     print(f"\n({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return 0
