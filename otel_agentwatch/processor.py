@@ -90,7 +90,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._lock = threading.Lock()
         engine = self._engine
         self._table: RunTable[RunState] = RunTable(
-            lambda key: RunState(key, engine.new_run()),
+            lambda key: RunState(key, engine.new_run(key[0])),
             max_runs=self._config.max_runs,
             ttl_seconds=self._config.run_ttl_seconds,
         )
@@ -209,8 +209,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
         if self._capture:
             BRIDGE.captured(span_id)
         parent = span.parent
-        run_key, is_anchor, in_tool = self._table.span_ended(
-            trace_id, span_id, None if parent is None or parent.is_remote else parent.span_id)
+        local_parent = None if parent is None or parent.is_remote else parent.span_id
+        run_key, is_anchor, in_tool = self._table.span_ended(trace_id, span_id, local_parent)
         detections: list[Detection] = _NONE
         annotations: dict[str, AttributeValue] | None = None
         shape = None
@@ -228,7 +228,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 detections, annotations = self._step(span, span_id, shape, run_key)
         finished: RunState | None = None
         if is_anchor:
-            finished, ending = self._end_run(span, shape, (trace_id, span_id))
+            finished, ending = self._end_run(span, shape, (trace_id, span_id),
+                                             local_parent is None)
             if ending:
                 detections = [*detections, *ending]
         if not detections and not annotations and (finished is None or not finished.detected):
@@ -320,12 +321,15 @@ class AgentWatchSpanProcessor(SpanProcessor):
             run.count(StepKind.TOOL)
         return made or (step,)
 
-    def _end_run(self, span: ReadableSpan, shape: SpanShape | None,
-                 key: RunKey) -> tuple[RunState | None, list[Detection]]:
-        """Forget the run a span anchored; the run judges give their say as it ends."""
+    def _end_run(self, span: ReadableSpan, shape: SpanShape | None, key: RunKey,
+                 trace_root: bool) -> tuple[RunState | None, list[Detection]]:
+        """Forget the run a span anchored (and, at the trace's root in this process, what
+        its runs shared); the run judges give their say as it ends."""
+        engine = self._engine
         with self._lock:
             run = self._table.pop(key)
-        engine = self._engine
+            if trace_root:
+                engine.end_trace(key[0])
         if not engine.judges_runs:
             return run, []
         if shape is None:
@@ -334,7 +338,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
             return None, []
         anchor = build_step(span, shape, key) if shape is not None else None
         with self._lock:
-            run = run if run is not None else RunState(key, engine.new_run())
+            run = run if run is not None else RunState(key, engine.new_run(key[0]))
             found = engine.finish(anchor, run.detectors)
             for detection in found:
                 run.record(detection)
@@ -403,6 +407,7 @@ class AgentWatchSpanProcessor(SpanProcessor):
         # runs are the parent's: the child starts clean.
         self._lock = threading.Lock()
         self._table.clear()
+        self._engine.clear_traces()
 
 
 def _late_agent(parent_context: Context | None, parent_id: int) -> Span | None:

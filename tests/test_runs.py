@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from otel_agentwatch import Config
+from otel_agentwatch import Config, StepKind
+from otel_agentwatch.detectors.coordination import RepeatedFailureDetector
+from otel_agentwatch.detectors.engine import DetectorEngine
 from otel_agentwatch.runs import RunTable
+from otel_agentwatch.steps import Step
 from tests.conftest import Pipeline
 from tests.dialects import GenAI
 
@@ -136,3 +140,23 @@ def test_forked_child_starts_clean(pipeline):
     os.waitpid(pid, 0)
     agent_cm.__exit__(None, None, None)
     assert status == bytes([0])
+
+
+def test_runs_of_one_trace_share_the_trace_state_within_bounds():
+    """coordination.repeated_failure's state is its trace's: the runs of one trace add up,
+    runs outside any trace (conversations of bare SDK calls) never do, and only the most
+    recent traces are kept."""
+    engine = DetectorEngine([RepeatedFailureDetector(3, 5)], max_traces=2)
+    anchors = itertools.count(1)
+
+    def fail_once(trace_id: int) -> list[str]:
+        run = engine.new_run(trace_id)
+        step = Step(StepKind.TOOL, "read", 1, trace_id, (trace_id, next(anchors)),
+                    error="FileNotFoundError")
+        return [found.severity.value for found in engine.observe(step, run)]
+
+    assert [fail_once(7) for _ in range(3)] == [[], [], ["warning"]]
+    assert [fail_once(0) for _ in range(3)] == [[], [], []]
+    fail_once(8)
+    fail_once(9)  # two newer traces: trace 7's state is forgotten
+    assert [fail_once(7) for _ in range(3)] == [[], [], ["warning"]]

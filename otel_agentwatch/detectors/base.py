@@ -15,7 +15,16 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 from opentelemetry.util.types import AttributeValue
 
@@ -109,6 +118,11 @@ class Detector(ABC, Generic[S]):
         settings: its thresholds, by ``__init__`` parameter name; their values come from
             the environment (or ``Config.settings``) and reach the detector through
             :meth:`from_settings`.
+        scope: ``"run"`` (the default): one state per run. ``"trace"``: one state shared
+            by every run of a trace in this process, for patterns that only show across
+            runs (a manager and its sub-agents); each step's ``run_key`` tells the runs
+            apart. The engine keeps the states of the most recent traces, and forgets a
+            trace's when the trace's root span in this process ends.
     """
 
     __slots__ = ()
@@ -120,6 +134,7 @@ class Detector(ABC, Generic[S]):
     needs_text: bool = False
     actions: ClassVar[frozenset[str] | None] = None
     settings: ClassVar[Mapping[str, Setting[Any]]] = {}
+    scope: ClassVar[Literal["run", "trace"]] = "run"
 
     @classmethod
     def from_settings(cls, values: SettingValues) -> Detector[Any] | None:
@@ -129,7 +144,8 @@ class Detector(ABC, Generic[S]):
         return cls(**{name: values[setting] for name, setting in cls.settings.items()})
 
     def new_state(self) -> S:
-        """Fresh per-run state; by default None (a detector that keeps nothing)."""
+        """Fresh per-run state (per-trace with ``scope = "trace"``); by default None (a
+        detector that keeps nothing)."""
         return None  # type: ignore[return-value]  # S is None for such detectors
 
     @abstractmethod

@@ -9,15 +9,19 @@
   is not one.
 * ``coordination.role_violation``: an agent calls a tool outside the set declared for it
   (``AGENTWATCH_AGENT_TOOLS``). Only agents with a declared set are judged.
+* ``coordination.repeated_failure``: the same call fails the same way in several runs of
+  one trace: a manager hands sub-agents (or does itself, then hands on) work that has
+  already failed, each run trying once, so no run on its own has an error streak.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Hashable, Mapping
+from typing import Any, ClassVar, Literal
 
+from .._bounded import BoundedDict
 from ..settings import Kind, Setting, SettingValues, integer
-from ..steps import Step, StepKind
+from ..steps import RunKey, Step, StepKind
 from .base import (
     EVIDENCE_SPANS,
     Detection,
@@ -29,8 +33,9 @@ from .base import (
 )
 from .cycle import SuffixCycles
 from .facts import StepFacts
+from .loop import failure_kind
 
-__all__ = ["HandoffCycleDetector", "RoleViolationDetector"]
+__all__ = ["HandoffCycleDetector", "RepeatedFailureDetector", "RoleViolationDetector"]
 
 INTER_AGENT = ("FM-1.3", "FM-2.5")  # repetition across agents; others' input ignored
 
@@ -42,6 +47,14 @@ HANDOFF_CRITICAL = Setting(
     "AGENTWATCH_HANDOFF_CYCLE_CRITICAL", integer(2), 5,
     "`coordination.handoff_cycle`: such repetitions that make it critical.",
     at_least=HANDOFF_WARNING)
+FAILURE_RUNS_WARNING = Setting(
+    "AGENTWATCH_REPEATED_FAILURE_THRESHOLD", integer(2), 3,
+    "`coordination.repeated_failure`: runs of one trace in which the same call failed the "
+    "same way that raise a warning.")
+FAILURE_RUNS_CRITICAL = Setting(
+    "AGENTWATCH_REPEATED_FAILURE_CRITICAL", integer(2), 5,
+    "`coordination.repeated_failure`: such runs that make it critical.",
+    at_least=FAILURE_RUNS_WARNING)
 
 
 def _parse_agent_tools(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -198,4 +211,98 @@ class RoleViolationDetector(Detector[_Violations]):
             count=state.count, warning_at=1, critical_at=self.critical_at,
             earlier=tuple(state.span_ids)[:-1], new=True, agent=step.agent_name or "",
             tool=step.name,
+        )
+
+
+_TOOLS_KEPT = 64  # failing tools remembered per trace, the most recent
+_FAILURES_KEPT = 16  # ways one tool failed, remembered per tool and trace
+
+
+class _Failure:
+    """One way a call failed in a trace: the runs it failed in (only as many as decide the
+    stage), its latest failed spans, and the stage announced."""
+
+    __slots__ = ("latch", "runs", "span_ids")
+
+    def __init__(self) -> None:
+        self.runs: list[RunKey] = []
+        self.span_ids: list[int] = []  # its latest failed spans: EVIDENCE_SPANS + 1
+        self.latch = StageLatch()
+
+
+# tool name -> (what failed: its kind or arguments) -> the runs it failed in
+_TraceFailures = BoundedDict[str, BoundedDict[Hashable, _Failure]]
+
+
+class RepeatedFailureDetector(Detector[_TraceFailures]):
+    """The same call fails the same way in several runs of one trace, with no success of
+    that tool between: work that has already failed is handed on to be tried again (a
+    manager delegating to one sub-agent after another, or trying itself and then
+    delegating; a conversation whose every turn is a run, trying again turn after turn).
+    Each run may try only once, so this is seen only across runs.
+
+    "The same call" is what ``loop.error_streak`` counts as one: the same tool failing
+    with the same error type or exception, or, when the failure says nothing about its
+    kind, with the same arguments. Runs are counted, not failures (a run's own streak is
+    ``loop.error_streak``'s): warning when the ``warning_at``-th run meets the failure,
+    critical at the ``critical_at``-th. Its state is the trace's, shared by its runs in
+    this process (``scope = "trace"``).
+    """
+
+    __slots__ = ("critical_at", "warning_at")
+
+    id: ClassVar[str] = "coordination.repeated_failure"
+    failure_mode: ClassVar[str] = "repeated_failure"
+    mast_codes: ClassVar[tuple[str, ...]] = INTER_AGENT
+    kinds: ClassVar[frozenset[StepKind]] = frozenset({StepKind.TOOL})
+    scope: ClassVar[Literal["run", "trace"]] = "trace"
+
+    settings: ClassVar[dict[str, Setting[Any]]] = {
+        "warning_at": FAILURE_RUNS_WARNING, "critical_at": FAILURE_RUNS_CRITICAL}
+
+    def __init__(self, warning_at: int = FAILURE_RUNS_WARNING.default,
+                 critical_at: int = FAILURE_RUNS_CRITICAL.default) -> None:
+        self.warning_at = warning_at
+        self.critical_at = critical_at
+
+    def new_state(self) -> _TraceFailures:
+        return BoundedDict(_TOOLS_KEPT)
+
+    def observe(self, step: Step, state: _TraceFailures,
+                facts: StepFacts) -> Detection | None:
+        if step.error is None:
+            # The tool works (again): its earlier failures are not a standing condition.
+            if state:
+                state.pop(step.name, None)
+            return None
+        kind = failure_kind(step)
+        what = kind if kind is not None else step.args_key
+        if what is None:  # nothing says what failed: cannot be "the same" failure
+            return None
+        failures = state.get(step.name)
+        if failures is None:
+            failures = state[step.name] = BoundedDict(_FAILURES_KEPT)
+        failure = failures.get((kind is not None, what))
+        if failure is None:
+            failure = failures[kind is not None, what] = _Failure()
+        runs = failure.runs
+        if step.run_key in runs:
+            return None  # this run failed so before: its own streak, not a handoff
+        if len(runs) < self.critical_at:  # beyond, the count no longer changes the stage
+            runs.append(step.run_key)
+        span_ids = failure.span_ids
+        span_ids.append(step.span_id)
+        if len(span_ids) > EVIDENCE_SPANS + 1:
+            del span_ids[0]
+        count = len(runs)
+        severity = severity_at(count, self.warning_at, self.critical_at)
+        if severity is None:
+            return None
+        return make_detection(
+            self, step, severity,
+            f"{step.name} failed the same way ({step.error}) in {count} runs of this "
+            f"trace, each after the last had met it",
+            count=count, warning_at=self.warning_at, critical_at=self.critical_at,
+            earlier=tuple(span_ids[:-1]), new=failure.latch.announce(severity),
+            tool=step.name, error_type=step.error,
         )

@@ -10,7 +10,10 @@ optional hooks only as the protocols of :mod:`.base` (:class:`~.base.RunJudge`,
 :class:`~.base.Annotator`, :class:`~.base.ObjectiveAware`), checked once when it is
 built, and keeps, per kind of step, the detectors that want it, so a step is handed only
 to those. Per run it keeps one :class:`RunDetectors`: each detector's state, made on the
-first step that detector is given, and the run's :class:`~.facts.RunMemory`.
+first step that detector is given, and the run's :class:`~.facts.RunMemory`. A detector
+whose ``scope`` is ``"trace"`` has one state per trace instead, which every run of that
+trace is given: the engine keeps those of the :data:`TRACES_KEPT` (or ``max_traces``)
+most recent traces, and the processor tells it when a trace ends here.
 
 Not thread-safe by itself: the processor holds its lock around every call that touches
 a run (``observe``, ``finish``, ``annotate``, ``set_objective``, ``read``).
@@ -44,6 +47,8 @@ _COMMANDS_KEPT = 1024
 _UNBUILT: Any = object()  # a detector's state in a run before its first step there
 _OFF: Any = object()  # a detector's state in a run where it failed too often
 FAILURES_PER_RUN = 3
+TRACES_KEPT = 1024
+"""Traces whose shared detector states are kept by default, the most recent first."""
 """Failures of one detector in one run after which it sits out the rest of that run."""
 
 
@@ -65,8 +70,10 @@ class RunDetectors:
 
     __slots__ = ("failures", "memory", "states")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, shared: Iterable[tuple[int, Any]] = ()) -> None:
         self.states: list[Any] = [_UNBUILT] * size
+        for slot, state in shared:  # the trace's states, for detectors that share one
+            self.states[slot] = state
         self.memory = RunMemory()
         self.failures: dict[int, int] | None = None  # slot -> failures in this run
 
@@ -106,6 +113,8 @@ class DetectorEngine:
 
     Args:
         detectors: the detectors, in the order their detections are reported.
+        max_traces: how many traces' shared states (of detectors with ``scope`` "trace")
+            are kept at most; the least recently used are forgotten first.
 
     Attributes (read them, never set them):
         by_kind: ``(kind, has_text) ->`` the watchers of such a step; empty when no one
@@ -117,8 +126,10 @@ class DetectorEngine:
         annotates: whether one puts attributes on the step spans it watches.
     """
 
-    def __init__(self, detectors: Sequence[Detector[Any]]) -> None:
+    def __init__(self, detectors: Sequence[Detector[Any]], *,
+                 max_traces: int = TRACES_KEPT) -> None:
         self._detectors = tuple(detectors)
+        self._max_traces = max_traces
         # Shell command lines parsed for any run: looping agents repeat theirs.
         self._commands: BoundedDict[Hashable, Action] = BoundedDict(_COMMANDS_KEPT)
         self._index()
@@ -129,7 +140,7 @@ class DetectorEngine:
                     ) -> DetectorEngine:
         """The engine for :func:`build_detectors` ``(config, extra)``. Raises
         :class:`~otel_agentwatch.settings.ConfigError`."""
-        return cls(build_detectors(config, extra))
+        return cls(build_detectors(config, extra), max_traces=config.max_runs)
 
     # --- what the processor asks before it does the work ---------------------------------
 
@@ -140,9 +151,31 @@ class DetectorEngine:
 
     # --- the work, with the processor's lock held ------------------------------------------
 
-    def new_run(self) -> RunDetectors:
-        """A new run's share: nothing is built until a detector is given a step."""
-        return RunDetectors(len(self._detectors))
+    def new_run(self, trace_id: int = 0) -> RunDetectors:
+        """A new run's share: nothing is built until a detector is given a step, except
+        the states it shares with the other runs of trace ``trace_id`` (0: a run of no
+        trace, which shares nothing)."""
+        traces = self._traces
+        if traces is None or not trace_id:
+            return RunDetectors(len(self._detectors))
+        shared = traces.get(trace_id)
+        if shared is None:
+            shared = traces[trace_id] = tuple(
+                (slot, self._detectors[slot].new_state()) for slot in self._trace_slots)
+        else:
+            traces.touch(trace_id)
+        return RunDetectors(len(self._detectors), shared)
+
+    def end_trace(self, trace_id: int) -> None:
+        """Forget the states the runs of trace ``trace_id`` share: it ended here (its
+        root span in this process ended). Runs still open keep theirs."""
+        if self._traces is not None:
+            self._traces.pop(trace_id, None)
+
+    def clear_traces(self) -> None:
+        """Forget every trace's shared states (a forked child starts clean)."""
+        if self._traces is not None:
+            self._traces.clear()
 
     def observe(self, step: Step, run: RunDetectors, has_text: bool | None = None,
                 watchers: Watchers | None = None) -> list[Detection]:
@@ -272,6 +305,11 @@ class DetectorEngine:
                                  if isinstance(watcher.detector, Annotator))
         self._objective_aware = tuple((watcher.slot, watcher.detector) for watcher in running
                                       if isinstance(watcher.detector, ObjectiveAware))
+        self._trace_slots = tuple(watcher.slot for watcher in running
+                                  if watcher.detector.scope == "trace")
+        # trace id -> (slot, state) of each detector that shares one, most recent last
+        self._traces: BoundedDict[int, tuple[tuple[int, Any], ...]] | None = \
+            BoundedDict(self._max_traces) if self._trace_slots else None
         # The detectors a model step's text is for, and no other part of it.
         without_text = set(self.by_kind[StepKind.LLM, False])
         self._text_readers = tuple(watcher for watcher in self.by_kind[StepKind.LLM, True]

@@ -18,7 +18,7 @@ from ..config import DETECTORS, PREFIX
 from ..settings import ConfigError, Setting
 from .base import Detector
 from .budget import BUDGETS
-from .coordination import HandoffCycleDetector, RoleViolationDetector
+from .coordination import HandoffCycleDetector, RepeatedFailureDetector, RoleViolationDetector
 from .cycle import CycleDetector
 from .drift import ObjectiveDriftDetector
 from .loop import (
@@ -62,6 +62,7 @@ BUILTIN: tuple[type[Detector[Any]], ...] = (
     UngroundedAnswerDetector,
     HandoffCycleDetector,
     RoleViolationDetector,
+    RepeatedFailureDetector,
     *BUDGETS,
 )
 
