@@ -231,3 +231,38 @@ def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(order, a
         assert len(steps) == len(calls) + (action == "halt" and order == "ours first")
         flagged = [s for s in pipeline.spans() if s.attributes.get("agentwatch.severity")]
         assert {s.attributes["agentwatch.severity"] for s in flagged} == {"warning", "critical"}
+
+
+def test_a_manager_handing_an_unreadable_file_to_its_sub_agent_is_flagged(make_pipeline):
+    """The manager fails to read the file, then asks its managed agent twice, which fails
+    once each time: three runs with one failure each, so only the trace shows it."""
+
+    @tool
+    def inspect_file(file_path: str) -> str:
+        """Read a file as text.
+
+        Args:
+            file_path: The file's path.
+        """
+        raise ValueError(f"could not convert {file_path}")
+
+    read = ("inspect_file", {"file_path": "task.xlsx"})
+    gave_up = ("final_answer", {"answer": "I could not read it."})
+    search = smolagents.ToolCallingAgent(
+        tools=[inspect_file], model=Scripted([tool_calls(read), tool_calls(gave_up)] * 2),
+        max_steps=4, verbosity_level=0, name="search_agent", description="Reads files.")
+    manager = smolagents.CodeAgent(
+        tools=[inspect_file], managed_agents=[search], max_steps=6, verbosity_level=0,
+        name="manager", model=Scripted([
+            code('Thought: read it.\n<code>\nprint(inspect_file(file_path="task.xlsx"))\n</code>'),
+            code('Thought: ask.\n<code>\nprint(search_agent(task="Read task.xlsx"))\n</code>'),
+            code('Thought: again.\n<code>\nprint(search_agent(task="Read task.xlsx!"))\n</code>'),
+            code('Thought: done.\n<code>\nfinal_answer("42")\n</code>')]))
+    pipeline = make_pipeline()
+    assert manager.run("What is in task.xlsx?") == "42"
+    reads = pipeline.spans("execute_tool inspect_file")
+    assert [s.attributes.get("agentwatch.detections") for s in reads] == [
+        None, None, ("coordination.repeated_failure",)]
+    first, second = pipeline.spans("invoke_agent search_agent")
+    assert "agentwatch.run.severity" not in first.attributes
+    assert second.attributes["agentwatch.run.severity"] == "warning"
