@@ -35,9 +35,18 @@ if TYPE_CHECKING:
     from .facts import StepFacts
 
 __all__ = ["EVIDENCE_SPANS", "Annotator", "Detection", "Detector", "ObjectiveAware", "RunJudge",
-           "Severity", "StageLatch", "Streak", "make_detection", "severity_at", "span_hex"]
+           "Severity", "StageLatch", "Streak", "keep_evidence", "make_detection", "severity_at",
+           "span_hex"]
 
 EVIDENCE_SPANS = 8  # earlier span ids kept as evidence per streak
+
+
+def keep_evidence(span_ids: list[int], span_id: int) -> None:
+    """Add ``span_id`` to a streak's evidence, which keeps the latest
+    ``EVIDENCE_SPANS + 1`` (the step being judged and the earlier ones it cites)."""
+    span_ids.append(span_id)
+    if len(span_ids) > EVIDENCE_SPANS + 1:
+        del span_ids[0]
 
 S = TypeVar("S")
 
@@ -241,10 +250,7 @@ class Streak(StageLatch):
     def add(self, span_id: int) -> None:
         """Count one more occurrence of the current streak."""
         self.count += 1
-        span_ids = self.span_ids
-        span_ids.append(span_id)
-        if len(span_ids) > EVIDENCE_SPANS + 1:
-            del span_ids[0]
+        keep_evidence(self.span_ids, span_id)
 
     def restart(self, key: object = None) -> None:
         self.key, self.count, self.signature, self._rank = key, 0, None, 0

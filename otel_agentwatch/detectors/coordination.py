@@ -23,11 +23,11 @@ from .._bounded import BoundedDict
 from ..settings import Kind, Setting, SettingValues, integer
 from ..steps import RunKey, Step, StepKind
 from .base import (
-    EVIDENCE_SPANS,
     Detection,
     Detector,
     Severity,
     StageLatch,
+    keep_evidence,
     make_detection,
     severity_at,
 )
@@ -134,9 +134,7 @@ class HandoffCycleDetector(Detector[_Handoffs]):
             state.handoffs += 1
         state.current = agent
         state.cycles.push(agent)
-        state.span_ids.append(step.span_id)
-        if len(state.span_ids) > EVIDENCE_SPANS + 1:
-            del state.span_ids[0]
+        keep_evidence(state.span_ids, step.span_id)
         period, repeats = state.cycles.shortest(self.warning_at)
         if period < 2:  # one agent working on its own is not a handoff
             state.period = 0
@@ -201,9 +199,7 @@ class RoleViolationDetector(Detector[_Violations]):
         if allowed is None or step.name in allowed:
             return None
         state.count += 1
-        state.span_ids.append(step.span_id)
-        if len(state.span_ids) > EVIDENCE_SPANS + 1:
-            del state.span_ids[0]
+        keep_evidence(state.span_ids, step.span_id)
         severity = Severity.CRITICAL if state.count >= self.critical_at else Severity.WARNING
         return make_detection(
             self, step, severity,
@@ -291,9 +287,7 @@ class RepeatedFailureDetector(Detector[_TraceFailures]):
         if len(runs) < self.critical_at:  # beyond, the count no longer changes the stage
             runs.append(step.run_key)
         span_ids = failure.span_ids
-        span_ids.append(step.span_id)
-        if len(span_ids) > EVIDENCE_SPANS + 1:
-            del span_ids[0]
+        keep_evidence(span_ids, step.span_id)
         count = len(runs)
         severity = severity_at(count, self.warning_at, self.critical_at)
         if severity is None:

@@ -20,7 +20,7 @@ from .._bounded import BoundedDict
 from ..settings import Setting, integer
 from ..steps import Step
 from .actions import ANY_RESOURCE, APPENDED, READ, SEARCH_PREFIX, VERIFY, WRITE, covers
-from .base import EVIDENCE_SPANS, Detection, Detector, StageLatch, make_detection, severity_at
+from .base import Detection, Detector, StageLatch, keep_evidence, make_detection, severity_at
 from .facts import StepFacts
 from .loop import MAST_STEP_REPETITION, TOOL_STEPS
 
@@ -68,9 +68,7 @@ class _Resource:
 
     def count_one(self, span_id: int) -> None:
         self.count += 1
-        self.span_ids.append(span_id)
-        if len(self.span_ids) > EVIDENCE_SPANS + 1:
-            del self.span_ids[0]
+        keep_evidence(self.span_ids, span_id)
 
 
 class _Resources:

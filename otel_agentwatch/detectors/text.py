@@ -28,11 +28,11 @@ from ..settings import Setting, fraction, integer
 from ..steps import Step, StepKind
 from ._similarity import jaccard, signature
 from .base import (
-    EVIDENCE_SPANS,
     Detection,
     Detector,
     Severity,
     StageLatch,
+    keep_evidence,
     make_detection,
     severity_at,
 )
@@ -180,9 +180,7 @@ class RepeatedTextDetector(Detector[_TextState]):
                 state.span_ids.clear()
                 state.latch.reset()
         state.monologue += 1
-        state.span_ids.append(step.span_id)
-        if len(state.span_ids) > EVIDENCE_SPANS + 1:
-            del state.span_ids[0]
+        keep_evidence(state.span_ids, step.span_id)
 
     def _chants(self, text: str, state: _TextState) -> bool:
         for line in text[-_HISTORY:].splitlines(keepends=True):
