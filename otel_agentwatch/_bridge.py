@@ -11,8 +11,8 @@ span we did not create. Also kept: what an agent was asked (its objective, by ag
 id) and the arguments a model gave each tool call (by call id), for tool spans that
 another instrumentation makes without them. Nothing here is exported.
 
-**Queries** (code acting on a live run -> processors). Halting, budgets and objectives
-ask every live processor through the narrow :class:`LiveRuns` interface; a processor
+**Queries** (code acting on a live run -> processors). Halting, nudging, budgets and
+objectives ask every live processor through the narrow :class:`LiveRuns` interface; a processor
 joins with :meth:`~Bridge.attach` and is forgotten when collected.
 
 Every table is bounded; no lock is taken on a hot path, and the one lock (attaching a
@@ -33,6 +33,7 @@ from ._fork import renew_in_child
 
 if TYPE_CHECKING:
     from .detectors.base import Detection, Severity
+    from .nudge import Nudge
     from .steps import RunKey
 
 __all__ = ["BRIDGE", "Bridge", "Content", "LiveRuns", "ToolExchange"]
@@ -92,6 +93,11 @@ class LiveRuns(Protocol):
 
     def budgets(self, span_id: int) -> list[tuple[str, float, float]]:
         """``(resource, used, limit)`` of each budget of that run; empty if none."""
+
+    def take_nudge(self, span_id: int | None, run: RunKey | None = None) -> Nudge | None:
+        """The note for that run's next model request (its findings not yet told, and
+        its budget), which counts as told from now; None when there is none, or this
+        processor does not nudge."""
 
     def set_objective(self, span_id: int, text: str) -> bool:
         """Make ``text`` the objective of that run; False when the span is unknown."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -18,6 +18,7 @@ from ._fork import renew_in_child
 from .config import Config
 from .detectors import Detector
 from .instrumentation import frameworks_named, instrument_when_imported
+from .nudge import NudgeTemplate
 from .processor import AgentWatchSpanProcessor
 
 __all__ = ["AgentWatchHandle", "adopt", "init"]
@@ -80,7 +81,8 @@ class AgentWatchHandle:
 
 def init(*, config: Config | None = None, tracer_provider: TracerProvider | None = None,
          span_exporter: SpanExporter | None = None,
-         extra_detectors: Iterable[Detector[Any] | type[Detector[Any]]] = ()
+         extra_detectors: Iterable[Detector[Any] | type[Detector[Any]]] = (),
+         nudge_templates: Mapping[str, NudgeTemplate] | None = None,
          ) -> AgentWatchHandle:
     """Set up otel-agentwatch; what ``import otel_agentwatch.auto`` calls.
 
@@ -94,6 +96,10 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
       under the entry point group ``otel_agentwatch.detectors``) and ``extra_detectors``
       (:class:`~otel_agentwatch.Detector` instances, or subclasses to build from their
       settings).
+    * With ``AGENTWATCH_ACTION`` including ``nudge``, words the notes with
+      ``nudge_templates`` (text or a callable of the detection, by detector id or
+      failure mode) where given, else the ``AGENTWATCH_NUDGE_TEMPLATE_*`` settings or
+      the built-in wording.
     * With one already set (or passed as ``tracer_provider``), adds the processor to
       it. Its exporters were added before us, so they export spans without the per-span
       flags; the run's open agent or root span is still marked, and the metric and
@@ -120,7 +126,8 @@ def init(*, config: Config | None = None, tracer_provider: TracerProvider | None
         else:
             exporting = _exporting_from(config) if owns else None
         processor = AgentWatchSpanProcessor(exporting, config=config,
-                                            extra_detectors=extra_detectors)
+                                            extra_detectors=extra_detectors,
+                                            nudge_templates=nudge_templates)
         if isinstance(found, TracerProvider):
             provider = found
             provider.add_span_processor(processor)

@@ -59,14 +59,40 @@ PROFILE = Setting(
     "default",
     "Detector parameters: ours (`default`, tuned by the detectors' own settings), or the "
     "fixed rules of another runtime's loop guard (see docs/detectors.md, Profiles).")
+_ACTIONS = ("observe", "nudge", "halt", "nudge,halt")
+
+
+def _parse_action(text: str) -> str:
+    """``halt, nudge`` and ``nudge,halt`` alike; ``ValueError`` for an unknown action."""
+    order = ("nudge", "halt", "observe")
+    parts = {part.strip().lower() for part in text.split(",") if part.strip()}
+    return ",".join(sorted(parts, key=order.index))
+
+
 ACTION = Setting(
-    "AGENTWATCH_ACTION", choice("observe", "halt"), "observe",
-    "`halt`: instrumented tool calls and SDK model calls of a run with a detection at "
-    "`AGENTWATCH_HALT_ON` raise `otel_agentwatch.AgentHalted` instead of running; "
-    "`observe` never changes what the application does.")
+    "AGENTWATCH_ACTION",
+    Kind("one of " + ", ".join(_ACTIONS), _parse_action, lambda value: value in _ACTIONS),
+    "observe",
+    "`observe` never changes what the application does. `nudge`: the next model request "
+    "of a run with a new detection at `AGENTWATCH_NUDGE_ON` carries a note saying what "
+    "was found. `halt`: instrumented tool calls and model calls of a run with a detection "
+    "at `AGENTWATCH_HALT_ON` raise `otel_agentwatch.AgentHalted` instead of running. "
+    "`nudge,halt` does both.")
 HALT_ON = Setting(
     "AGENTWATCH_HALT_ON", choice("critical", "warning"), "critical",
-    "The severity that halts a run when `AGENTWATCH_ACTION=halt`.")
+    "The severity that halts a run when `AGENTWATCH_ACTION` includes `halt`.")
+NUDGE_ON = Setting(
+    "AGENTWATCH_NUDGE_ON", choice("warning", "critical", "info"), "warning",
+    "The severity of the detections a note tells the model about when "
+    "`AGENTWATCH_ACTION` includes `nudge` (`info` includes advisories).")
+NUDGE_BUDGET = Setting(
+    "AGENTWATCH_NUDGE_BUDGET", choice("findings", "always"), "findings",
+    "With budgets set and `AGENTWATCH_ACTION` including `nudge`: `findings` states what "
+    "is left of them in each note, `always` also adds it to every model request.")
+NUDGE_TEMPLATE_PREFIX = PREFIX + "NUDGE_TEMPLATE_"
+"""``AGENTWATCH_NUDGE_TEMPLATE_<FAILURE_MODE>``: the wording of the note for detections of
+that failure mode (``$message``, ``$detector``, ``$severity`` and the detection's
+evidence, such as ``$tool`` and ``$count``, are filled in)."""
 INSTRUMENT = Setting(
     "AGENTWATCH_INSTRUMENT",
     name_list("'all', 'none', or a comma-separated list of framework names"), ("all",),
@@ -133,7 +159,8 @@ _PROTOCOL_TRACES_ENV = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 # Config field -> its setting, in the order the settings reference lists them.
 _FIELDS: tuple[tuple[str, Setting[Any]], ...] = (
     ("enabled", ENABLED), ("detectors", DETECTORS), ("profile", PROFILE),
-    ("action", ACTION), ("halt_on", HALT_ON), ("instrument", INSTRUMENT),
+    ("action", ACTION), ("halt_on", HALT_ON), ("nudge_on", NUDGE_ON),
+    ("nudge_budget", NUDGE_BUDGET), ("instrument", INSTRUMENT),
     ("langchain_chains", LANGCHAIN_CHAINS), ("max_runs", MAX_RUNS),
     ("run_ttl_seconds", RUN_TTL_SECONDS), ("capture_content", CAPTURE_CONTENT),
     ("traces_exporter", TRACES_EXPORTER), ("otlp_protocol", OTLP_PROTOCOL),
@@ -172,6 +199,8 @@ class Config:
     profile: str = PROFILE.default
     action: str = ACTION.default
     halt_on: str = HALT_ON.default
+    nudge_on: str = NUDGE_ON.default
+    nudge_budget: str = NUDGE_BUDGET.default
     instrument: tuple[str, ...] = INSTRUMENT.default
     langchain_chains: str = LANGCHAIN_CHAINS.default
     max_runs: int = MAX_RUNS.default
@@ -215,6 +244,24 @@ class Config:
         detector_settings = {name: raw for name, raw in env.items()
                              if name.startswith(PREFIX) and name not in _OWN and raw.strip()}
         return cls(**values, settings=detector_settings)
+
+    @property
+    def halts(self) -> bool:
+        """Whether ``action`` includes ``halt``."""
+        return "halt" in self.action.split(",")
+
+    @property
+    def nudges(self) -> bool:
+        """Whether ``action`` includes ``nudge``."""
+        return "nudge" in self.action.split(",")
+
+    def nudge_templates(self) -> dict[str, str]:
+        """The note wordings given by ``AGENTWATCH_NUDGE_TEMPLATE_<FAILURE_MODE>``
+        settings, by failure mode (lower case, as detections name it)."""
+        return {name[len(NUDGE_TEMPLATE_PREFIX):].lower(): str(value)
+                for name, value in self.settings.items()
+                if name.startswith(NUDGE_TEMPLATE_PREFIX) and len(name) > len(
+                    NUDGE_TEMPLATE_PREFIX)}
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some settings changed, validated like a new one."""

@@ -1,10 +1,12 @@
-"""Acting on a live run: :class:`AgentHalted`, and the check instrumentation makes before
-each call.
+"""Acting on a live run: :class:`AgentHalted`, and what instrumentation asks before each
+call.
 
 With ``AGENTWATCH_ACTION=halt``, instrumentation asks :func:`check` before each tool call
 (and model call, for raw SDK loops) whether the run already has a detection at the
 ``AGENTWATCH_HALT_ON`` level; if so it raises :class:`AgentHalted` instead of calling.
-``observe`` (the default) never changes what the application does.
+With ``nudge``, it asks :func:`take_nudge` before each model request for a note to add
+to it, and marks the span that carries one with :func:`mark_nudged`. ``observe`` (the
+default) never changes what the application does.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
+from opentelemetry.util.types import AttributeValue
 
+from . import semconv
 from ._bridge import BRIDGE
 from .detectors.base import Detection, Severity
+from .nudge import Nudge
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -22,7 +27,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .steps import RunKey
 
-__all__ = ["AgentHalted", "check", "check_current", "halt_level"]
+__all__ = ["AgentHalted", "check", "check_current", "halt_level", "mark_nudged", "take_nudge"]
 
 
 class AgentHalted(BaseException):
@@ -77,4 +82,34 @@ def check_current(level: Severity | None = None) -> None:
 
 def halt_level(config: Config) -> Severity | None:
     """The severity at which ``config`` halts a run; None when it only observes."""
-    return Severity(config.halt_on) if config.action == "halt" else None
+    return Severity(config.halt_on) if config.halts else None
+
+
+def take_nudge(parent: Span | None, run: RunKey | None = None) -> Nudge | None:
+    """The note for the next model request of the run ``parent`` belongs to (else of
+    ``run``), from every processor that nudges; None when there is nothing to tell. What
+    it tells counts as told: call it only for a request that will carry the note."""
+    span_id = parent.get_span_context().span_id if parent is not None else None
+    if span_id is None and run is None:
+        return None
+    notes = [nudge for runs in BRIDGE.live()
+             if (nudge := runs.take_nudge(span_id, run)) is not None]
+    if len(notes) < 2:
+        return notes[0] if notes else None
+    return Nudge(" ".join(note.text for note in notes),
+                 tuple(detection for note in notes for detection in note.detections),
+                 any(note.budget for note in notes))
+
+
+def mark_nudged(span: Span, nudge: Nudge, capture: bool) -> None:
+    """Record on ``span`` (the model call's) that its request carried ``nudge``: the
+    ``agentwatch.nudge`` event, with the note's text only when ``capture`` is on."""
+    attributes: dict[str, AttributeValue] = {
+        semconv.NUDGE_DETECTIONS: tuple(d.detector for d in nudge.detections),
+        semconv.NUDGE_FAILURE_MODES: tuple(dict.fromkeys(
+            d.failure_mode for d in nudge.detections)),
+        semconv.NUDGE_BUDGET: nudge.budget,
+    }
+    if capture:
+        attributes[semconv.NUDGE_TEXT] = nudge.text
+    span.add_event(semconv.NUDGE_EVENT, attributes)

@@ -70,9 +70,11 @@ def detection_event_attributes(detection: Detection) -> dict[str, AttributeValue
 
 def run_attributes(run: RunState, *, final: bool) -> dict[str, AttributeValue]:
     """The ``agentwatch.run.*`` summary of a run with detections (``run.flagged`` false
-    when they are all advisory); counters only at run end."""
+    when they are all advisory); counters only at run end, with the notes its model
+    requests carried (``AGENTWATCH_ACTION=nudge``), which a run without detections may
+    have had too (the budget alone)."""
     if run.worst is None:
-        return {}
+        return {semconv.RUN_NUDGES: run.nudges} if final and run.nudges else {}
     attributes: dict[str, AttributeValue] = {
         semconv.RUN_FLAGGED: run.flagged,
         semconv.RUN_DETECTIONS: tuple(run.fired or ()),
@@ -84,6 +86,8 @@ def run_attributes(run: RunState, *, final: bool) -> dict[str, AttributeValue]:
         attributes[semconv.RUN_STEPS] = run.steps
         attributes[semconv.RUN_TOOL_CALLS] = run.tool_calls
         attributes[semconv.RUN_LLM_CALLS] = run.llm_calls
+        if run.nudges:
+            attributes[semconv.RUN_NUDGES] = run.nudges
     return attributes
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -45,6 +45,7 @@ from .normalize import (
     with_arguments,
 )
 from .normalize.codeact import NAMES_LIMIT, CodeNames, CodeReading, runs_code
+from .nudge import Nudge, NudgeTemplate, NudgeWriter
 from .runs import RunState, RunTable, conversation_run
 from .steps import RunKey, Step, StepKind
 
@@ -70,6 +71,10 @@ class AgentWatchSpanProcessor(SpanProcessor):
             instances, or subclasses to build from their settings), run after those
             ``config`` selects, whatever it selects.
         meter_provider: for the ``agentwatch.detections`` counter; default the global one.
+        nudge_templates: with ``AGENTWATCH_ACTION`` including ``nudge``, the wording of
+            the notes by detector id or failure mode (text, or a callable of the
+            detection; see :mod:`otel_agentwatch.nudge`), over the built-in wordings and
+            the ``AGENTWATCH_NUDGE_TEMPLATE_*`` settings.
 
     Raises :class:`~otel_agentwatch.ConfigError` on bad configuration, ``TypeError`` for
     something in ``extra_detectors`` that is not a detector. Thread-safe. Never raises
@@ -81,10 +86,16 @@ class AgentWatchSpanProcessor(SpanProcessor):
     def __init__(self, next_processor: SpanProcessor | None = None, *,
                  config: Config | None = None,
                  extra_detectors: Iterable[Detector[Any] | type[Detector[Any]]] = (),
-                 meter_provider: metrics.MeterProvider | None = None) -> None:
+                 meter_provider: metrics.MeterProvider | None = None,
+                 nudge_templates: Mapping[str, NudgeTemplate] | None = None) -> None:
         self._config = config if config is not None else Config.from_env()
         self._next = next_processor
         self._engine = DetectorEngine.from_config(self._config, extra_detectors)
+        # With nudging: the rank from which new detections are told to the model.
+        nudges = self._config.nudges
+        self._tell_level = Severity(self._config.nudge_on).rank if nudges else None
+        self._writer = NudgeWriter.from_config(self._config, nudge_templates) \
+            if nudges else None
         # Checked first on every span: False when disabled by configuration or shut down.
         self._active = self._config.enabled
         self._lock = threading.Lock()
@@ -232,13 +243,14 @@ class AgentWatchSpanProcessor(SpanProcessor):
                                              local_parent is None)
             if ending:
                 detections = [*detections, *ending]
-        if not detections and not annotations and (finished is None or not finished.detected):
+        summed = finished is not None and (finished.detected or finished.nudges > 0)
+        if not detections and not annotations and not summed:
             return span, ()
         attributes = flag_attributes(detections) if detections else {}
         if annotations:
             attributes.update(annotations)
         events = detection_events(detections, span.end_time)
-        if finished is not None and finished.detected:
+        if finished is not None and summed:
             attributes.update(run_attributes(finished, final=True))
             events.extend(detection_events(finished.unmarked or (), span.end_time))
         return rebuild(span, attributes, events), [d for d in detections if d.new]
@@ -367,10 +379,13 @@ class AgentWatchSpanProcessor(SpanProcessor):
         """Keep a run's detections, and put the new ones on its open agent or root span
         (the caller holds the lock)."""
         anchor = self._table.live_span(run.key[1]) if detections else None
+        tell = self._tell_level
         for detection in detections:
             run.record(detection)
             if detection.new and not mark_open_anchor(anchor, detection, run):
                 run.leave_unmarked(detection)
+            if tell is not None and detection.new and detection.severity.rank >= tell:
+                run.to_tell(detection)
 
     # --- objectives ----------------------------------------------------------------------
 
@@ -447,6 +462,28 @@ class _RunQueries:
         with processor._lock:
             state = processor._table.peek(key)
             return state.worst if state is not None else None
+
+    def take_nudge(self, span_id: int | None, run: RunKey | None = None) -> Nudge | None:
+        processor = self._processor
+        writer = processor._writer
+        if writer is None:
+            return None
+        key = processor._table.run_of(span_id) if span_id is not None else run
+        if key is None:
+            return None
+        with processor._lock:
+            state = processor._table.peek(key)
+            if state is None:
+                return None
+            findings = state.take_untold()
+            if not findings and not writer.budget_always:
+                return None
+            budgets = processor._engine.read(state.detectors, consumption)
+        nudge = writer.write(findings, budgets)  # outside the lock: templates are the user's
+        if nudge is not None:
+            with processor._lock:
+                state.nudges += 1
+        return nudge
 
     def budgets(self, span_id: int) -> list[tuple[str, float, float]]:
         processor = self._processor

@@ -34,6 +34,7 @@ __all__ = ["RunState", "RunTable", "conversation_run"]
 
 _UNMARKED_LIMIT = 32
 _ANSWERED_LIMIT = 1024
+_UNTOLD_LIMIT = 8  # findings waiting to be told to the model (a nudge), the latest
 _SWEEP_INTERVAL = 1.0  # seconds between sweeps for idle runs
 
 State = TypeVar("State")
@@ -219,8 +220,8 @@ class RunState:
     tables are made with the first detection."""
 
     __slots__ = ("answered", "code_names", "detection_count", "detectors", "fired",
-                 "has_tool_spans", "key", "llm_calls", "objective", "objective_tries", "steps",
-                 "tool_calls", "unmarked", "worst")
+                 "has_tool_spans", "key", "llm_calls", "nudges", "objective", "objective_tries",
+                 "steps", "tool_calls", "unmarked", "untold", "worst")
 
     def __init__(self, key: RunKey, detectors: Any) -> None:
         self.key = key
@@ -243,6 +244,10 @@ class RunState:
         # Names that are not tools when the run's code calls them (made on its first
         # tool or agent step): see normalize.codeact.
         self.code_names: CodeNames | None = None
+        # New detections the model has not been told of yet (AGENTWATCH_ACTION=nudge), at
+        # most _UNTOLD_LIMIT, the latest; and how many notes its requests carried.
+        self.untold: list[Detection] | None = None
+        self.nudges = 0
 
     @property
     def flagged(self) -> bool:
@@ -291,3 +296,17 @@ class RunState:
         unmarked.append(detection)
         if len(unmarked) > _UNMARKED_LIMIT:
             del unmarked[0]
+
+    def to_tell(self, detection: Detection) -> None:
+        """Keep a new detection for the note of the run's next model request."""
+        untold = self.untold
+        if untold is None:
+            untold = self.untold = []
+        untold.append(detection)
+        if len(untold) > _UNTOLD_LIMIT:
+            del untold[0]
+
+    def take_untold(self) -> list[Detection]:
+        """The detections not yet told, oldest first; they count as told from now."""
+        untold, self.untold = self.untold, None
+        return untold or []

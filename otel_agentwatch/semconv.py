@@ -41,6 +41,14 @@ RUN_STEPS: Final = "agentwatch.run.steps"
 RUN_TOOL_CALLS: Final = "agentwatch.run.tool_calls"
 RUN_LLM_CALLS: Final = "agentwatch.run.llm_calls"
 
+# --- a note the harness added to a model request (AGENTWATCH_ACTION=nudge) ------------------
+NUDGE_EVENT: Final = "agentwatch.nudge"  # on the model span that carried it
+NUDGE_DETECTIONS: Final = DETECTIONS  # the ids of the detections it told of
+NUDGE_FAILURE_MODES: Final = "agentwatch.nudge.failure_modes"
+NUDGE_BUDGET: Final = "agentwatch.nudge.budget"  # whether it stated the budget left
+NUDGE_TEXT: Final = "agentwatch.nudge.text"  # with content capture on only
+RUN_NUDGES: Final = "agentwatch.run.nudges"  # notes given to the run's model requests
+
 # --- model calls: the tool calls a response asked for (names and ids, never arguments) ------
 REQUESTED_TOOL_NAMES: Final = "agentwatch.requested_tools"
 REQUESTED_TOOL_CALL_IDS: Final = "agentwatch.requested_tool_call_ids"

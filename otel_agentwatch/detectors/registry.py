@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from ..config import DETECTORS, PREFIX
+from ..config import DETECTORS, NUDGE_TEMPLATE_PREFIX, PREFIX
 from ..settings import ConfigError, Setting
 from .base import Detector
 from .budget import BUDGETS
@@ -142,7 +142,8 @@ def settings_of(classes: Iterable[type[Detector[Any]]]) -> tuple[Setting[Any], .
 def warn_unknown(given: Mapping[str, Any], declared: Iterable[Setting[Any]]) -> None:
     """Log the ``AGENTWATCH_*`` settings none of ``declared`` is (a typo, most likely)."""
     known = {setting.env for setting in declared}
-    unknown = sorted(name for name in given if name.startswith(PREFIX) and name not in known)
+    unknown = sorted(name for name in given if name.startswith(PREFIX) and name not in known
+                     and not name.startswith(NUDGE_TEMPLATE_PREFIX))
     if unknown:
         logger.warning("otel-agentwatch: no detector has the setting(s) %s; ignored",
                        ", ".join(unknown))

@@ -31,6 +31,7 @@ __all__ = [
     "reply",
     "request_attributes",
     "text_of",
+    "with_user_turn",
 ]
 
 
@@ -86,8 +87,26 @@ class ModelApi(Protocol):
     def traces_itself(self, instance: Any) -> bool:
         """Whether the SDK makes its own span for this call."""
 
+    def with_note(self, kwargs: Mapping[str, Any], text: str) -> dict[str, Any] | None:
+        """The call's arguments with ``text`` added to the request as this API expects
+        a note from the harness; a new mapping (and message list): the caller's are not
+        changed. None when the request has no place for it."""
+
 
 # --- reading helpers shared by the provider modules ------------------------------------------
+
+def with_user_turn(kwargs: Mapping[str, Any], key: str, text: str,
+                   after_assistant: bool = True) -> dict[str, Any] | None:
+    """``kwargs`` with a user message holding ``text`` after the history at ``key``, in a
+    new list; None when ``key`` holds no history, or its last message is the
+    assistant's and ``after_assistant`` is False (a reply being prefilled)."""
+    history = kwargs.get(key)
+    if not isinstance(history, Sequence) or isinstance(history, (str, bytes)) or not history:
+        return None
+    if not after_assistant and field(history[-1], "role") == "assistant":
+        return None
+    return {**kwargs, key: [*history, {"role": "user", "content": text}]}
+
 
 def field(value: Any, name: str) -> Any:
     """``value[name]`` for a mapping, ``value.name`` for an SDK object; None if absent."""

@@ -4,7 +4,8 @@ instrumentations.
 Each SDK method we patch has a :class:`~._messages.ModelApi` that reads its request and
 its response (whole or streamed) into GenAI attributes. :class:`ModelCallWrapper` does
 the rest, the same for every API: it skips calls that are already traced (made inside a
-LangChain chat-model span, say), halts a stuck run before the request is sent, announces
+LangChain chat-model span, say), halts a stuck run before the request is sent, adds the
+note of a nudge to the request (``AGENTWATCH_ACTION=nudge``, traced here or not), announces
 the call to the processor (the conversation it continues and the tool results it
 carries), opens the ``chat {model}`` span unless the SDK traces the call itself, and ends
 it when the response (or the last event of a stream, :mod:`._stream`) has arrived.
@@ -29,6 +30,7 @@ from .._bridge import BRIDGE, Content
 from .._guard import internal_error
 from ..config import Config
 from ..normalize import is_model_span
+from ..nudge import Nudge
 from ..runs import conversation_run
 from ._errors import record_error
 from ._messages import ModelApi, Reply, Request
@@ -68,6 +70,7 @@ class ModelCallWrapper:
         self._tracer = tracer
         self.capture = config.capture_content
         self._halt_on = control.halt_level(config)
+        self._nudges = config.nudges
         self.api = api
         self._site = f"{type(api).__name__} call"
 
@@ -76,6 +79,7 @@ class ModelCallWrapper:
     def __call__(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                  kwargs: dict[str, Any]) -> Any:
         call = self.begin(wrapped, instance, kwargs)
+        kwargs = self.steer(call, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         with self.running(call):
@@ -85,6 +89,7 @@ class ModelCallWrapper:
     async def call_async(self, wrapped: Callable[..., Any], instance: Any, args: Any,
                          kwargs: dict[str, Any]) -> Any:
         call = self.begin(wrapped, instance, kwargs)
+        kwargs = self.steer(call, instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         with self.running(call):
@@ -95,15 +100,66 @@ class ModelCallWrapper:
                        kwargs: dict[str, Any]) -> Any:
         """For streaming helpers: methods returning a context manager that makes the
         request on entry and yields a stream whose ``ModelApi.stream_snapshot`` property
-        is the reply so far (``messages.stream``, ``chat.completions.stream``)."""
+        is the reply so far (``messages.stream``, ``chat.completions.stream``). The
+        request is built from the arguments here, so its note is added here too, and
+        the span that carries it marked when it starts."""
+        nudge = None
+        if self._nudges:
+            kwargs, nudge = self.add_note(None, instance, kwargs)
         manager = wrapped(*args, **kwargs)
         try:
-            return TracedStreamManager(manager, self, wrapped, instance, kwargs)
+            return TracedStreamManager(manager, self, wrapped, instance, kwargs, nudge)
         except Exception as error:
             internal_error(self._site, error)
             return manager
 
     # --- the steps -------------------------------------------------------------------------
+
+    def steer(self, call: Call | None, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs``, with the note of a nudge added when the run has one; the span
+        that carries it is marked."""
+        if not self._nudges:
+            return kwargs
+        kwargs, nudge = self.add_note(call, instance, kwargs)
+        if nudge is not None:
+            self.mark(call, nudge)
+        return kwargs
+
+    def add_note(self, call: Call | None, instance: Any, kwargs: dict[str, Any],
+                 ) -> tuple[dict[str, Any], Nudge | None]:
+        """``kwargs`` with the note for the run's next model request (new objects: the
+        caller's are unchanged), and the note; ``kwargs`` and None when there is none.
+        The run is the one the call's span (else the current span) belongs to, or for a
+        call outside any span, its conversation's. Never raises."""
+        try:
+            api = self.api
+            if api.with_note(kwargs, "") is None:
+                return kwargs, None  # no place for a note: leave the findings untold
+            span = _span_of(call)
+            run = None
+            if span is None:  # outside any span: the run of the conversation it continues
+                request = call.request if call is not None else \
+                    api.request(instance, kwargs, False)
+                if request.conversation is not None:
+                    run = conversation_run(request.conversation)
+            nudge = control.take_nudge(span, run)
+            noted = api.with_note(kwargs, nudge.text) if nudge is not None else None
+            if noted is None:
+                return kwargs, None
+            return noted, nudge
+        except Exception as error:
+            internal_error(self._site, error, "this request goes without a note")
+            return kwargs, None
+
+    def mark(self, call: Call | None, nudge: Nudge) -> None:
+        """Mark the span of a call whose request carried ``nudge``. Never raises."""
+        try:
+            span = _span_of(call)
+            if span is not None and span.is_recording():
+                control.mark_nudged(span, nudge,
+                                    BRIDGE.captures(span.get_span_context().span_id))
+        except Exception as error:
+            internal_error(self._site, error)
 
     @contextlib.contextmanager
     def running(self, call: Call) -> Iterator[None]:
@@ -206,3 +262,12 @@ class ModelCallWrapper:
             span.end()
         except Exception as failure:
             internal_error(self._site, failure)
+
+
+def _span_of(call: Call | None) -> Span | None:
+    """The span a call's note is told to: its own, else the one current (a framework's
+    model span, or the span the call runs under)."""
+    if call is not None and call.span is not None:
+        return call.span
+    current = trace.get_current_span()
+    return current if current.get_span_context().is_valid else None

@@ -18,6 +18,7 @@ from .._guard import internal_error
 from ._messages import StreamReader
 
 if TYPE_CHECKING:
+    from ..nudge import Nudge
     from ._model_call import Call, ModelCallWrapper
 
 __all__ = ["TracedAsyncStream", "TracedStream", "TracedStreamManager", "is_stream"]
@@ -145,12 +146,13 @@ class TracedStreamManager(_Proxy):
     with the message accumulated so far."""
 
     def __init__(self, manager: Any, wrapper: ModelCallWrapper, wrapped: Any, instance: Any,
-                 kwargs: Mapping[str, Any]) -> None:
+                 kwargs: Mapping[str, Any], nudge: Nudge | None = None) -> None:
         super().__init__(manager)
         self._self_wrapper = wrapper
         self._self_wrapped = wrapped
         self._self_instance = instance
         self._self_kwargs = kwargs
+        self._self_nudge = nudge  # the note its request carries, marked on its span
         self._self_call: Call | None = None
         self._self_stream: Any = None
 
@@ -183,9 +185,11 @@ class TracedStreamManager(_Proxy):
             self._self_exit(exc_info[1])
 
     def _self_start(self) -> Call | None:
-        self._self_call = self._self_wrapper.begin(self._self_wrapped, self._self_instance,
-                                                    self._self_kwargs)
-        return self._self_call
+        self._self_call = call = self._self_wrapper.begin(
+            self._self_wrapped, self._self_instance, self._self_kwargs)
+        if self._self_nudge is not None:
+            self._self_wrapper.mark(call, self._self_nudge)
+        return call
 
     def _self_exit(self, error: BaseException | None) -> None:
         call = self._self_call

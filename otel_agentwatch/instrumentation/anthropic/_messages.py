@@ -17,7 +17,15 @@ from opentelemetry import trace
 from ... import semconv
 from ..._bounded import BoundedDict
 from ..._bridge import ToolExchange
-from .._messages import Reply, Request, field, history_request, last_turn, reply
+from .._messages import (
+    Reply,
+    Request,
+    field,
+    history_request,
+    last_turn,
+    reply,
+    with_user_turn,
+)
 
 __all__ = ["MessagesApi"]
 
@@ -73,6 +81,11 @@ class MessagesApi:
 
     def stream_reader(self, request: Request) -> EventReader:
         return EventReader(self, request)
+
+    def with_note(self, kwargs: Mapping[str, Any], text: str) -> dict[str, Any] | None:
+        # A user turn after the history (the API merges it with the turn of tool results
+        # before it); none after an assistant turn being prefilled, which it would end.
+        return with_user_turn(kwargs, "messages", text, after_assistant=False)
 
     def traces_itself(self, instance: Any) -> bool:
         """anthropic 2.x makes a span per call unless ``open_telemetry`` turns it off;

@@ -7,7 +7,15 @@ from typing import Any
 
 from ... import semconv
 from ..._bridge import ToolExchange
-from .._messages import Reply, Request, field, history_request, last_turn, reply
+from .._messages import (
+    Reply,
+    Request,
+    field,
+    history_request,
+    last_turn,
+    reply,
+    with_user_turn,
+)
 from ._provider import provider_name
 
 __all__ = ["ChatCompletionsApi"]
@@ -44,6 +52,11 @@ class ChatCompletionsApi:
 
     def traces_itself(self, instance: Any) -> bool:
         return False  # openai 3.x makes no spans of its own
+
+    def with_note(self, kwargs: Mapping[str, Any], text: str) -> dict[str, Any] | None:
+        # A user message after the history: accepted after tool results by the API and
+        # by the compatible servers, some of which refuse a system message past the first.
+        return with_user_turn(kwargs, "messages", text)
 
 
 def answered_tool_calls(messages: Sequence[Any]) -> tuple[ToolExchange, ...]:

@@ -24,6 +24,7 @@ from .._messages import (
     reply,
     request_attributes,
     text_of,
+    with_user_turn,
 )
 from ._provider import provider_name
 
@@ -106,6 +107,13 @@ class ResponsesApi:
 
     def stream_reader(self, request: Request) -> EventReader:
         return EventReader(self, request)
+
+    def with_note(self, kwargs: Mapping[str, Any], text: str) -> dict[str, Any] | None:
+        # A user message after the input items (function call outputs, usually).
+        items = kwargs.get("input")
+        if isinstance(items, str):
+            kwargs = {**kwargs, "input": [{"role": "user", "content": items}]}
+        return with_user_turn(kwargs, "input", text)
 
     def traces_itself(self, instance: Any) -> bool:
         return False

@@ -1,0 +1,367 @@
+"""Nudging (``AGENTWATCH_ACTION=nudge``): what a note says, and that it reaches the model.
+
+The loops are hand-written agent loops on the real OpenAI and Anthropic clients against
+the scripted server, whose model asks for the same lookup every turn; the server keeps
+every request it received, which is what these tests read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from otel_agentwatch import AgentHalted, Config, ConfigError
+from otel_agentwatch.detectors.base import Detection, Severity
+from otel_agentwatch.nudge import NOTE_PREFIX, NudgeWriter, budget_left
+from tests.scripted_server import (
+    chat_chunks,
+    chat_completion,
+    message,
+    message_events,
+    response,
+    response_events,
+)
+
+pytestmark = pytest.mark.frameworks  # the OpenAI and Anthropic SDKs of the test extras
+
+ARGS = '{"order_id": "A-1042"}'
+RESULT = "order A-1042: status unknown"
+QUESTION = "Where is order A-1042?"
+
+
+# --- what a note says -------------------------------------------------------------------------
+
+def found(detector: str = "loop.repeated_call", severity: str = "warning",
+          failure_mode: str = "step_repetition", tool: str = "lookup_order",
+          message_text: str = "lookup_order called 3 times in a row with identical arguments",
+          ) -> Detection:
+    return Detection(detector=detector, failure_mode=failure_mode,
+                     severity=Severity(severity), score=0.5, message=message_text,
+                     mast_codes=(), span_id=1, trace_id=1, run_key=(1, 1),
+                     evidence={"count": 3, "tool": tool})
+
+
+class TestWording:
+    def test_the_built_in_wording_says_what_was_found_and_what_to_do(self):
+        nudge = NudgeWriter().write([found()])
+        assert nudge.text == (
+            "[agentwatch] lookup_order called 3 times in a row with identical arguments. "
+            "Calling it again will return the same: use what it returned, or try "
+            "something different.")
+        assert [d.detector for d in nudge.detections] == ["loop.repeated_call"]
+        assert nudge.budget is False
+
+    def test_one_sentence_per_failure_of_one_tool(self):
+        outcome = found("loop.repeated_outcome",
+                        message_text="lookup_order returned the same result 3 times")
+        other = found(tool="search", message_text="search called 3 times in a row")
+        nudge = NudgeWriter().write([found(), outcome, other])
+        assert nudge.text.count("lookup_order") == 1
+        assert "search called 3 times" in nudge.text
+
+    def test_templates_from_the_environment_and_from_code(self):
+        config = Config.from_env({
+            "AGENTWATCH_ACTION": "nudge",
+            "AGENTWATCH_NUDGE_TEMPLATE_STEP_REPETITION": "Stop calling $tool ($count calls).",
+        })
+        assert NudgeWriter.from_config(config).write([found()]).text == \
+            "[agentwatch] Stop calling lookup_order (3 calls)."
+        by_id = NudgeWriter.from_config(config, {
+            "loop.repeated_call": lambda d: f"{d.severity.value}: enough of it."})
+        assert by_id.write([found()]).text == "[agentwatch] warning: enough of it."
+
+    def test_a_template_returning_none_leaves_the_finding_out(self):
+        writer = NudgeWriter({"step_repetition": lambda d: None})
+        assert writer.write([found()]) is None
+
+    def test_a_template_that_raises_falls_back_to_the_built_in_wording(self, lenient_guard,
+                                                                        caplog):
+        def broken(detection: Detection) -> str:
+            raise RuntimeError("a bug in the user's template")
+
+        nudge = NudgeWriter({"loop.repeated_call": broken}).write([found()])
+        assert "Calling it again will return the same" in nudge.text
+        assert "nudge template" in caplog.text and "the built-in wording is used" in caplog.text
+
+    def test_what_is_not_a_template_is_refused(self):
+        with pytest.raises(TypeError, match="neither text nor a callable"):
+            NudgeWriter({"loop.repeated_call": 3})  # type: ignore[dict-item]
+
+    def test_the_budget_left(self):
+        assert budget_left([("tool_calls", 28, 40), ("cost_usd", 3.8, 5.0),
+                            ("tokens", 120_000, 100_000)]) == (
+            "Budget left: 12 of 40 tool calls, $1.20 of $5.00, 0 of 100,000 tokens.")
+        nudge = NudgeWriter().write([found()], [("tool_calls", 28, 40)])
+        assert nudge.text.endswith("Budget left: 12 of 40 tool calls.") and nudge.budget
+        assert NudgeWriter().write([], [("tool_calls", 28, 40)]) is None
+        alone = NudgeWriter(budget_always=True).write([], [("tool_calls", 28, 40)])
+        assert alone.text == "[agentwatch] Budget left: 12 of 40 tool calls."
+
+    def test_a_note_stays_short_whatever_the_detections_carry(self):
+        huge = found(message_text="x" * 100_000)
+        many = [found(tool=f"tool{index}", message_text="y" * 5000) for index in range(50)]
+        assert len(NudgeWriter().write([huge]).text) < 700
+        assert len(NudgeWriter().write(many).text) <= 2000
+
+
+class TestSettings:
+    @pytest.mark.parametrize(("given", "read"), [
+        ("nudge", "nudge"), ("halt,nudge", "nudge,halt"), (" nudge , halt ", "nudge,halt"),
+        ("observe", "observe")])
+    def test_actions(self, given, read):
+        config = Config.from_env({"AGENTWATCH_ACTION": given})
+        assert config.action == read
+        assert config.nudges == ("nudge" in read) and config.halts == ("halt" in read)
+
+    @pytest.mark.parametrize("given", ["stop", "observe,halt", "nudge,pause"])
+    def test_an_unknown_action_is_refused_with_what_is_accepted(self, given):
+        with pytest.raises(ConfigError, match="one of observe, nudge, halt, nudge,halt"):
+            Config.from_env({"AGENTWATCH_ACTION": given})
+
+    def test_nudge_templates_are_not_taken_for_typos(self, caplog):
+        from otel_agentwatch import AgentWatchSpanProcessor
+
+        AgentWatchSpanProcessor(config=Config.from_env({
+            "AGENTWATCH_ACTION": "nudge", "AGENTWATCH_NUDGE_TEMPLATE_STEP_REPETITION": "x",
+            "AGENTWATCH_LOOP_REPEAT_TRESHOLD": "4"}))
+        warned = " ".join(record.getMessage() for record in caplog.records)
+        assert "AGENTWATCH_LOOP_REPEAT_TRESHOLD" in warned
+        assert "NUDGE_TEMPLATE" not in warned
+
+
+# --- the note in the request, per model path ------------------------------------------------------
+
+def openai_client(server, cls=openai.OpenAI):
+    return cls(base_url=server.url + "/v1", api_key="test", max_retries=0)
+
+
+def anthropic_client(server, cls=anthropic.Anthropic):
+    return cls(base_url=server.url, api_key="test", max_retries=0, open_telemetry=False)
+
+
+async def _drain(stream: Any) -> None:
+    async for _event in stream:
+        pass
+
+
+def chat_loop(server, mode: str, turns: int) -> list[Any]:
+    """Chat Completions; returns the caller's message list."""
+    messages: list[Any] = [{"role": "system", "content": "You are a support agent."},
+                           {"role": "user", "content": QUESTION}]
+
+    def script(turn: int) -> None:
+        call = [(f"call_{turn}", "lookup_order", ARGS)]
+        server.script(chat_completion(None, call) if mode in ("whole", "async")
+                      else chat_chunks("", call))
+
+    def answered(turn: int) -> None:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": f"call_{turn}", "type": "function",
+             "function": {"name": "lookup_order", "arguments": ARGS}}]})
+        messages.append({"role": "tool", "tool_call_id": f"call_{turn}", "content": RESULT})
+
+    if mode == "async":
+        async def run() -> None:
+            oai = openai_client(server, openai.AsyncOpenAI)
+            for turn in range(turns):
+                script(turn)
+                await oai.chat.completions.create(model="gpt-4o", messages=messages)
+                answered(turn)
+
+        asyncio.run(run())
+        return messages
+    oai = openai_client(server)
+    for turn in range(turns):
+        script(turn)
+        if mode == "whole":
+            oai.chat.completions.create(model="gpt-4o", messages=messages)
+        elif mode == "stream":
+            for _chunk in oai.chat.completions.create(model="gpt-4o", messages=messages,
+                                                      stream=True):
+                pass
+        else:  # the stream helper
+            with oai.chat.completions.stream(model="gpt-4o", messages=messages) as stream:
+                stream.get_final_completion()
+        answered(turn)
+    return messages
+
+
+def responses_loop(server, mode: str, turns: int) -> list[Any]:
+    """The Responses API through previous_response_id; returns every input list sent."""
+    sent: list[Any] = []
+    inputs: list[Any] = [{"role": "user", "content": QUESTION}]
+
+    def script(turn: int) -> None:
+        body = response(None, [(f"fc{turn}", "lookup_order", ARGS)], id_=f"resp_{turn}")
+        server.script(body if mode != "stream" else response_events(body))
+
+    async def run_async() -> None:
+        nonlocal inputs
+        oai = openai_client(server, openai.AsyncOpenAI)
+        for turn in range(turns):
+            script(turn)
+            sent.append(inputs)
+            await oai.responses.create(model="gpt-5", input=inputs,
+                                       previous_response_id=f"resp_{turn - 1}" if turn else None)
+            inputs = [{"type": "function_call_output", "call_id": f"fc{turn}", "output": RESULT}]
+
+    if mode == "async":
+        asyncio.run(run_async())
+        return sent
+    oai = openai_client(server)
+    for turn in range(turns):
+        script(turn)
+        sent.append(inputs)
+        previous = f"resp_{turn - 1}" if turn else None
+        if mode == "whole":
+            oai.responses.create(model="gpt-5", input=inputs, previous_response_id=previous)
+        else:
+            for _event in oai.responses.create(model="gpt-5", input=inputs,
+                                               previous_response_id=previous, stream=True):
+                pass
+        inputs = [{"type": "function_call_output", "call_id": f"fc{turn}", "output": RESULT}]
+    return sent
+
+
+def messages_loop(server, mode: str, turns: int) -> list[Any]:
+    """Anthropic Messages; returns the caller's message list."""
+    messages: list[Any] = [{"role": "user", "content": QUESTION}]
+    tool_input = json.loads(ARGS)
+
+    def script(turn: int) -> None:
+        body = message("Let me look.", [(f"toolu_{turn}", "lookup_order", tool_input)])
+        server.script(body if mode in ("whole", "async") else message_events(body))
+
+    def answered(turn: int) -> None:
+        messages.append({"role": "assistant", "content": [
+            {"type": "tool_use", "id": f"toolu_{turn}", "name": "lookup_order",
+             "input": tool_input}]})
+        messages.append({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": f"toolu_{turn}", "content": RESULT}]})
+
+    request = {"model": "claude-scripted-1", "max_tokens": 256, "system": "Support agent."}
+    if mode == "async":
+        async def run() -> None:
+            claude = anthropic_client(server, anthropic.AsyncAnthropic)
+            for turn in range(turns):
+                script(turn)
+                await claude.messages.create(messages=messages, **request)
+                answered(turn)
+
+        asyncio.run(run())
+        return messages
+    claude = anthropic_client(server)
+    for turn in range(turns):
+        script(turn)
+        if mode == "whole":
+            claude.messages.create(messages=messages, **request)
+        elif mode == "stream":
+            for _event in claude.messages.create(messages=messages, stream=True, **request):
+                pass
+        else:  # the stream helper
+            with claude.messages.stream(messages=messages, **request) as stream:
+                stream.get_final_message()
+        answered(turn)
+    return messages
+
+
+Loop = Callable[[Any, str, int], list[Any]]
+PATHS: list[tuple[str, Loop, str]] = [
+    *[("chat", chat_loop, mode) for mode in ("whole", "async", "stream", "helper")],
+    *[("responses", responses_loop, mode) for mode in ("whole", "async", "stream")],
+    *[("messages", messages_loop, mode) for mode in ("whole", "async", "stream", "helper")],
+]
+
+
+def notes(requests: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """``(request index, note)`` for each request that carried a note."""
+    found_notes = []
+    for index, request in enumerate(requests):
+        history = request.get("messages") or request.get("input") or []
+        for item in history:
+            content = item.get("content") if isinstance(item, dict) else None
+            if item.get("role") == "user" and isinstance(content, str) and \
+                    content.startswith(NOTE_PREFIX):
+                found_notes.append((index, content))
+    return found_notes
+
+
+@pytest.mark.parametrize(("api", "loop", "mode"), PATHS,
+                         ids=[f"{api}-{mode}" for api, _, mode in PATHS])
+def test_the_next_request_carries_each_finding_once(server, make_instrumented, api, loop,
+                                                    mode):
+    instrumented = make_instrumented(action="nudge")
+    kept = loop(server, mode, 7)
+    snapshot = copy.deepcopy(kept)
+    noted = notes(server.requests)
+    # The 3rd result (carried by request 3) warns, the 5th critical: each is told once,
+    # in the request after the one whose span ended with the verdict.
+    assert [index for index, _ in noted] == [4, 6]
+    assert "called 3 times" in noted[0][1] and "called 5 times" in noted[1][1]
+    assert noted[0][1].endswith("use what it returned, or try something different.")
+    # The note is the last user message; the caller's own list never had it.
+    for index, _ in noted:
+        history = server.requests[index].get("messages") or server.requests[index]["input"]
+        assert history[-1]["content"].startswith(NOTE_PREFIX)
+    assert NOTE_PREFIX not in json.dumps(kept, default=str)
+    assert kept == snapshot
+    # The model span that carried each note says so, without its text (capture is off).
+    spans = instrumented.spans("chat")
+    events = [(index, event) for index, span in enumerate(spans)
+              for event in span.events if event.name == "agentwatch.nudge"]
+    assert [index for index, _ in events] == [4, 6]
+    assert events[0][1].attributes["agentwatch.detections"] == (
+        "loop.repeated_call", "loop.repeated_outcome")
+    assert events[0][1].attributes["agentwatch.nudge.failure_modes"] == ("step_repetition",)
+    assert all("agentwatch.nudge.text" not in event.attributes for _, event in events)
+
+
+@pytest.mark.parametrize("loop", [chat_loop, messages_loop], ids=["chat", "messages"])
+def test_a_run_without_findings_gets_no_note(server, make_instrumented, loop):
+    make_instrumented(action="nudge")
+    loop(server, "whole", 2)
+    assert notes(server.requests) == []
+
+
+def test_the_note_text_goes_on_the_span_only_with_capture_on(server, make_instrumented):
+    instrumented = make_instrumented(action="nudge", capture_content=True)
+    chat_loop(server, "whole", 5)
+    [(index, note)] = notes(server.requests)
+    [event] = [event for span in instrumented.spans("chat") for event in span.events
+               if event.name == "agentwatch.nudge"]
+    assert event.attributes["agentwatch.nudge.text"] == note
+
+
+def test_observe_and_halt_add_nothing_to_requests(server, make_instrumented):
+    make_instrumented()  # observe
+    chat_loop(server, "whole", 7)
+    assert notes(server.requests) == []
+
+
+def test_nudge_then_halt_at_critical(server, make_instrumented):
+    """``nudge,halt``: told at warning; a run that goes on regardless halts at critical."""
+    make_instrumented(action="nudge,halt")
+    with pytest.raises(AgentHalted) as halted:
+        chat_loop(server, "whole", 8)
+    assert halted.value.detection.severity is Severity.CRITICAL
+    assert [index for index, _ in notes(server.requests)] == [4]
+    assert len(server.requests) == 6  # the 7th request, in a critical run, was not sent
+
+
+def test_the_remaining_budget_in_every_request(server, make_instrumented):
+    make_instrumented(action="nudge", nudge_budget="always",
+                      settings={"AGENTWATCH_BUDGET_TOOL_CALLS": 20})
+    chat_loop(server, "whole", 3)
+    # The first request opens the run; each later one says what is left of it. In a
+    # loop without tool spans, the calls whose results a request carries are counted
+    # when its span ends, so each count is one call behind.
+    assert [note for _, note in notes(server.requests)] == [
+        "[agentwatch] Budget left: 20 of 20 tool calls.",
+        "[agentwatch] Budget left: 19 of 20 tool calls."]
