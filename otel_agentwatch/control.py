@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from .config import Config
     from .steps import RunKey
 
-__all__ = ["AgentHalted", "check", "check_current", "halt_level", "mark_nudged", "take_nudge"]
+__all__ = ["AgentHalted", "check", "check_current", "current_span", "halt_level", "mark_nudged",
+           "take_nudge"]
 
 
 class AgentHalted(BaseException):
@@ -76,8 +77,14 @@ def check(parent: Span | None, level: Severity | None = None,
 
 def check_current(level: Severity | None = None) -> None:
     """:func:`check` for the span current in this context: the next call runs under it."""
+    check(current_span(), level)
+
+
+def current_span() -> Span | None:
+    """The span current in this context, if there is a valid one: the span the next call
+    runs under, whose run acting is about."""
     current = trace.get_current_span()
-    check(current if current.get_span_context().is_valid else None, level)
+    return current if current.get_span_context().is_valid else None
 
 
 def halt_level(config: Config) -> Severity | None:

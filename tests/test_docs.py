@@ -145,6 +145,22 @@ def test_example_halts_with_the_flag():
     assert result.stdout.startswith("agent halted: lookup_order called 5 times in a row")
 
 
+@pytest.mark.parametrize(("options", "first_line", "nudges"), [
+    ([], "agent answered: Order A-1042 has shipped", 1),
+    (["--stubborn"], "agent halted: lookup_order called 5 times in a row", 2),
+])
+def test_nudge_example_obedient_and_stubborn(options, first_line, nudges):
+    """The obedient model answers once told; the stubborn one is told twice and halted."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "nudged_agent.py"), *options],
+        capture_output=True, text=True, timeout=300, env=_clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(first_line)
+    assert result.stdout.count("✉ nudged") == nudges
+    assert result.stdout.count("[agentwatch] lookup_order called") == nudges
+    assert ("✖ critical" in result.stdout) == bool(options)
+
+
 @pytest.mark.parametrize("options, flagged", [([], "4 of 7 spans flagged."),
                                               (["--agent-run"], "4 of 14 spans flagged.")])
 def test_openai_example_flags_the_loop(options, flagged):

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -487,3 +488,91 @@ def test_nested_agent_is_its_own_invoke_agent_span(instrumented):
     (lookup,) = by_name(instrumented, "execute_tool lookup_order")
     assert lookup.parent.span_id == _id(agents["researcher"])
     assert lookup.attributes["gen_ai.agent.name"] == "researcher"
+
+
+# --- nudge: the note reaches the model, whichever way the agent is run --------------------------
+
+@pytest.fixture
+def lookup_model():
+    """The example's model (``examples/nudged_agent.py``), keeping what it was sent."""
+    import importlib
+    import sys
+
+    from pydantic import Field
+
+    pytest.importorskip("langchain.agents", reason="the example is a langchain 1.x agent")
+
+    examples = str(Path(__file__).resolve().parent.parent / "examples")
+    sys.path.insert(0, examples)
+    try:
+        example = importlib.import_module("nudged_agent")
+    finally:
+        sys.path.remove(examples)
+
+    class Recording(example.LookupModel):
+        received: list = Field(default_factory=list)
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            self.received.append(list(messages))
+            return super()._generate(messages, stop, run_manager, **kwargs)
+
+    return Recording
+
+
+def _notes(received: list) -> list[str]:
+    """The notes among the messages each model call was given (the last one, if any)."""
+    from otel_agentwatch.nudge import NOTE_PREFIX
+
+    return [messages[-1].content for messages in received
+            if str(messages[-1].content).startswith(NOTE_PREFIX)]
+
+
+@pytest.mark.parametrize("instrumented", [{"action": "nudge"}], indirect=True)
+@pytest.mark.parametrize("how", ["invoke", "ainvoke", "astream messages"])
+def test_an_obedient_model_told_it_loops_answers_instead(instrumented, lookup_model, how):
+    model = lookup_model(obedient=True)
+    agent = create_agent(model, [lookup_order])
+    request = {"messages": [("user", "Where is A-1042?")]}
+    if how == "invoke":
+        result = agent.invoke(request)
+    elif how == "ainvoke":
+        result = asyncio.run(agent.ainvoke(request))
+    else:
+        async def consume() -> None:
+            async for _chunk in agent.astream(request, stream_mode="messages"):
+                pass
+
+        asyncio.run(consume())
+        result = None
+    assert len(executions) == 3  # warned at the 3rd lookup, told, and it answered
+    [note] = _notes(model.received)
+    assert "lookup_order called 3 times in a row" in note
+    if result is not None:  # the graph's state never held the note
+        assert result["messages"][-1].content.startswith("Order A-1042 has shipped")
+        assert not any(str(m.content).startswith("[agentwatch]") for m in result["messages"])
+    chats = by_name(instrumented, "chat")
+    assert [s.events[-1].name if s.events else None for s in chats] == [
+        None, None, None, "agentwatch.nudge"]
+    (root,) = by_name(instrumented, "invoke_agent")
+    assert root.attributes["agentwatch.run.severity"] == "warning"
+    assert root.attributes["agentwatch.run.nudges"] == 1
+
+
+@pytest.mark.parametrize("instrumented", [{"action": "nudge,halt"}], indirect=True)
+def test_a_stubborn_model_is_told_twice_then_halted(instrumented, lookup_model):
+    model = lookup_model(obedient=False)
+    agent = create_agent(model, [lookup_order])
+    with pytest.raises(AgentHalted) as halted:
+        agent.invoke({"messages": [("user", "Where is A-1042?")]})
+    assert halted.value.detection.severity.value == "critical"
+    assert len(executions) == 5
+    notes = _notes(model.received)
+    assert ["3 times" in notes[0], "5 times" in notes[1]] == [True, True] and len(notes) == 2
+
+
+@pytest.mark.parametrize("instrumented", [{"action": "halt"}], indirect=True)
+def test_without_nudge_the_model_is_told_nothing(instrumented, lookup_model):
+    model = lookup_model(obedient=True)
+    with pytest.raises(AgentHalted):
+        create_agent(model, [lookup_order]).invoke({"messages": [("user", "Where?")]})
+    assert _notes(model.received) == []

@@ -333,7 +333,7 @@ def test_a_run_without_findings_gets_no_note(server, make_instrumented, loop):
 def test_the_note_text_goes_on_the_span_only_with_capture_on(server, make_instrumented):
     instrumented = make_instrumented(action="nudge", capture_content=True)
     chat_loop(server, "whole", 5)
-    [(index, note)] = notes(server.requests)
+    [(_index, note)] = notes(server.requests)
     [event] = [event for span in instrumented.spans("chat") for event in span.events
                if event.name == "agentwatch.nudge"]
     assert event.attributes["agentwatch.nudge.text"] == note

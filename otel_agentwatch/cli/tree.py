@@ -1,4 +1,5 @@
-"""A readable terminal tree of finished spans with their ``agentwatch`` verdicts.
+"""A readable terminal tree of finished spans with their ``agentwatch`` verdicts, and the
+model calls whose request carried a nudge.
 
 Used by ``agentwatch demo``; handy in tests and notebooks too::
 
@@ -16,8 +17,9 @@ from .. import semconv
 
 __all__ = ["format_span_tree"]
 
-_MARKS = {"warning": "▲ warning ", "critical": "✖ critical"}
-_COLORS = {"warning": "\033[33m", "critical": "\033[31;1m"}
+_NUDGED = "nudged"
+_MARKS = {"warning": "▲ warning ", "critical": "✖ critical", _NUDGED: "✉ nudged  "}
+_COLORS = {"warning": "\033[33m", "critical": "\033[31;1m", _NUDGED: "\033[36m"}
 _RESET = "\033[0m"
 
 
@@ -53,13 +55,29 @@ def format_span_tree(spans: Iterable[ReadableSpan], *, color: bool = False,
 
 def _verdict(span: ReadableSpan) -> tuple[str | None, str]:
     attributes = span.attributes or {}
+    nudge = _nudge(span.events)
+    told = f"; nudged about {nudge}" if nudge is not None else ""
     severity = attributes.get(semconv.SEVERITY)
     if isinstance(severity, str):
-        return severity, _listed(attributes.get(semconv.DETECTIONS))
+        return severity, _listed(attributes.get(semconv.DETECTIONS)) + told
     run_severity = attributes.get(semconv.RUN_SEVERITY)
     if isinstance(run_severity, str):
-        return run_severity, "run flagged: " + _listed(attributes.get(semconv.RUN_DETECTIONS))
+        nudges = attributes.get(semconv.RUN_NUDGES)
+        told = f" ({nudges} nudge{'s' if nudges != 1 else ''})" if nudges else ""
+        return run_severity, ("run flagged: " + _listed(attributes.get(semconv.RUN_DETECTIONS))
+                              + told)
+    if nudge is not None:
+        return _NUDGED, f"about {nudge}"
     return None, ""
+
+
+def _nudge(events: Sequence[Event]) -> str | None:
+    """What the note a model call's request carried was about, if it carried one."""
+    for event in events or ():
+        if event.name == semconv.NUDGE_EVENT:
+            attributes = event.attributes or {}
+            return _listed(attributes.get(semconv.NUDGE_DETECTIONS)) or "the budget left"
+    return None
 
 
 def _listed(value: object) -> str:
@@ -75,7 +93,7 @@ def _decorate(label: str, verdict: tuple[str | None, str], width: int, color: bo
         return label
     mark = _MARKS.get(severity, severity)
     line = f"{label.ljust(width)} {mark}  {text}"
-    message = _worst_message(span.events)
+    message = _worst_message(span.events) or _nudge_text(span.events)
     if message:
         line += f"\n{' ' * (width + 1)}{' ' * len(mark)}  {message}"
     if color and severity in _COLORS:
@@ -95,3 +113,12 @@ def _worst_message(events: Sequence[Event]) -> str | None:
         if isinstance(message, str) and (best is None or rank > best[0]):
             best = (rank, message)
     return best[1] if best else None
+
+
+def _nudge_text(events: Sequence[Event]) -> str | None:
+    """The note a model call's request carried, when content capture put it on the span."""
+    for event in events or ():
+        text = (event.attributes or {}).get(semconv.NUDGE_TEXT)
+        if event.name == semconv.NUDGE_EVENT and isinstance(text, str):
+            return text
+    return None

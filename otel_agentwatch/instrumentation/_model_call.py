@@ -269,5 +269,4 @@ def _span_of(call: Call | None) -> Span | None:
     model span, or the span the call runs under)."""
     if call is not None and call.span is not None:
         return call.span
-    current = trace.get_current_span()
-    return current if current.get_span_context().is_valid else None
+    return control.current_span()

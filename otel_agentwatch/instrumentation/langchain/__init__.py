@@ -4,7 +4,8 @@ One callback handler is added to every LangChain run through langchain-core's co
 hook (no monkeypatching of the callback manager). The hook is registered once per
 process and reads a slot: ``uninstrument()`` empties the slot, which removes the handler
 from every later run. Four methods are wrapped only to mark the frames that run tools
-and models (see :mod:`._frames`).
+and models (see :mod:`._frames`), and with ``AGENTWATCH_ACTION`` including ``nudge``, two
+more to add the note to a model's messages (see :mod:`._nudge`).
 
 When the OpenInference or OpenLLMetry LangChain instrumentation is active (it wraps
 ``BaseCallbackManager.__init__``), no handler is added: their spans are read instead,
@@ -33,6 +34,13 @@ _WRAPPED = (
     ("langchain_core.tools.base", "BaseTool", "arun", True),
     ("langchain_core.language_models.chat_models", "BaseChatModel", "generate", False),
     ("langchain_core.language_models.chat_models", "BaseChatModel", "agenerate", True),
+)
+# Where a chat model's converted messages pass, wrapped only when nudging.
+_NUDGED = (
+    ("langchain_core.language_models.chat_models", "BaseChatModel", "_generate_with_cache",
+     False),
+    ("langchain_core.language_models.chat_models", "BaseChatModel", "_agenerate_with_cache",
+     True),
 )
 
 
@@ -93,6 +101,7 @@ class LangChainInstrumentor(Instrumentor):
     name: ClassVar[str] = "langchain"
     target_module: ClassVar[str] = "langchain_core"
     _instruments = ("langchain-core >= 0.3",)
+    _nudged: tuple[tuple[str, str, str, bool], ...] = ()  # what _instrument wrapped to nudge
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self._instruments
@@ -105,20 +114,26 @@ class LangChainInstrumentor(Instrumentor):
 
         from ._frames import async_frame, sync_frame
         from ._handler import AgentWatchCallbackHandler
+        from ._nudge import async_nudged, sync_nudged
 
         tracer = trace.get_tracer("otel_agentwatch.instrumentation.langchain", __version__,
                                   tracer_provider)
+        config = config if config is not None else Config.from_env()
         _register_hook()
         for module, owner, method, is_async in _WRAPPED:
             importlib.import_module(module)
             wrapt.wrap_function_wrapper(module, f"{owner}.{method}",
                                         async_frame if is_async else sync_frame)
-        _slot.fill(AgentWatchCallbackHandler(
-            tracer, config if config is not None else Config.from_env()))
+        self._nudged = _NUDGED if config.nudges else ()
+        for module, owner, method, is_async in self._nudged:
+            wrapt.wrap_function_wrapper(module, f"{owner}.{method}",
+                                        async_nudged if is_async else sync_nudged)
+        _slot.fill(AgentWatchCallbackHandler(tracer, config))
 
     def _uninstrument(self) -> None:
         import importlib
 
         _slot.handler = None
-        for module, owner, method, _is_async in _WRAPPED:
+        for module, owner, method, _is_async in (*_WRAPPED, *self._nudged):
             unwrap(getattr(importlib.import_module(module), owner), method)
+        self._nudged = ()
