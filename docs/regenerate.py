@@ -1,10 +1,11 @@
 """Write again the references generated from the code: the settings tables in
-``docs/settings.md`` and the detectors table in ``docs/detectors.md``.
+``docs/settings.md``, the detectors table in ``docs/detectors.md`` and the wording of the
+nudges in ``docs/acting.md``.
 
     python docs/regenerate.py
 
 ``tests/test_docs.py`` fails while they differ from what the code generates; run this
-after adding or changing a detector or a setting.
+after adding or changing a detector, a setting or a nudge's wording.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ sys.path.insert(0, str(ROOT))
 
 from otel_agentwatch.cli.reference import (  # noqa: E402  # the checkout's, not an installed one
     detectors_markdown,
+    nudges_markdown,
     settings_reference,
 )
 
 SECTIONS = {
     ROOT / "docs" / "settings.md": ("settings-reference", settings_reference),
     ROOT / "docs" / "detectors.md": ("detectors-reference", detectors_markdown),
+    ROOT / "docs" / "acting.md": ("nudge-wording", nudges_markdown),
 }
 
 

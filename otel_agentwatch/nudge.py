@@ -27,7 +27,8 @@ from .detectors.base import Detection
 if TYPE_CHECKING:
     from .config import Config
 
-__all__ = ["BUILTIN_TEMPLATES", "NOTE_PREFIX", "Nudge", "NudgeTemplate", "NudgeWriter"]
+__all__ = ["BUDGET_TEMPLATE", "BUILTIN_TEMPLATES", "NOTE_PREFIX", "PLAIN_TEMPLATE", "Nudge",
+           "NudgeTemplate", "NudgeWriter", "budget_left"]
 
 NOTE_PREFIX = "[agentwatch]"
 """How a note begins, so that the model (and a person reading the conversation) can tell
@@ -77,8 +78,10 @@ BUILTIN_TEMPLATES: Mapping[str, str] = {
         "$message. It has failed the same way every time: do not hand it on again; work "
         "around it, or report that it cannot be done.",
 }
-_BUDGET_TEMPLATE = "$message. Finish with what you have, or spend what is left with care."
-_PLAIN_TEMPLATE = "$message."
+BUDGET_TEMPLATE = "$message. Finish with what you have, or spend what is left with care."
+"""The wording for a budget's detection (``budget.*``)."""
+PLAIN_TEMPLATE = "$message."
+"""The wording for a detector without one of its own: its detection's message."""
 
 # How each budget's remainder is told: (unit after the number, or a currency sign before).
 _BUDGET_UNITS: Mapping[str, tuple[str, str]] = {
@@ -182,8 +185,8 @@ class NudgeWriter:
             template = None
         if template is None:
             template = BUILTIN_TEMPLATES.get(detection.detector) or (
-                _BUDGET_TEMPLATE if detection.detector.startswith("budget.")
-                else _PLAIN_TEMPLATE)
+                BUDGET_TEMPLATE if detection.detector.startswith("budget.")
+                else PLAIN_TEMPLATE)
         fields = {key.rsplit(".", 1)[-1]: _text(value)
                   for key, value in detection.evidence.items()}
         fields.update(message=detection.message.rstrip(". "), detector=detection.detector,

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from otel_agentwatch.cli import main as cli_main
-from otel_agentwatch.cli.reference import detectors_markdown, settings_reference
+from otel_agentwatch.cli.reference import (
+    detectors_markdown,
+    nudges_markdown,
+    settings_reference,
+)
 from otel_agentwatch.detectors import DETECTOR_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +60,11 @@ def test_settings_reference_is_the_one_the_code_generates():
 def test_detectors_reference_is_the_one_the_code_generates():
     """docs/detectors.md's table is generated: `python docs/regenerate.py` writes it again."""
     assert _section(PAGES["docs/detectors.md"], "detectors-reference") == detectors_markdown()
+
+
+def test_nudge_wording_is_the_one_the_code_generates():
+    """docs/acting.md's table of notes is generated: `python docs/regenerate.py` writes it."""
+    assert _section(PAGES["docs/acting.md"], "nudge-wording") == nudges_markdown()
 
 
 def test_every_detector_is_in_the_readme_and_the_reference():

@@ -16,6 +16,8 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_agentwatch import AgentHalted, Config, ConfigError
 from otel_agentwatch.detectors.base import Detection, Severity
@@ -109,6 +111,44 @@ class TestWording:
         many = [found(tool=f"tool{index}", message_text="y" * 5000) for index in range(50)]
         assert len(NudgeWriter().write([huge]).text) < 700
         assert len(NudgeWriter().write(many).text) <= 2000
+
+
+class TestWhateverTheDetectionsCarry:
+    """The host comes first: a note is written, bounded, or not at all, never an error."""
+
+    evidence = st.dictionaries(st.text(max_size=30), st.one_of(
+        st.text(max_size=300), st.integers(), st.floats(allow_nan=True),
+        st.lists(st.text(max_size=20), max_size=5)), max_size=6)
+
+    @given(st.lists(st.tuples(st.text(max_size=2000), st.text(max_size=40), evidence),
+                    max_size=12),
+           st.text(max_size=300))
+    @settings(max_examples=200, deadline=None)
+    def test_any_message_evidence_and_template(self, findings, template):
+        detections = [Detection(detector=detector or "x.y", failure_mode="step_repetition",
+                                severity=Severity.WARNING, score=0.5, message=message,
+                                mast_codes=(), span_id=1, trace_id=1, run_key=(1, 1),
+                                evidence=evidence)
+                      for message, detector, evidence in findings]
+        for writer in (NudgeWriter(), NudgeWriter({"step_repetition": template})):
+            nudge = writer.write(detections, [("tool_calls", 3, 2), ("cost_usd", 1e308, 1.0)])
+            if nudge is not None:
+                assert nudge.text.startswith(NOTE_PREFIX) and len(nudge.text) <= 2000
+
+
+def test_a_failure_while_adding_the_note_sends_the_request_without_it(
+        server, make_instrumented, lenient_guard, monkeypatch):
+    from otel_agentwatch.instrumentation.openai._chat import ChatCompletionsApi
+
+    def broken(self, kwargs, text):
+        if text:
+            raise RuntimeError("a bug in adding the note")
+        return dict(kwargs)
+
+    monkeypatch.setattr(ChatCompletionsApi, "with_note", broken)
+    make_instrumented(action="nudge")
+    chat_loop(server, "whole", 6)
+    assert len(server.requests) == 6 and notes(server.requests) == []
 
 
 class TestSettings:

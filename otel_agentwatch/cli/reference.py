@@ -1,8 +1,10 @@
-"""The references generated from the code: every setting, and every built-in detector.
+"""The references generated from the code: every setting, every built-in detector, and the
+wording of every built-in nudge.
 
-``docs/settings.md`` and ``docs/detectors.md`` hold these tables between markers, and a
-test fails when they differ from what the code generates here; ``agentwatch config``
-prints the settings in effect, ``agentwatch config --markdown`` the settings reference.
+``docs/settings.md``, ``docs/detectors.md`` and ``docs/acting.md`` hold these tables
+between markers, and a test fails when they differ from what the code generates here;
+``agentwatch config`` prints the settings in effect, ``agentwatch config --markdown`` the
+settings reference.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 from ..config import SETTINGS, Config
 from ..detectors import registry
 from ..detectors.base import Detector
+from ..nudge import BUDGET_TEMPLATE, BUILTIN_TEMPLATES, PLAIN_TEMPLATE
 from ..settings import Setting, SettingValues, settings_markdown
 
-__all__ = ["detectors_markdown", "effective_settings", "settings_reference"]
+__all__ = ["detectors_markdown", "effective_settings", "nudges_markdown", "settings_reference"]
 
 
 def settings_reference() -> str:
@@ -53,6 +56,17 @@ def detectors_markdown(classes: Iterable[type[Detector[Any]]] | None = None) -> 
         cells = (f"`{cls.id}`", summary, f"`{cls.failure_mode}`", ", ".join(cls.mast_codes),
                  settings)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def nudges_markdown() -> str:
+    """The built-in wording of each detector's note (``$message`` is its detection's
+    message), as a Markdown table."""
+    rows = [*((f"`{detector}`", wording) for detector, wording in BUILTIN_TEMPLATES.items()),
+            ("`budget.*`", BUDGET_TEMPLATE), ("any other", PLAIN_TEMPLATE)]
+    lines = ["| detector | the note says |", "|---|---|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+              for row in rows]
     return "\n".join(lines)
 
 

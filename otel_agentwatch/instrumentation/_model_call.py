@@ -148,7 +148,7 @@ class ModelCallWrapper:
                 return kwargs, None
             return noted, nudge
         except Exception as error:
-            internal_error(self._site, error, "this request goes without a note")
+            internal_error(f"{self._site} (nudge)", error, "this request goes without a note")
             return kwargs, None
 
     def mark(self, call: Call | None, nudge: Nudge) -> None:
@@ -159,7 +159,7 @@ class ModelCallWrapper:
                 control.mark_nudged(span, nudge,
                                     BRIDGE.captures(span.get_span_context().span_id))
         except Exception as error:
-            internal_error(self._site, error)
+            internal_error(f"{self._site} (nudge)", error)
 
     @contextlib.contextmanager
     def running(self, call: Call) -> Iterator[None]:
