@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anthropic
@@ -186,40 +186,38 @@ def anthropic_client(server, cls=anthropic.Anthropic):
     return cls(base_url=server.url, api_key="test", max_retries=0, open_telemetry=False)
 
 
-async def _drain(stream: Any) -> None:
-    async for _event in stream:
-        pass
+def drive(turns: int, mode: str, script: Callable[[int], None],
+          send: Callable[[int], None], asend: Callable[[int], Awaitable[None]],
+          answered: Callable[[int], None]) -> None:
+    """A hand-written loop of ``turns`` requests: the reply scripted, the request sent
+    (``asend`` in the ``async`` mode, else ``send``), the tool answered."""
+    if mode == "async":
+        async def run() -> None:
+            for turn in range(turns):
+                script(turn)
+                await asend(turn)
+                answered(turn)
+
+        asyncio.run(run())
+        return
+    for turn in range(turns):
+        script(turn)
+        send(turn)
+        answered(turn)
 
 
 def chat_loop(server, mode: str, turns: int) -> list[Any]:
     """Chat Completions; returns the caller's message list."""
     messages: list[Any] = [{"role": "system", "content": "You are a support agent."},
                            {"role": "user", "content": QUESTION}]
+    oai, aoai = openai_client(server), openai_client(server, openai.AsyncOpenAI)
 
     def script(turn: int) -> None:
         call = [(f"call_{turn}", "lookup_order", ARGS)]
         server.script(chat_completion(None, call) if mode in ("whole", "async")
                       else chat_chunks("", call))
 
-    def answered(turn: int) -> None:
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"call_{turn}", "type": "function",
-             "function": {"name": "lookup_order", "arguments": ARGS}}]})
-        messages.append({"role": "tool", "tool_call_id": f"call_{turn}", "content": RESULT})
-
-    if mode == "async":
-        async def run() -> None:
-            oai = openai_client(server, openai.AsyncOpenAI)
-            for turn in range(turns):
-                script(turn)
-                await oai.chat.completions.create(model="gpt-4o", messages=messages)
-                answered(turn)
-
-        asyncio.run(run())
-        return messages
-    oai = openai_client(server)
-    for turn in range(turns):
-        script(turn)
+    def send(turn: int) -> None:
         if mode == "whole":
             oai.chat.completions.create(model="gpt-4o", messages=messages)
         elif mode == "stream":
@@ -229,7 +227,17 @@ def chat_loop(server, mode: str, turns: int) -> list[Any]:
         else:  # the stream helper
             with oai.chat.completions.stream(model="gpt-4o", messages=messages) as stream:
                 stream.get_final_completion()
-        answered(turn)
+
+    async def asend(turn: int) -> None:
+        await aoai.chat.completions.create(model="gpt-4o", messages=messages)
+
+    def answered(turn: int) -> None:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": f"call_{turn}", "type": "function",
+             "function": {"name": "lookup_order", "arguments": ARGS}}]})
+        messages.append({"role": "tool", "tool_call_id": f"call_{turn}", "content": RESULT})
+
+    drive(turns, mode, script, send, asend, answered)
     return messages
 
 
@@ -237,28 +245,14 @@ def responses_loop(server, mode: str, turns: int) -> list[Any]:
     """The Responses API through previous_response_id; returns every input list sent."""
     sent: list[Any] = []
     inputs: list[Any] = [{"role": "user", "content": QUESTION}]
+    oai, aoai = openai_client(server), openai_client(server, openai.AsyncOpenAI)
 
     def script(turn: int) -> None:
         body = response(None, [(f"fc{turn}", "lookup_order", ARGS)], id_=f"resp_{turn}")
         server.script(body if mode != "stream" else response_events(body))
-
-    async def run_async() -> None:
-        nonlocal inputs
-        oai = openai_client(server, openai.AsyncOpenAI)
-        for turn in range(turns):
-            script(turn)
-            sent.append(inputs)
-            await oai.responses.create(model="gpt-5", input=inputs,
-                                       previous_response_id=f"resp_{turn - 1}" if turn else None)
-            inputs = [{"type": "function_call_output", "call_id": f"fc{turn}", "output": RESULT}]
-
-    if mode == "async":
-        asyncio.run(run_async())
-        return sent
-    oai = openai_client(server)
-    for turn in range(turns):
-        script(turn)
         sent.append(inputs)
+
+    def send(turn: int) -> None:
         previous = f"resp_{turn - 1}" if turn else None
         if mode == "whole":
             oai.responses.create(model="gpt-5", input=inputs, previous_response_id=previous)
@@ -266,7 +260,16 @@ def responses_loop(server, mode: str, turns: int) -> list[Any]:
             for _event in oai.responses.create(model="gpt-5", input=inputs,
                                                previous_response_id=previous, stream=True):
                 pass
+
+    async def asend(turn: int) -> None:
+        await aoai.responses.create(model="gpt-5", input=inputs,
+                                    previous_response_id=f"resp_{turn - 1}" if turn else None)
+
+    def answered(turn: int) -> None:
+        nonlocal inputs  # only the new items: the server keeps the conversation
         inputs = [{"type": "function_call_output", "call_id": f"fc{turn}", "output": RESULT}]
+
+    drive(turns, mode, script, send, asend, answered)
     return sent
 
 
@@ -274,32 +277,15 @@ def messages_loop(server, mode: str, turns: int) -> list[Any]:
     """Anthropic Messages; returns the caller's message list."""
     messages: list[Any] = [{"role": "user", "content": QUESTION}]
     tool_input = json.loads(ARGS)
+    request = {"model": "claude-scripted-1", "max_tokens": 256, "system": "Support agent."}
+    claude = anthropic_client(server)
+    aclaude = anthropic_client(server, anthropic.AsyncAnthropic)
 
     def script(turn: int) -> None:
         body = message("Let me look.", [(f"toolu_{turn}", "lookup_order", tool_input)])
         server.script(body if mode in ("whole", "async") else message_events(body))
 
-    def answered(turn: int) -> None:
-        messages.append({"role": "assistant", "content": [
-            {"type": "tool_use", "id": f"toolu_{turn}", "name": "lookup_order",
-             "input": tool_input}]})
-        messages.append({"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": f"toolu_{turn}", "content": RESULT}]})
-
-    request = {"model": "claude-scripted-1", "max_tokens": 256, "system": "Support agent."}
-    if mode == "async":
-        async def run() -> None:
-            claude = anthropic_client(server, anthropic.AsyncAnthropic)
-            for turn in range(turns):
-                script(turn)
-                await claude.messages.create(messages=messages, **request)
-                answered(turn)
-
-        asyncio.run(run())
-        return messages
-    claude = anthropic_client(server)
-    for turn in range(turns):
-        script(turn)
+    def send(turn: int) -> None:
         if mode == "whole":
             claude.messages.create(messages=messages, **request)
         elif mode == "stream":
@@ -308,7 +294,18 @@ def messages_loop(server, mode: str, turns: int) -> list[Any]:
         else:  # the stream helper
             with claude.messages.stream(messages=messages, **request) as stream:
                 stream.get_final_message()
-        answered(turn)
+
+    async def asend(turn: int) -> None:
+        await aclaude.messages.create(messages=messages, **request)
+
+    def answered(turn: int) -> None:
+        messages.append({"role": "assistant", "content": [
+            {"type": "tool_use", "id": f"toolu_{turn}", "name": "lookup_order",
+             "input": tool_input}]})
+        messages.append({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": f"toolu_{turn}", "content": RESULT}]})
+
+    drive(turns, mode, script, send, asend, answered)
     return messages
 
 
