@@ -29,6 +29,7 @@ from crewai.tools import tool  # noqa: E402
 
 from otel_agentwatch import AgentHalted, Config, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.crewai import CrewAIInstrumentor  # noqa: E402
+from tests.nudging import notes, nudged  # noqa: E402
 from tests.scripted_server import chat_completion  # noqa: E402
 from tests.sdk_fixtures import beside, pipelines  # noqa: E402
 
@@ -204,3 +205,17 @@ def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, 
         assert all(s.args == {"order_id": "A-1042"} for s in steps)
         agents = [s for s in pipeline.spans() if s.attributes.get("agentwatch.run.severity")]
         assert [s.attributes["agentwatch.run.severity"] for s in agents] == ["critical"]
+
+
+@pytest.mark.parametrize("how", KICKOFFS)
+def test_nudge_tells_the_agent_through_the_openai_client(server, make_pipeline, how):
+    """CrewAI's OpenAI provider calls the real client: the note goes into its next
+    request (the 4th, after the 3rd lookup warned; the 6th, after the 5th went critical)."""
+    pipeline = make_pipeline(action="nudge")
+    calls: list[str] = []
+    script(server, 6)
+    assert kickoff(crew(server, calls), how).raw == ANSWER
+    told = notes(server.requests)
+    assert [index for index, _ in told] == [3, 5]
+    assert "lookup_order called 3 times" in told[0][1]
+    assert nudged(pipeline.spans("chat ")) == [3, 5]

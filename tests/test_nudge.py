@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from otel_agentwatch import AgentHalted, Config, ConfigError
 from otel_agentwatch.detectors.base import Detection, Severity
 from otel_agentwatch.nudge import NOTE_PREFIX, NudgeWriter, budget_left
+from tests.nudging import notes
 from tests.scripted_server import (
     chat_chunks,
     chat_completion,
@@ -315,19 +316,6 @@ PATHS: list[tuple[str, Loop, str]] = [
     *[("responses", responses_loop, mode) for mode in ("whole", "async", "stream")],
     *[("messages", messages_loop, mode) for mode in ("whole", "async", "stream", "helper")],
 ]
-
-
-def notes(requests: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    """``(request index, note)`` for each request that carried a note."""
-    found_notes = []
-    for index, request in enumerate(requests):
-        history = request.get("messages") or request.get("input") or []
-        for item in history:
-            content = item.get("content") if isinstance(item, dict) else None
-            if item.get("role") == "user" and isinstance(content, str) and \
-                    content.startswith(NOTE_PREFIX):
-                found_notes.append((index, content))
-    return found_notes
 
 
 @pytest.mark.parametrize(("api", "loop", "mode"), PATHS,

@@ -13,6 +13,7 @@ import openai  # noqa: E402
 
 from otel_agentwatch import AgentHalted, Config, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.openai_agents import OpenAIAgentsInstrumentor  # noqa: E402
+from tests.nudging import notes, nudged  # noqa: E402
 from tests.scripted_server import response, response_events  # noqa: E402
 from tests.sdk_fixtures import Instrumented, pipelines  # noqa: E402
 
@@ -206,3 +207,32 @@ def test_openinference_instrumented_after_ours_does_not_take_the_halt_away(make_
         assert len(calls) == 5
     finally:
         theirs.uninstrument()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "streamed"])
+def test_nudge_tells_the_model_through_the_openai_client(server, make_pipeline, mode):
+    """The SDK calls the real client, so the note goes into its next request (the 4th,
+    after the 3rd lookup warned; the 6th after the 5th went critical), on that call's
+    span; the SDK's own history never holds it."""
+    pipeline = make_pipeline(action="nudge")
+    calls: list[str] = []
+    script_loop(server, 6, streaming=mode == "streamed")
+    agent = support_agent(server, calls)
+
+    async def run_streamed():
+        streamed = agents.Runner.run_streamed(agent, "Where is order A-1042?")
+        async for _event in streamed.stream_events():
+            pass
+        return streamed
+
+    if mode == "sync":
+        agents.Runner.run_sync(agent, "Where is order A-1042?")
+    elif mode == "async":
+        asyncio.run(agents.Runner.run(agent, "Where is order A-1042?"))
+    else:
+        asyncio.run(run_streamed())
+    told = notes(server.requests)
+    assert [index for index, _ in told] == [3, 5]
+    assert "lookup_order called 3 times" in told[0][1]
+    assert nudged(pipeline.spans("chat")) == [3, 5]
+    assert len(calls) == 6  # told, not stopped: this scripted model pays no attention

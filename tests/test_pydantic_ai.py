@@ -17,7 +17,8 @@ from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel 
 
 from otel_agentwatch import AgentHalted, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.pydantic_ai import PydanticAIInstrumentor  # noqa: E402
-from tests.scripted_server import chat_completion  # noqa: E402
+from tests.nudging import notes, nudged  # noqa: E402
+from tests.scripted_server import chat_chunks, chat_completion  # noqa: E402
 from tests.sdk_fixtures import pipelines  # noqa: E402
 
 ARGS = {"order_id": "A-1042"}
@@ -236,3 +237,23 @@ def test_an_application_that_set_its_own_instrumentation_keeps_it(make_pipeline)
         assert Agent._instrument_default is settings
     finally:
         Agent.instrument_all(False)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "streamed"])
+def test_nudge_tells_the_model_through_the_openai_client(server, make_pipeline, mode):
+    """pydantic-ai's OpenAI model calls the real client: the note goes into its next
+    request, never into the agent's message history."""
+    openai = pytest.importorskip("openai")
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    pipeline = make_pipeline(action="nudge")
+    reply = chat_completion if mode != "streamed" else chat_chunks
+    server.script(*[reply(None if mode != "streamed" else "", [
+        (f"call_{n}", "lookup_order", '{"order_id": "A-1042"}')]) for n in range(5)],
+                  reply("The order's status is unknown."))
+    client = openai.AsyncOpenAI(base_url=server.url, api_key="test", max_retries=0)
+    model = OpenAIChatModel("gpt-4o", provider=OpenAIProvider(openai_client=client))
+    run(support_agent(model, []), mode)
+    assert [index for index, _ in notes(server.requests)] == [3, 5]
+    assert nudged(pipeline.spans("chat")) == [3, 5]

@@ -19,6 +19,7 @@ from smolagents.models import (  # noqa: E402
 
 from otel_agentwatch import AgentHalted, Config, StepKind  # noqa: E402
 from otel_agentwatch.instrumentation.smolagents import SmolagentsInstrumentor  # noqa: E402
+from tests.nudging import notes, nudged  # noqa: E402
 from tests.scripted_server import chat_completion  # noqa: E402
 from tests.sdk_fixtures import beside, pipelines  # noqa: E402
 
@@ -266,3 +267,16 @@ def test_a_manager_handing_an_unreadable_file_to_its_sub_agent_is_flagged(make_p
     first, second = pipeline.spans("invoke_agent search_agent")
     assert "agentwatch.run.severity" not in first.attributes
     assert second.attributes["agentwatch.run.severity"] == "warning"
+
+
+def test_nudge_tells_the_model_through_the_openai_client(server, make_pipeline):
+    """OpenAIServerModel calls the real client: the note goes into its next request."""
+    pipeline = make_pipeline(action="nudge")
+    server.script(*[chat_completion(None, [(f"call_{n}", "lookup_order", '{"order_id": "A-1042"}')])
+                    for n in range(5)],
+                  chat_completion(None, [("call_end", "final_answer",
+                                          '{"answer": "The order\'s status is unknown."}')]))
+    model = smolagents.OpenAIServerModel(model_id="gpt-4o", api_base=server.url, api_key="test")
+    assert run(tool_calling_agent([], 0, model=model)) == "The order's status is unknown."
+    assert [index for index, _ in notes(server.requests)] == [3, 5]
+    assert nudged(pipeline.spans("chat")) == [3, 5]
