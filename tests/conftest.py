@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -58,6 +59,20 @@ class Pipeline:
 
     def spans(self, name_prefix: str = ""):
         return [s for s in self.exporter.get_finished_spans() if s.name.startswith(name_prefix)]
+
+
+def detection_counts(reader: Any) -> dict[tuple[str, str], int]:
+    """The ``agentwatch.detections`` counter an ``InMemoryMetricReader`` read, by
+    ``(detector, severity)``."""
+    counts = {}
+    for resource_metrics in reader.get_metrics_data().resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                if metric.name == "agentwatch.detections":
+                    for point in metric.data.data_points:
+                        counts[point.attributes["agentwatch.detector"],
+                               point.attributes["agentwatch.severity"]] = point.value
+    return counts
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from otel_agentwatch import AgentWatchSpanProcessor, Config, on_detection, remove_on_detection
+from tests.conftest import detection_counts
 from tests.dialects import GenAI
 
 ARGS = {"q": "same"}
@@ -88,16 +89,7 @@ def test_detections_metric_counts_streaks_by_detector_and_severity():
     with GenAI.agent(tracer):
         for _ in range(8):
             GenAI.tool(tracer, "search", ARGS)
-    points = {}
-    for resource_metrics in reader.get_metrics_data().resource_metrics:
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                if metric.name == "agentwatch.detections":
-                    for point in metric.data.data_points:
-                        key = (point.attributes["agentwatch.detector"],
-                               point.attributes["agentwatch.severity"])
-                        points[key] = point.value
-    assert points == {
+    assert detection_counts(reader) == {
         ("loop.repeated_call", "warning"): 1, ("loop.repeated_call", "critical"): 1,
         ("loop.repeated_outcome", "warning"): 1, ("loop.repeated_outcome", "critical"): 1,
     }

@@ -390,3 +390,29 @@ def test_the_remaining_budget_in_every_request(server, make_instrumented):
     assert [note for _, note in notes(server.requests)] == [
         "[agentwatch] Budget left: 20 of 20 tool calls.",
         "[agentwatch] Budget left: 19 of 20 tool calls."]
+
+
+def test_the_detections_metric_counts_no_more_when_nudging(server):
+    """A nudge is not a detection: the counter is the same whether the model is told."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otel_agentwatch.instrumentation.openai import OpenAIInstrumentor
+    from tests.conftest import Pipeline, detection_counts
+
+    counted = {}
+    for action in ("observe", "nudge"):
+        reader = InMemoryMetricReader()
+        pipeline = Pipeline(Config(action=action),
+                            meter_provider=MeterProvider(metric_readers=[reader]))
+        instrumentor = OpenAIInstrumentor()
+        instrumentor.instrument(tracer_provider=pipeline.provider, config=pipeline.processor.config)
+        try:
+            chat_loop(server, "whole", 7)
+        finally:
+            instrumentor.uninstrument()
+            pipeline.provider.shutdown()
+        counted[action] = detection_counts(reader)
+    assert counted["observe"][("loop.repeated_call", "critical")] == 1
+    assert counted["nudge"] == counted["observe"]
+    assert len(notes(server.requests)) == 2  # the nudged run was told, twice
