@@ -11,6 +11,9 @@ default) never changes what the application does.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
@@ -28,7 +31,12 @@ if TYPE_CHECKING:
     from .steps import RunKey
 
 __all__ = ["AgentHalted", "check", "check_current", "current_span", "halt_level", "mark_nudged",
-           "take_nudge"]
+           "noted", "take_nudge"]
+
+# Set while a request that carries a note is being made: a call made inside it (the SDK
+# client that a LangChain model or a stream helper calls) is the same request.
+_noted: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_agentwatch_noted",
+                                                               default=False)
 
 
 class AgentHalted(BaseException):
@@ -94,10 +102,11 @@ def halt_level(config: Config) -> Severity | None:
 
 def take_nudge(parent: Span | None, run: RunKey | None = None) -> Nudge | None:
     """The note for the next model request of the run ``parent`` belongs to (else of
-    ``run``), from every processor that nudges; None when there is nothing to tell. What
-    it tells counts as told: call it only for a request that will carry the note."""
+    ``run``), from every processor that nudges; None when there is nothing to tell, or
+    inside a request that carries one already (:func:`noted`). What it tells counts as
+    told: call it only for a request that will carry the note."""
     span_id = parent.get_span_context().span_id if parent is not None else None
-    if span_id is None and run is None:
+    if (span_id is None and run is None) or _noted.get():
         return None
     notes = [nudge for runs in BRIDGE.live()
              if (nudge := runs.take_nudge(span_id, run)) is not None]
@@ -106,6 +115,17 @@ def take_nudge(parent: Span | None, run: RunKey | None = None) -> Nudge | None:
     return Nudge(" ".join(note.text for note in notes),
                  tuple(detection for note in notes for detection in note.detections),
                  any(note.budget for note in notes))
+
+
+@contextlib.contextmanager
+def noted() -> Iterator[None]:
+    """While a request that carries a note is made: :func:`take_nudge` gives nothing to
+    the calls made inside it, which are the same request (a model's own client)."""
+    token = _noted.set(True)
+    try:
+        yield
+    finally:
+        _noted.reset(token)
 
 
 def mark_nudged(span: Span, nudge: Nudge, capture: bool) -> None:

@@ -380,10 +380,12 @@ def test_nudge_then_halt_at_critical(server, make_instrumented):
     assert len(server.requests) == 6  # the 7th request, in a critical run, was not sent
 
 
-def test_the_remaining_budget_in_every_request(server, make_instrumented):
+@pytest.mark.parametrize(("api", "loop", "mode"), PATHS,
+                         ids=[f"{api}-{mode}" for api, _, mode in PATHS])
+def test_the_remaining_budget_in_every_request(server, make_instrumented, api, loop, mode):
     make_instrumented(action="nudge", nudge_budget="always",
                       settings={"AGENTWATCH_BUDGET_TOOL_CALLS": 20})
-    chat_loop(server, "whole", 3)
+    loop(server, mode, 3)
     # The first request opens the run; each later one says what is left of it. In a
     # loop without tool spans, the calls whose results a request carries are counted
     # when its span ends, so each count is one call behind.
@@ -416,3 +418,82 @@ def test_the_detections_metric_counts_no_more_when_nudging(server):
     assert counted["observe"][("loop.repeated_call", "critical")] == 1
     assert counted["nudge"] == counted["observe"]
     assert len(notes(server.requests)) == 2  # the nudged run was told, twice
+
+
+def sdk_backed_model(server):
+    """A LangChain chat model that calls the real OpenAI client, as ``ChatOpenAI`` does:
+    both the LangChain path and the client's could add a note to one request."""
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    client = openai_client(server)
+
+    def as_openai(message: Any) -> dict[str, Any]:
+        if message.type == "ai":
+            return {"role": "assistant", "content": message.content or None, "tool_calls": [
+                {"id": call["id"], "type": "function", "function": {
+                    "name": call["name"], "arguments": json.dumps(call["args"])}}
+                for call in message.tool_calls]}
+        if message.type == "tool":
+            return {"role": "tool", "tool_call_id": message.tool_call_id,
+                    "content": message.content}
+        return {"role": "system" if message.type == "system" else "user",
+                "content": message.content}
+
+    class SdkBacked(BaseChatModel):
+        @property
+        def _llm_type(self) -> str:
+            return "sdk-backed"
+
+        def bind_tools(self, tools: Any, **kwargs: Any) -> SdkBacked:
+            return self
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            reply = client.chat.completions.create(
+                model="gpt-4o", messages=[as_openai(m) for m in messages]).choices[0].message
+            calls = [{"id": call.id, "name": call.function.name,
+                      "args": json.loads(call.function.arguments)}
+                     for call in reply.tool_calls or ()]
+            return ChatResult(generations=[ChatGeneration(
+                message=AIMessage(content=reply.content or "", tool_calls=calls))])
+
+    return SdkBacked()
+
+
+@pytest.mark.parametrize("budget", ["findings", "always"])
+def test_a_langchain_model_over_the_sdk_is_told_once_per_request(server, budget):
+    """The note goes in once, at the LangChain layer: the client inside the model call
+    adds none of its own, in either budget mode."""
+    langchain_agents = pytest.importorskip("langchain.agents")
+    from langchain_core.tools import tool
+
+    from otel_agentwatch.instrumentation.langchain import LangChainInstrumentor
+    from tests.sdk_fixtures import Instrumented
+
+    pipeline = Instrumented(Config(action="nudge", nudge_budget=budget,
+                                   settings={"AGENTWATCH_BUDGET_TOOL_CALLS": 20}))
+    langchain = LangChainInstrumentor()
+    langchain.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
+    pipeline.instrumentors.append(langchain)
+
+    @tool
+    def lookup_order(order_id: str) -> str:
+        """Look up an order's status."""
+        return RESULT
+
+    try:
+        server.script(*[chat_completion(None, [(f"call_{turn}", "lookup_order", ARGS)])
+                        for turn in range(4)], chat_completion("It is on its way."))
+        agent = langchain_agents.create_agent(sdk_backed_model(server), [lookup_order])
+        agent.invoke({"messages": [("user", QUESTION)]})
+    finally:
+        pipeline.close()
+    told = notes(server.requests)
+    indexes = [index for index, _ in told]
+    assert len(indexes) == len(set(indexes)), "one note per request"
+    if budget == "findings":
+        assert indexes == [3]
+        assert told[0][1].endswith("Budget left: 17 of 20 tool calls.")
+    else:
+        assert indexes == [1, 2, 3, 4]

@@ -8,12 +8,14 @@ the stream is the application's and is raised as it came.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import wrapt
 
+from .. import control
 from .._guard import internal_error
 from ._messages import StreamReader
 
@@ -158,10 +160,11 @@ class TracedStreamManager(_Proxy):
 
     def __enter__(self) -> Any:
         call = self._self_start()
-        if call is None:
-            return self.__wrapped__.__enter__()
-        with self._self_wrapper.running(call):
-            self._self_stream = self.__wrapped__.__enter__()
+        with self._self_noted():
+            if call is None:
+                return self.__wrapped__.__enter__()
+            with self._self_wrapper.running(call):
+                self._self_stream = self.__wrapped__.__enter__()
         return self._self_stream
 
     def __exit__(self, *exc_info: Any) -> Any:
@@ -172,11 +175,17 @@ class TracedStreamManager(_Proxy):
 
     async def __aenter__(self) -> Any:
         call = self._self_start()
-        if call is None:
-            return await self.__wrapped__.__aenter__()
-        with self._self_wrapper.running(call):
-            self._self_stream = await self.__wrapped__.__aenter__()
+        with self._self_noted():
+            if call is None:
+                return await self.__wrapped__.__aenter__()
+            with self._self_wrapper.running(call):
+                self._self_stream = await self.__wrapped__.__aenter__()
         return self._self_stream
+
+    def _self_noted(self) -> contextlib.AbstractContextManager[None]:
+        """While the request is made: its note (if it has one) is the only one (the
+        helper sends it through the client's ``create``, which we wrap too)."""
+        return control.noted() if self._self_nudge is not None else contextlib.nullcontext()
 
     async def __aexit__(self, *exc_info: Any) -> Any:
         try:

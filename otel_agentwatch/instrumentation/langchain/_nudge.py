@@ -29,34 +29,40 @@ _SITE = "LangChain nudge"
 
 
 def sync_nudged(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    args, kwargs = _with_note(args, kwargs)
-    return wrapped(*args, **kwargs)
+    args, kwargs, told = _with_note(args, kwargs)
+    if not told:
+        return wrapped(*args, **kwargs)
+    with control.noted():  # the model's own client is the same request
+        return wrapped(*args, **kwargs)
 
 
 async def async_nudged(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    args, kwargs = _with_note(args, kwargs)
-    return await wrapped(*args, **kwargs)
+    args, kwargs, told = _with_note(args, kwargs)
+    if not told:
+        return await wrapped(*args, **kwargs)
+    with control.noted():
+        return await wrapped(*args, **kwargs)
 
 
-def _with_note(args: Any, kwargs: Any) -> tuple[Any, Any]:
+def _with_note(args: Any, kwargs: Any) -> tuple[Any, Any, bool]:
     """The call's arguments with the run's note added to its messages (the first
-    argument), and the model span marked; as given when there is none. Never raises."""
+    argument), the model span marked, and whether there was one. Never raises."""
     try:
         messages = args[0] if args else kwargs.get("messages")
         if not isinstance(messages, list):
-            return args, kwargs
+            return args, kwargs, False
         span = control.current_span()
         nudge = control.take_nudge(span)
         if nudge is None or span is None:
-            return args, kwargs
+            return args, kwargs, False
         noted = [*messages, _human(nudge)]
         control.mark_nudged(span, nudge, BRIDGE.captures(span.get_span_context().span_id))
         if args:
-            return (noted, *args[1:]), kwargs
-        return args, {**kwargs, "messages": noted}
+            return (noted, *args[1:]), kwargs, True
+        return args, {**kwargs, "messages": noted}, True
     except Exception as error:
         internal_error(_SITE, error, "this model call goes without a note")
-        return args, kwargs
+        return args, kwargs, False
 
 
 def _human(nudge: Nudge) -> Any:
