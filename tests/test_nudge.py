@@ -497,3 +497,10 @@ def test_a_langchain_model_over_the_sdk_is_told_once_per_request(server, budget)
         assert told[0][1].endswith("Budget left: 17 of 20 tool calls.")
     else:
         assert indexes == [1, 2, 3, 4]
+
+
+def test_nudge_on_critical_tells_only_critical_findings(server, make_instrumented):
+    make_instrumented(action="nudge", nudge_on="critical")
+    chat_loop(server, "whole", 7)
+    [(index, note)] = notes(server.requests)
+    assert index == 6 and "called 5 times" in note
