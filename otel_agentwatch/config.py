@@ -89,6 +89,18 @@ NUDGE_BUDGET = Setting(
     "AGENTWATCH_NUDGE_BUDGET", choice("findings", "always"), "findings",
     "With budgets set and `AGENTWATCH_ACTION` including `nudge`: `findings` states what "
     "is left of them in each note, `always` also adds it to every model request.")
+DIGESTS = Setting(
+    "AGENTWATCH_DIGESTS", boolean(), True,
+    "With content capture off, tool spans carry keyed digests of their arguments and "
+    "result (`agentwatch.tool.arguments_digest`, `agentwatch.tool.result_digest`), so "
+    "that calls can be compared outside the process without their content.")
+DIGEST_KEY = Setting(
+    "AGENTWATCH_DIGEST_KEY",
+    Kind("any text, the same in every process whose digests are compared", str.strip,
+         lambda value: isinstance(value, str), lambda value: "(set)" if value else ""),
+    "",
+    "The key of the digests; unset, a random key per process (digests then compare "
+    "within one process only). Keep it secret: it lets its holder test guesses.")
 NUDGE_TEMPLATE_PREFIX = PREFIX + "NUDGE_TEMPLATE_"
 """``AGENTWATCH_NUDGE_TEMPLATE_<FAILURE_MODE>``: the wording of the note for detections of
 that failure mode (``$message``, ``$detector``, ``$severity`` and the detection's
@@ -161,6 +173,7 @@ _FIELDS: tuple[tuple[str, Setting[Any]], ...] = (
     ("enabled", ENABLED), ("detectors", DETECTORS), ("profile", PROFILE),
     ("action", ACTION), ("halt_on", HALT_ON), ("nudge_on", NUDGE_ON),
     ("nudge_budget", NUDGE_BUDGET), ("instrument", INSTRUMENT),
+    ("digests", DIGESTS), ("digest_key", DIGEST_KEY),
     ("langchain_chains", LANGCHAIN_CHAINS), ("max_runs", MAX_RUNS),
     ("run_ttl_seconds", RUN_TTL_SECONDS), ("capture_content", CAPTURE_CONTENT),
     ("traces_exporter", TRACES_EXPORTER), ("otlp_protocol", OTLP_PROTOCOL),
@@ -201,6 +214,8 @@ class Config:
     halt_on: str = HALT_ON.default
     nudge_on: str = NUDGE_ON.default
     nudge_budget: str = NUDGE_BUDGET.default
+    digests: bool = DIGESTS.default
+    digest_key: str = dataclasses.field(default=DIGEST_KEY.default, repr=False)
     instrument: tuple[str, ...] = INSTRUMENT.default
     langchain_chains: str = LANGCHAIN_CHAINS.default
     max_runs: int = MAX_RUNS.default

@@ -30,6 +30,7 @@ from .callbacks import DetectionSink, in_side_effect
 from .config import Config
 from .detectors import Detection, Detector, DetectorEngine, Severity
 from .detectors.budget import consumption
+from .digest import Digester, content_digests
 from .enrich import detection_events, flag_attributes, mark_open_anchor, rebuild, run_attributes
 from .normalize import (
     ROLE_AGENT,
@@ -96,6 +97,9 @@ class AgentWatchSpanProcessor(SpanProcessor):
         self._tell_level = Severity(self._config.nudge_on).rank if nudges else None
         self._writer = NudgeWriter.from_config(self._config, nudge_templates) \
             if nudges else None
+        # With capture off: what stands for a tool call's content on its exported span.
+        self._digester = Digester(self._config.digest_key or None) \
+            if self._config.digests and not self._config.capture_content else None
         # Checked first on every span: False when disabled by configuration or shut down.
         self._active = self._config.enabled
         self._lock = threading.Lock()
@@ -263,11 +267,20 @@ class AgentWatchSpanProcessor(SpanProcessor):
         kept = BRIDGE.take(span_id)
         has_text = shape.has_text or (kept is not None and kept.output_text is not None)
         # The full step (arguments and results parsed: the costly part) only if a running
-        # detector watches its kind, and outside the lock.
+        # detector watches its kind or its content is to be digested, and outside the lock.
+        # Digested: content the span does not carry, known in-process (kept by our
+        # instrumentation, or the arguments the model asked for); a span that carries its
+        # own content passes on unchanged.
+        digester = self._digester if kind is StepKind.TOOL else None
         step = build_step(span, shape, run_key, kept) \
-            if engine.by_kind[kind, has_text] else None
+            if engine.by_kind[kind, has_text] or digester is not None else None
+        in_process = kept is not None
         if step is not None and step.args_key is None and kind is StepKind.TOOL:
-            step = _with_requested_arguments(span, step)
+            requested = _with_requested_arguments(span, step)
+            in_process = in_process or requested is not step
+            step = requested
+        digests = content_digests(step, digester) \
+            if step is not None and digester is not None and in_process else None
         # The code a code-running tool ran, parsed outside the lock.
         code = code_reading(step) if step is not None and kind is StepKind.TOOL and \
             runs_code(step.name) else None
@@ -320,6 +333,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 annotations = engine.annotate(run.detectors, observed)
             if detections:
                 self._record(run, detections)
+        if digests:
+            annotations = {**annotations, **digests} if annotations else digests
         return detections, annotations
 
     @staticmethod

@@ -41,6 +41,10 @@ RUN_STEPS: Final = "agentwatch.run.steps"
 RUN_TOOL_CALLS: Final = "agentwatch.run.tool_calls"
 RUN_LLM_CALLS: Final = "agentwatch.run.llm_calls"
 
+# --- tool spans with content capture off: keyed digests of what was not exported -------------
+TOOL_ARGUMENTS_DIGEST: Final = "agentwatch.tool.arguments_digest"
+TOOL_RESULT_DIGEST: Final = "agentwatch.tool.result_digest"
+
 # --- a note the harness added to a model request (AGENTWATCH_ACTION=nudge) ------------------
 NUDGE_EVENT: Final = "agentwatch.nudge"  # on the model span that carried it
 NUDGE_DETECTIONS: Final = DETECTIONS  # the ids of the detections it told of

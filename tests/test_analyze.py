@@ -124,3 +124,19 @@ def test_unreadable_input_fails_clearly(tmp_path, capsys):
     assert "neither OTLP JSON" in capsys.readouterr().err
     assert cli_main(["analyze", str(tmp_path / "missing.json")]) == 2
     assert cli_main(["analyze", str(odd), "--profile", "nonsense"]) == 2
+
+
+def test_finds_the_loop_in_an_export_made_with_capture_off(tmp_path, capsys):
+    """No arguments or results in the export: the digests stand for them."""
+    path = tmp_path / "no-content.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTWATCH_", "OTEL_"))}
+    subprocess.run([sys.executable, str(ROOT / "examples" / "langgraph_loop.py"),
+                    "--export", str(path)], env=env, check=True, capture_output=True,
+                   timeout=300)
+    text = path.read_text()
+    assert "gen_ai.tool.call.arguments" not in text and "order_id" not in text
+    assert "agentwatch.tool.arguments_digest" in text
+    status, out = analyze(capsys, str(path))
+    assert status == 0
+    assert "invoke_agent support-agent  critical" in out
+    assert "loop.repeated_call" in out and "called 5 times in a row" in out

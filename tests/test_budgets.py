@@ -163,12 +163,14 @@ class TestEndToEnd:
         assert len(ran) == 3
         pipeline.provider.shutdown()
 
-    def test_without_budgets_spans_pass_through_unchanged(self, pipeline):
+    def test_without_budgets_spans_carry_no_budget(self, pipeline):
         search = tool(tracer_provider=pipeline.provider)(lambda query: "results")
         with agent_run("researcher", tracer_provider=pipeline.provider):
             search(query="x")
-        assert not [k for s in pipeline.spans() for k in s.attributes
-                    if k.startswith("agentwatch.")]
+        # Nothing but the digests that stand for the tool call's content (capture off).
+        assert [k for s in pipeline.spans() for k in s.attributes
+                if k.startswith("agentwatch.")] == [
+            "agentwatch.tool.arguments_digest", "agentwatch.tool.result_digest"]
 
     def test_negative_budgets_are_rejected_at_start(self):
         with pytest.raises(ConfigError, match="AGENTWATCH_BUDGET_COST_USD"):

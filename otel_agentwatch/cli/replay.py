@@ -43,9 +43,14 @@ class RecordedSpan(NamedTuple):
     events: Sequence[tuple[str, int, Mapping[str, Any]]] = ()  # (name, time, attributes)
 
 
+_INPUTS = frozenset({semconv.OBJECTIVE, semconv.TOOL_ARGUMENTS_DIGEST,
+                     semconv.TOOL_RESULT_DIGEST})
+
+
 def _kept(key: str) -> bool:
-    """Attributes replayed: all but the verdicts of an earlier run (the objective stays)."""
-    return not key.startswith("agentwatch.") or key == semconv.OBJECTIVE
+    """Attributes replayed: all but the verdicts of an earlier run (what a run was asked,
+    and the digests that stand for its calls' content, stay)."""
+    return not key.startswith("agentwatch.") or key in _INPUTS
 
 
 class _RecordedIds(IdGenerator):

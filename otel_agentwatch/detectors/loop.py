@@ -130,7 +130,9 @@ class RepeatedCallDetector(Detector[Streak]):
         near = False
         similarity = self.code_similarity if self.code_similarity and runs_code(step.name) \
             else self.similarity
-        if similarity and key != state.key:
+        # Arguments known by their digest only (an export with capture off) compare equal
+        # or not at all: there is no text to find a near-duplicate in.
+        if similarity and key != state.key and step.args is not None:
             current = signature(step.args)
             previous = state.key
             near = (isinstance(previous, tuple) and previous[0] == step.name

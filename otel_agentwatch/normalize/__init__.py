@@ -17,7 +17,7 @@ from .._bridge import Content
 from .._guard import internal_error
 from ..steps import RunKey, Step, StepKind
 from . import genai, mcp, openinference, openllmetry
-from ._args import canonical_result, tool_arguments
+from ._args import DIGESTED, canonical_result, tool_arguments
 from ._span import attributes_of, make_step
 from .codeact import SHELL_TOOL, CodeReading, code_of, read_code
 
@@ -97,7 +97,7 @@ def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
         step = make_step(span, _NO_ATTRIBUTES, run_key, shape.kind,
                          span.name if isinstance(span.name, str) else "unreadable")
     if kept is None:
-        return step
+        return with_digests(step, shape.attributes) if step.kind is StepKind.TOOL else step
     args, args_key = tool_arguments(kept.args) if kept.args is not None else (step.args,
                                                                              step.args_key)
     return step._replace(
@@ -105,6 +105,23 @@ def build_step(span: ReadableSpan, shape: SpanShape, run_key: RunKey,
         result=canonical_result(kept.result) if kept.result is not None else step.result,
         output_text=kept.output_text if kept.output_text is not None else step.output_text,
     )
+
+
+def with_digests(step: Step, attributes: Mapping[str, Any]) -> Step:
+    """A tool step read from a span that carried digests instead of its content (content
+    capture off, in another process): the digests stand for the arguments and result
+    they were made of, so equal calls compare equal (see :mod:`otel_agentwatch.digest`)."""
+    if step.args_key is not None and step.result is not None:
+        return step
+    arguments = attributes.get(semconv.TOOL_ARGUMENTS_DIGEST)
+    result = attributes.get(semconv.TOOL_RESULT_DIGEST)
+    if not isinstance(arguments, str) and not isinstance(result, str):
+        return step
+    if step.args_key is None and isinstance(arguments, str):
+        step = step._replace(args_key=("digest", arguments))
+    if step.result is None and isinstance(result, str):
+        step = step._replace(result=DIGESTED + result)
+    return step
 
 
 def tool_call_id(span: ReadableSpan) -> str | None:

@@ -277,6 +277,16 @@ def _encode(value: Any) -> str | None:
         return None
 
 
+DIGESTED = "digest:"
+"""How a result known only by its digest reads in a step (``digest:`` and the digest)."""
+
+
+def canonical_text(value: Any) -> str:
+    """Text that stands for a parsed value, the same in every process: sorted, compact
+    JSON (with ``str`` for other objects), else a bounded ``repr``. Never raises."""
+    return _safe_text(value)
+
+
 def _safe_text(value: Any) -> str:
     """Text that stands for any value: its JSON (with ``str`` for other objects), else a
     bounded ``repr``, else its type's name. Never raises."""
