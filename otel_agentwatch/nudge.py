@@ -142,11 +142,12 @@ class NudgeWriter:
         limit)`` each); None when there is nothing to tell. Never raises."""
         told: list[Detection] = []
         sentences: list[str] = []
-        said: set[tuple[str, object]] = set()
+        said: set[tuple[str, str]] = set()
         for detection in findings[-_PENDING_LIMIT:]:
             # One sentence per failure of one tool: the same calls repeated and returning
             # the same result are one thing to the model, however many detectors saw it.
-            about = (detection.failure_mode, detection.evidence.get("tool", detection.detector))
+            tool = detection.evidence.get("tool")
+            about = (detection.failure_mode, tool if isinstance(tool, str) else detection.detector)
             if about in said:
                 told.append(detection)  # told by the sentence already written
                 continue

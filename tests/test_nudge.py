@@ -89,7 +89,8 @@ class TestWording:
 class TestWhateverTheDetectionsCarry:
     """The host comes first: a note is written, bounded, or not at all, never an error."""
 
-    evidence = st.dictionaries(st.text(max_size=30), st.one_of(
+    evidence = st.dictionaries(st.sampled_from(["tool", "count", "path"]) | st.text(max_size=30),
+                               st.one_of(
         st.text(max_size=300), st.integers(), st.floats(allow_nan=True),
         st.lists(st.text(max_size=20), max_size=5)), max_size=6)
 
