@@ -22,7 +22,6 @@ The key decides who can compare:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from typing import Any
@@ -38,6 +37,7 @@ __all__ = ["DIGEST_HEX_DIGITS", "Digester", "content_digests"]
 DIGEST_HEX_DIGITS = 16
 """Hex digits kept of each HMAC: 64 bits, enough that two different calls of one trace
 share a digest by chance about once in 10^19 pairs."""
+DIGEST_BYTES = DIGEST_HEX_DIGITS // 2
 
 
 class Digester:
@@ -57,8 +57,9 @@ class Digester:
         """The digest of a value: parsed arguments or a result's canonical text. Never
         raises."""
         text = value if isinstance(value, str) else canonical_text(value)
-        mac = hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256)
-        return mac.hexdigest()[:DIGEST_HEX_DIGITS]
+        # The one-shot C function: a third of the cost of building an HMAC object.
+        mac = hmac.digest(self._key, text.encode("utf-8", "surrogatepass"), "sha256")
+        return mac[:DIGEST_BYTES].hex()
 
 
 def content_digests(step: Step, digester: Digester) -> dict[str, AttributeValue] | None:
