@@ -290,23 +290,25 @@ class RunState:
 
     def leave_unmarked(self, detection: Detection) -> None:
         """Keep a new detection for the anchor span's end (it could not be marked open)."""
-        unmarked = self.unmarked
-        if unmarked is None:
-            unmarked = self.unmarked = []
-        unmarked.append(detection)
-        if len(unmarked) > _UNMARKED_LIMIT:
-            del unmarked[0]
+        self.unmarked = _kept_latest(self.unmarked, detection, _UNMARKED_LIMIT)
 
     def to_tell(self, detection: Detection) -> None:
         """Keep a new detection for the note of the run's next model request."""
-        untold = self.untold
-        if untold is None:
-            untold = self.untold = []
-        untold.append(detection)
-        if len(untold) > _UNTOLD_LIMIT:
-            del untold[0]
+        self.untold = _kept_latest(self.untold, detection, _UNTOLD_LIMIT)
 
     def take_untold(self) -> list[Detection]:
         """The detections not yet told, oldest first; they count as told from now."""
         untold, self.untold = self.untold, None
         return untold or []
+
+
+def _kept_latest(detections: list[Detection] | None, detection: Detection,
+                 limit: int) -> list[Detection]:
+    """``detections`` (a new list for None) with ``detection`` added, the oldest
+    forgotten beyond ``limit``: the run's lists are made only when something is found."""
+    if detections is None:
+        return [detection]
+    detections.append(detection)
+    if len(detections) > limit:
+        del detections[0]
+    return detections

@@ -160,3 +160,17 @@ def test_runs_of_one_trace_share_the_trace_state_within_bounds():
     fail_once(8)
     fail_once(9)  # two newer traces: trace 7's state is forgotten
     assert [fail_once(7) for _ in range(3)] == [[], [], ["warning"]]
+
+
+def test_a_run_keeps_the_latest_findings_to_tell_and_tells_each_once():
+    from otel_agentwatch.detectors.base import Detection, Severity
+    from otel_agentwatch.runs import RunState
+
+    run = RunState((1, 1), None)
+    assert run.take_untold() == []
+    for count in range(20):
+        run.to_tell(Detection(detector="loop.repeated_call", failure_mode="step_repetition",
+                              severity=Severity.WARNING, score=0.5, message=f"{count}",
+                              mast_codes=(), span_id=count, trace_id=1, run_key=(1, 1)))
+    assert [d.message for d in run.take_untold()] == [str(n) for n in range(12, 20)]
+    assert run.take_untold() == []
