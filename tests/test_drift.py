@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_agentwatch import Config, ConfigError, StepKind, agent_run, set_objective, tool
 from otel_agentwatch.detectors import build_detectors
@@ -216,6 +218,24 @@ def test_the_objective_an_agent_span_records_as_it_starts(attributes):
         GenAI.tool(tracer, "search", {"query": "population of Lyon"}, result="522,000")
     assert pipeline.recorder.objectives == [OBJECTIVE]
     pipeline.close()
+
+
+@given(st.text(min_size=1, max_size=120), st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_a_task_cut_short_is_read_as_far_as_it_goes(task, first):
+    """An agent's JSON input cut at any length (an attribute length limit; TRAIL's
+    recorded spans): the task's text as far as it was kept, never more, never an error."""
+    from otel_agentwatch.normalize.messages import agent_input
+
+    fields = {"task": task, "stream": False} if first else {"stream": False, "task": task}
+    text = json.dumps(fields)
+    opening = text.index('"task": "') + len('"task": "')
+    for cut in range(len(text) + 1):
+        found = agent_input({"input.value": text[:cut]})
+        if cut < opening:
+            assert found is None
+        else:
+            assert found is None or found in task
 
 
 def test_an_input_with_no_task_in_it_is_not_an_objective():

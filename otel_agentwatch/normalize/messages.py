@@ -8,6 +8,8 @@ Spans carry input messages only when their instrumentation captures content:
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +23,11 @@ _FLATTENED = (("llm.input_messages.{}.message.role", "llm.input_messages.{}.mess
 _MAX_MESSAGES = 16  # flattened messages looked at: the user's first one comes early
 # Keys under which frameworks put an agent's task in the JSON of its input.
 _TASK_KEYS = ("task", "input", "query", "question", "user_msg", "prompt", "message")
+# Where the task's text starts in JSON text: one of those keys, then the opening quote.
+_TASK_START = re.compile('"(?:' + "|".join(_TASK_KEYS) + r')"\s*:\s*"')
+_DECODER = json.JSONDecoder()
+# A half-written escape at the end of text cut short: ``\``, ``\u``, ``\u00``, ...
+_CUT_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?$")
 
 
 def first_user_message(attributes: Mapping[str, Any]) -> str | None:
@@ -74,6 +81,8 @@ def _task_of(text: str) -> str | None:
     # An input's JSON is read only up to PARSE_LIMIT: this runs as an agent span starts,
     # on the application's thread, and a task is short.
     value = parse_json(stripped, PARSE_LIMIT)
+    if value is None and stripped.startswith("{"):
+        return _task_of_cut_object(stripped)
     for _ in range(3):  # OpenLLMetry nests the inputs one level: {"inputs": {...}}
         if isinstance(value, str):
             return value or None
@@ -85,3 +94,26 @@ def _task_of(text: str) -> str | None:
                 return found
         value = value.get("inputs") or value.get("kwargs")
     return None
+
+
+def _task_of_cut_object(text: str) -> str | None:
+    """The task in a JSON object that does not parse, most often because it was cut short
+    (an instrumentation's, or the SDK's, limit on an attribute's length): the string
+    value of its first task key, as far as it goes."""
+    found = _TASK_START.search(text, 0, PARSE_LIMIT)
+    if found is None:
+        return None
+    start = found.end()
+    try:  # the whole string is there, from its opening quote
+        value, _end = _DECODER.raw_decode(text, start - 1)
+    except ValueError:  # cut inside it: close it after the last whole character
+        tail = _CUT_ESCAPE.sub("", text[start:start + PARSE_LIMIT])
+        try:
+            value, _end = _DECODER.raw_decode(f'"{tail}"')
+        except ValueError:
+            return None
+        if value and "\ud800" <= value[-1] <= "\udbff":  # half of a pair of \u escapes
+            value = value[:-1]
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
