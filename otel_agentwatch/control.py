@@ -128,15 +128,18 @@ def noted() -> Iterator[None]:
         _noted.reset(token)
 
 
-def mark_nudged(span: Span, nudge: Nudge, capture: bool) -> None:
-    """Record on ``span`` (the model call's) that its request carried ``nudge``: the
-    ``agentwatch.nudge`` event, with the note's text only when ``capture`` is on."""
+def mark_nudged(span: Span, nudge: Nudge) -> None:
+    """Record on ``span`` (the model call's, if it is still recording) that its request
+    carried ``nudge``: the ``agentwatch.nudge`` event, with the note's text only when the
+    span's pipeline captures content."""
+    if not span.is_recording():
+        return
     attributes: dict[str, AttributeValue] = {
         semconv.NUDGE_DETECTIONS: tuple(d.detector for d in nudge.detections),
         semconv.NUDGE_FAILURE_MODES: tuple(dict.fromkeys(
             d.failure_mode for d in nudge.detections)),
         semconv.NUDGE_BUDGET: nudge.budget,
     }
-    if capture:
+    if BRIDGE.captures(span.get_span_context().span_id):
         attributes[semconv.NUDGE_TEXT] = nudge.text
     span.add_event(semconv.NUDGE_EVENT, attributes)

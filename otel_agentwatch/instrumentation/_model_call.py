@@ -155,9 +155,8 @@ class ModelCallWrapper:
         """Mark the span of a call whose request carried ``nudge``. Never raises."""
         try:
             span = _span_of(call)
-            if span is not None and span.is_recording():
-                control.mark_nudged(span, nudge,
-                                    BRIDGE.captures(span.get_span_context().span_id))
+            if span is not None:
+                control.mark_nudged(span, nudge)
         except Exception as error:
             internal_error(f"{self._site} (nudge)", error)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from ... import control
-from ..._bridge import BRIDGE
 from ..._guard import internal_error
 from ...nudge import Nudge
 
@@ -56,7 +55,7 @@ def _with_note(args: Any, kwargs: Any) -> tuple[Any, Any, bool]:
         if nudge is None or span is None:
             return args, kwargs, False
         noted = [*messages, _human(nudge)]
-        control.mark_nudged(span, nudge, BRIDGE.captures(span.get_span_context().span_id))
+        control.mark_nudged(span, nudge)
         if args:
             return (noted, *args[1:]), kwargs, True
         return args, {**kwargs, "messages": noted}, True
