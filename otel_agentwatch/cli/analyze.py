@@ -21,7 +21,7 @@ from .. import semconv
 from ..config import Config
 from ..detectors.base import Severity
 from .exports import read_spans
-from .replay import RecordedSpan, replay
+from .replay import RecordedSpan, Replayer
 
 __all__ = ["Finding", "TraceReport", "analyze", "format_reports"]
 
@@ -69,11 +69,15 @@ def analyze(paths: Sequence[Path], config: Config,
             progress.write(f"\ragentwatch: read {index}/{len(paths)} files, "
                            f"{sum(map(len, recorded.values()))} spans")
     reports = []
-    for count, (trace_id, spans) in enumerate(recorded.items(), 1):
-        # One trace at a time, so a huge file never holds more than a trace in flight.
-        reports.append(_report(trace_id, replay(spans, config)))
-        if progress is not None and (count % 100 == 0 or count == len(recorded)):
-            progress.write(f"\ragentwatch: analyzed {count}/{len(recorded)} traces   ")
+    replayer = Replayer(config)
+    try:
+        for count, (trace_id, spans) in enumerate(recorded.items(), 1):
+            # One trace at a time, so a huge file never holds more than a trace in flight.
+            reports.append(_report(trace_id, replayer.replay(spans)))
+            if progress is not None and (count % 100 == 0 or count == len(recorded)):
+                progress.write(f"\ragentwatch: analyzed {count}/{len(recorded)} traces   ")
+    finally:
+        replayer.shutdown()
     if progress is not None:
         progress.write("\n")
     return reports

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -24,7 +25,7 @@ from .. import semconv
 from ..config import Config
 from ..processor import AgentWatchSpanProcessor
 
-__all__ = ["RecordedSpan", "replay"]
+__all__ = ["RecordedSpan", "Replayer", "replay"]
 
 
 class RecordedSpan(NamedTuple):
@@ -67,43 +68,71 @@ class _RecordedIds(IdGenerator):
         return self.span_id
 
 
+class Replayer:
+    """One detection pipeline through which trace after trace is replayed: the detectors
+    are built once (building them looks up the installed detector plugins, which costs
+    tens of milliseconds), and each trace's state ends with its root span, as it does live.
+
+    Not thread-safe: one caller at a time. ``meter_provider`` counts the detections
+    (``agentwatch.detections``); default the global one.
+    """
+
+    def __init__(self, config: Config | None = None,
+                 meter_provider: MeterProvider | None = None) -> None:
+        self._exporter = InMemorySpanExporter()
+        self._ids = _RecordedIds()
+        self._provider = TracerProvider(id_generator=self._ids)
+        self._provider.add_span_processor(AgentWatchSpanProcessor(
+            SimpleSpanProcessor(self._exporter),
+            config=config if config is not None else Config(),
+            meter_provider=meter_provider))
+        self._tracer = self._provider.get_tracer("otel_agentwatch.replay")
+
+    def replay(self, spans: Iterable[RecordedSpan]) -> list[ReadableSpan]:
+        """The spans as the exporter would have received them with the detectors running."""
+        # Starts before ends at the same instant, so a parent is live when its child starts.
+        timeline: list[tuple[int, int, RecordedSpan]] = []
+        for recorded in spans:
+            timeline.append((recorded.start_ns, 0, recorded))
+            timeline.append((max(recorded.end_ns, recorded.start_ns), 1, recorded))
+        timeline.sort(key=lambda entry: (entry[0], entry[1]))
+        live: dict[tuple[int, int], Any] = {}
+        ids, tracer = self._ids, self._tracer
+        for when, ending, recorded in timeline:
+            key = (recorded.trace_id, recorded.span_id)
+            if not ending:
+                parent = live.get((recorded.trace_id, recorded.parent_id or 0))
+                ids.trace_id, ids.span_id = recorded.trace_id, recorded.span_id
+                context = trace.set_span_in_context(parent) if parent is not None else None
+                live[key] = tracer.start_span(
+                    recorded.name, context=context, kind=recorded.kind, start_time=when,
+                    attributes={k: v for k, v in recorded.attributes.items()
+                                if v is not None and _kept(k)})
+                continue
+            span = live.pop(key, None)
+            if span is None:
+                continue
+            for name, at, attributes in recorded.events:
+                if name != semconv.DETECTION_EVENT:  # verdicts of an earlier run are redone
+                    span.add_event(name, dict(attributes), timestamp=at)
+            if recorded.failed:
+                span.set_status(Status(StatusCode.ERROR, recorded.status_message or None))
+            span.end(end_time=when)
+        for span in live.values():  # never ended in the record: end them, or they are lost
+            span.end()
+        finished = list(self._exporter.get_finished_spans())
+        self._exporter.clear()
+        return finished
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()
+
+
 def replay(spans: Iterable[RecordedSpan], config: Config | None = None) -> list[ReadableSpan]:
-    """The spans as the exporter would have received them with the detectors running."""
-    exporter = InMemorySpanExporter()
-    ids = _RecordedIds()
-    provider = TracerProvider(id_generator=ids)
-    provider.add_span_processor(AgentWatchSpanProcessor(
-        SimpleSpanProcessor(exporter), config=config if config is not None else Config()))
-    tracer = provider.get_tracer("otel_agentwatch.replay")
-    # Starts before ends at the same instant, so a parent is live when its child starts.
-    timeline: list[tuple[int, int, RecordedSpan]] = []
-    for recorded in spans:
-        timeline.append((recorded.start_ns, 0, recorded))
-        timeline.append((max(recorded.end_ns, recorded.start_ns), 1, recorded))
-    timeline.sort(key=lambda entry: (entry[0], entry[1]))
-    live: dict[tuple[int, int], Any] = {}
-    for when, ending, recorded in timeline:
-        key = (recorded.trace_id, recorded.span_id)
-        if not ending:
-            parent = live.get((recorded.trace_id, recorded.parent_id or 0))
-            ids.trace_id, ids.span_id = recorded.trace_id, recorded.span_id
-            context = trace.set_span_in_context(parent) if parent is not None else None
-            live[key] = tracer.start_span(
-                recorded.name, context=context, kind=recorded.kind, start_time=when,
-                attributes={k: v for k, v in recorded.attributes.items()
-                            if v is not None and _kept(k)})
-            continue
-        span = live.pop(key, None)
-        if span is None:
-            continue
-        for name, at, attributes in recorded.events:
-            if name != semconv.DETECTION_EVENT:  # verdicts of an earlier run are redone
-                span.add_event(name, dict(attributes), timestamp=at)
-        if recorded.failed:
-            span.set_status(Status(StatusCode.ERROR, recorded.status_message or None))
-        span.end(end_time=when)
-    for span in live.values():  # never ended in the record: end them, or they are lost
-        span.end()
-    finished = list(exporter.get_finished_spans())
-    provider.shutdown()
-    return finished
+    """The spans as the exporter would have received them with the detectors running
+    (a :class:`Replayer` for one trace or one set of traces)."""
+    replayer = Replayer(config)
+    try:
+        return replayer.replay(spans)
+    finally:
+        replayer.shutdown()
