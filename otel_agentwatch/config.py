@@ -42,6 +42,7 @@ logger = logging.getLogger("otel_agentwatch")
 __all__ = ["SETTINGS", "Config", "ConfigError", "Setting"]
 
 PREFIX = "AGENTWATCH_"
+SERVE_PREFIX = PREFIX + "SERVE_"  # agentwatch serve's own (otel_agentwatch.serve.settings)
 
 ENABLED = Setting(
     "AGENTWATCH_ENABLED", boolean(), True,
@@ -257,7 +258,8 @@ class Config:
             if raw.strip():
                 values[name] = _read(setting, raw, variable)
         detector_settings = {name: raw for name, raw in env.items()
-                             if name.startswith(PREFIX) and name not in _OWN and raw.strip()}
+                             if name.startswith(PREFIX) and name not in _OWN and raw.strip()
+                             and not name.startswith(SERVE_PREFIX)}
         return cls(**values, settings=detector_settings)
 
     @property

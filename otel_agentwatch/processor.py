@@ -201,6 +201,12 @@ class AgentWatchSpanProcessor(SpanProcessor):
                 conversation = conversation_run(call.conversation)
         role = role_at_start(span)
         is_agent = role == ROLE_AGENT
+        if role == ROLE_TOOL and parent is not None and parent.is_remote and \
+                conversation is None:
+            # A tool run here for an agent in another process (a worker taking jobs with
+            # the caller's context): a step of that agent's run, continued here, which
+            # ends by eviction as it has no span here.
+            conversation = (context.trace_id, parent.span_id)
         # The live-span registry needs no lock: see RunTable.
         # An agent span whose GenAI attributes were set after it started (CrewAI's own,
         # say) is known by the time its first child starts.

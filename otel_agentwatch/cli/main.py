@@ -1,4 +1,4 @@
-"""The ``agentwatch`` command: ``demo``, ``config``, ``analyze``."""
+"""The ``agentwatch`` command: ``demo``, ``config``, ``analyze``, ``serve``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     analyze.add_argument("--profile", help="detector profile (default: AGENTWATCH_PROFILE)")
     analyze.add_argument("--fail-on", choices=("warning", "critical"),
                          help="exit with status 1 when a detection reaches this severity")
+    serve = commands.add_parser(
+        "serve", help="receive OTLP traces, run the detectors per trace across processes, "
+                      "forward the spans with the verdicts (needs the serve extra)")
+    from .serve import add_arguments
+
+    add_arguments(serve)
     args = parser.parse_args(argv)
 
     try:
@@ -49,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(config, color=not args.no_color and sys.stdout.isatty())
     if args.command == "analyze":
         return _analyze(config, args)
+    if args.command == "serve":
+        from .serve import run_serve
+
+        return run_serve(config, args)
     return _config(config, markdown=args.markdown)
 
 
