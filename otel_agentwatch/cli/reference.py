@@ -10,20 +10,23 @@ settings reference.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..config import SETTINGS, Config
 from ..detectors import registry
 from ..detectors.base import Detector
 from ..nudge import BUDGET_TEMPLATE, BUILTIN_TEMPLATES, PLAIN_TEMPLATE
+from ..serve.settings import SERVE_SETTINGS
 from ..settings import Setting, SettingValues, settings_markdown
 
 __all__ = ["detectors_markdown", "effective_settings", "nudges_markdown", "settings_reference"]
 
 
 def settings_reference() -> str:
-    """The settings reference: the cross-cutting settings, then the detectors'."""
+    """The settings reference: the cross-cutting settings, the detectors', then the
+    detection service's."""
     return "\n".join([
         "### Cross-cutting",
         "",
@@ -32,16 +35,24 @@ def settings_reference() -> str:
         "### Detectors",
         "",
         settings_markdown(registry.settings_of(registry.BUILTIN)),
+        "",
+        "### Detection service (`agentwatch serve`)",
+        "",
+        settings_markdown(SERVE_SETTINGS),
     ])
 
 
-def effective_settings(config: Config) -> list[tuple[Setting[Any], Any]]:
-    """Every setting with its value under ``config``: the cross-cutting ones, then those
-    of the built-in and installed detectors. Raises
-    :class:`~otel_agentwatch.settings.ConfigError` on a bad value."""
+def effective_settings(config: Config, environ: Mapping[str, str] | None = None,
+                       ) -> list[tuple[Setting[Any], Any]]:
+    """Every setting with its value: the cross-cutting ones and those of the built-in and
+    installed detectors under ``config``, then the detection service's in ``environ``
+    (default ``os.environ``). Raises :class:`~otel_agentwatch.settings.ConfigError` on a
+    bad value."""
     classes = (*registry.BUILTIN, *registry.installed())
     values = SettingValues.resolve(registry.settings_of(classes), config.settings)
-    return [*config.items(), *values.items()]
+    service = SettingValues.resolve(SERVE_SETTINGS, os.environ if environ is None
+                                    else environ)
+    return [*config.items(), *values.items(), *service.items()]
 
 
 def detectors_markdown(classes: Iterable[type[Detector[Any]]] | None = None) -> str:

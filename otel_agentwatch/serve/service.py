@@ -61,8 +61,10 @@ class DetectionService:
         self.stats = ServiceStats(self._gauges)
         if meter_provider is not None:
             self.stats.observe_with(meter_provider)
-        # The service cannot stop a run in another process: it only observes.
-        self._judge = Judge(config.replace(action="observe"), meter_provider)
+        # The service cannot stop a run in another process: it only observes. Turned off
+        # (AGENTWATCH_ENABLED=false), it forwards what it receives as it came.
+        self._judge = Judge(config.replace(action="observe"), meter_provider) \
+            if config.enabled else None
         self._forwarder = Forwarder(exporter, self.stats, max_queue=settings.queue_spans) \
             if exporter is not None else None
         self._stopping = threading.Event()
@@ -108,6 +110,10 @@ class DetectionService:
             self._judge_one(spans)
 
     def _judge_one(self, spans: Sequence[ReadableSpan]) -> None:
+        if self._judge is None:
+            if self._forwarder is not None:
+                self._forwarder.send(spans)
+            return
         try:
             verdicts = self._judge.judge(spans)
         except Exception:  # a detector's bug must not lose the spans: send them unjudged
@@ -174,6 +180,7 @@ class DetectionService:
         self._stopping.set()
         self._buffer.arrived.set()
         self._judging.join()
-        self._judge.shutdown()
+        if self._judge is not None:
+            self._judge.shutdown()
         if self._forwarder is not None:
             self._forwarder.shutdown()
