@@ -48,7 +48,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import _drive, _workload  # noqa: E402  # the same agent runs
+from overhead import _drive, _workload  # the same agent runs
 
 REQUEST_SPANS = 512
 

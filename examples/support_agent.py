@@ -31,14 +31,22 @@ def lookup_order(order_id: str) -> str:
     return f'{{"order_id": "{order_id}", "status": "shipped", "tracking": null}}'
 
 
+def _usage(turn: int, output: int) -> dict[str, int]:
+    """Tokens as a provider reports them: the prompt grows by a call and its result."""
+    prompt = 180 + 64 * turn
+    return {"input_tokens": prompt, "output_tokens": output, "total_tokens": prompt + output}
+
+
 def stuck_model(lookups: int) -> ScriptedModel:
     """A model that asks for the same lookup ``lookups`` times, then answers."""
     script = [
         AIMessage(content="", tool_calls=[{"name": "lookup_order", "id": f"call_{turn}",
-                                           "args": {"order_id": "A-1042"}}])
+                                           "args": {"order_id": "A-1042"}}],
+                  usage_metadata=_usage(turn, 22))
         for turn in range(lookups)
     ]
-    script.append(AIMessage(content="Your order A-1042 has shipped."))
+    script.append(AIMessage(content="Your order A-1042 has shipped.",
+                            usage_metadata=_usage(lookups, 9)))
     return ScriptedModel(messages=iter(script), disable_streaming=True)
 
 

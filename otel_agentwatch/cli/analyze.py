@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -23,7 +23,7 @@ from ..detectors.base import Severity
 from .exports import read_spans
 from .replay import RecordedSpan, Replayer
 
-__all__ = ["Finding", "TraceReport", "analyze", "format_reports"]
+__all__ = ["Finding", "TraceReport", "analyze", "format_reports", "judged_traces", "report_of"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,14 @@ def analyze(paths: Sequence[Path], config: Config,
     Raises :class:`~otel_agentwatch.exports.UnknownFormat` or ``OSError`` for a file it
     cannot read. ``progress``: a stream for a one-line progress count (a terminal).
     """
+    return [report_of(trace_id, spans)
+            for trace_id, spans in judged_traces(paths, config, progress)]
+
+
+def judged_traces(paths: Sequence[Path], config: Config, progress: TextIO | None = None,
+                  ) -> Iterator[tuple[int, list[ReadableSpan]]]:
+    """Each trace in the files (by id, in the order they first appear) with its spans as
+    the detectors left them; raises as :func:`analyze` does."""
     recorded: dict[int, list[RecordedSpan]] = defaultdict(list)
     for index, path in enumerate(paths, 1):
         for span in read_spans(path):
@@ -68,22 +76,21 @@ def analyze(paths: Sequence[Path], config: Config,
         if progress is not None:
             progress.write(f"\ragentwatch: read {index}/{len(paths)} files, "
                            f"{sum(map(len, recorded.values()))} spans")
-    reports = []
     replayer = Replayer(config)
     try:
         for count, (trace_id, spans) in enumerate(recorded.items(), 1):
             # One trace at a time, so a huge file never holds more than a trace in flight.
-            reports.append(_report(trace_id, replayer.replay(spans)))
+            yield trace_id, replayer.replay(spans)
             if progress is not None and (count % 100 == 0 or count == len(recorded)):
                 progress.write(f"\ragentwatch: analyzed {count}/{len(recorded)} traces   ")
     finally:
         replayer.shutdown()
     if progress is not None:
         progress.write("\n")
-    return reports
 
 
-def _report(trace_id: int, spans: list[ReadableSpan]) -> TraceReport:
+def report_of(trace_id: int, spans: Sequence[ReadableSpan]) -> TraceReport:
+    """What the detectors found in one judged trace."""
     root = next((span.name for span in spans if span.parent is None), "")
     findings = []
     for span in sorted(spans, key=lambda s: s.start_time or 0):

@@ -7,10 +7,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..settings import ConfigError
 from ..version import __version__
+
+if TYPE_CHECKING:
+    from .analyze import TraceReport
 
 __all__ = ["main"]
 
@@ -35,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     analyze.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                          help="OTLP JSON (one request, or one per line) or Jaeger JSON files")
     analyze.add_argument("--json", action="store_true", help="print the findings as JSON")
+    analyze.add_argument("--html", type=Path, metavar="FILE",
+                         help="also write a page (readable offline) with each run's "
+                              "timeline, its flags and its token use")
     analyze.add_argument("--profile", help="detector profile (default: AGENTWATCH_PROFILE)")
     analyze.add_argument("--fail-on", choices=("warning", "critical"),
                          help="exit with status 1 when a detection reaches this severity")
@@ -82,18 +89,43 @@ def _analyze(config: Config, args: argparse.Namespace) -> int:
     try:
         if args.profile:
             config = config.replace(profile=args.profile)
-        reports = analyze(args.paths, config, progress_stream())
+        if args.html is not None:
+            reports, page = _analyze_to_page(config, args.paths)
+        else:
+            reports = analyze(args.paths, config, progress_stream())
     except ConfigError as error:
         print(f"agentwatch: configuration error: {error}", file=sys.stderr)
         return 2
     except (OSError, UnknownFormat) as error:
         print(f"agentwatch: cannot read {error}", file=sys.stderr)
         return 2
+    if args.html is not None:
+        try:
+            args.html.write_text(page, encoding="utf-8")
+        except OSError as error:
+            print(f"agentwatch: cannot write {error}", file=sys.stderr)
+            return 2
+        print(f"agentwatch: wrote {args.html}", file=sys.stderr)
     if args.json:
         print(json.dumps(reports_json(reports), indent=2))
     else:
         print(format_reports(reports))
     return 1 if args.fail_on and failed(reports, args.fail_on) else 0
+
+
+def _analyze_to_page(config: Config, paths: list[Path]) -> tuple[list[TraceReport], str]:
+    """The reports, and the page that shows them."""
+    from ..detectors.budget import TOKENS
+    from ..settings import SettingValues
+    from .analyze import judged_traces, progress_stream, report_of
+    from .report import TraceView, render_html
+    from .timeline import runs_of
+
+    views = [TraceView(report_of(trace_id, spans), tuple(runs_of(spans)))
+             for trace_id, spans in judged_traces(paths, config, progress_stream())]
+    budget = SettingValues.resolve([TOKENS], config.settings)[TOKENS]
+    page = render_html(views, sources=[str(path) for path in paths], token_budget=budget)
+    return [view.report for view in views], page
 
 
 def _config(config: Config, *, markdown: bool) -> int:
