@@ -179,6 +179,7 @@ def free_port() -> int:
     (["--forward", "http://localhost:4317"], "this service's own"),
     (["--grace", "-1"], "AGENTWATCH_SERVE_GRACE_SECONDS"),
     (["--grpc", "nowhere"], "AGENTWATCH_SERVE_GRPC_ENDPOINT"),
+    (["--forward", "http://collector:port"], "a URL such as"),
 ])
 def test_the_command_refuses_a_configuration_that_cannot_work(
         arguments: list[str], said: str, capsys: pytest.CaptureFixture[str],
@@ -189,6 +190,20 @@ def test_the_command_refuses_a_configuration_that_cannot_work(
         monkeypatch.delenv(name, raising=False)
     assert main(["serve", *arguments]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_an_address_in_use_is_said_plainly(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from otel_agentwatch.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--grpc", "none", "--http", f"127.0.0.1:{port}",
+                     "--forward", "none"]) == 1
+    assert "cannot listen" in capsys.readouterr().err
 
 
 def test_the_command_judges_what_it_holds_when_stopped() -> None:

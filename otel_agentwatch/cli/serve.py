@@ -81,6 +81,9 @@ def run_serve(config: Config, args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main())
+    except (OSError, RuntimeError) as error:  # an address in use, say
+        print(f"agentwatch serve: cannot listen: {error}", file=sys.stderr)
+        return 1
     finally:
         if meter_provider is not None:
             meter_provider.shutdown()
@@ -109,11 +112,16 @@ def _next_endpoint(settings: ServeSettings, config: Config,
                           "where to send the judged spans: a URL (or "
                           "OTEL_EXPORTER_OTLP_ENDPOINT), or none; the exporters' default, "
                           "localhost:4317, is this service")
-    target = urlsplit(endpoint or standard if "//" in (endpoint or standard)
-                      else "//" + (endpoint or standard))
+    given = endpoint or standard
+    try:
+        target = urlsplit(given if "//" in given else "//" + given)
+        target_port = target.port
+    except ValueError:
+        raise ConfigError(FORWARD_ENDPOINT.env if endpoint else "OTEL_EXPORTER_OTLP_ENDPOINT",
+                          given, "a URL such as http://collector:4317") from None
     for address in (settings.grpc_endpoint, settings.http_endpoint):
         host, _, port = address.rpartition(":")
-        if address != NO and target.port == int(port) and target.hostname in _HERE and \
+        if address != NO and target_port == int(port) and target.hostname in _HERE and \
                 host.strip("[]") in _HERE:
             raise ConfigError(FORWARD_ENDPOINT.env, endpoint or standard,
                               f"an endpoint other than this service's own ({address})")
