@@ -69,11 +69,12 @@ def sink() -> Iterator[Sink]:
 
 @contextmanager
 def running(exporter: SpanExporter | None, config: Config | None = None,
-            **settings: Any) -> Iterator[DetectionService]:
+            meter_provider: Any = None, **settings: Any) -> Iterator[DetectionService]:
     """A service on free ports of 127.0.0.1, stopped (drained) on leaving."""
     chosen = ServeSettings(grpc_endpoint="127.0.0.1:0", http_endpoint="127.0.0.1:0",
                            forward_endpoint="none", **settings)
-    service = DetectionService(chosen, config or Config(), exporter=exporter)
+    service = DetectionService(chosen, config or Config(), exporter=exporter,
+                               meter_provider=meter_provider)
     thread = threading.Thread(target=lambda: asyncio.run(service.run()), daemon=True)
     thread.start()
     assert service.started.wait(10), "the service did not start"

@@ -84,6 +84,31 @@ def test_http_protobuf_gzipped_as_the_collector_sends_it() -> None:
     assert "critical" in severities
 
 
+def test_its_own_metrics_and_the_detections_are_reported() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    with sink() as next_hop, running(OTLPSpanExporter(endpoint=next_hop.endpoint),
+                                     meter_provider=MeterProvider([reader]),
+                                     grace_seconds=0.1) as service:
+        service.receive(request(*looping_trace(4)))
+        wait_for(lambda: len(next_hop.spans()) == 6)
+    points = {}
+    for resource in reader.get_metrics_data().resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    reason = point.attributes.get("reason")
+                    points[metric.name + (f"[{reason}]" if reason else "")] = point.value
+    assert points["agentwatch.serve.spans.received"] == 6
+    assert points["agentwatch.serve.spans.forwarded"] == 6
+    assert points["agentwatch.serve.spans.lost[queue_full]"] == 0
+    assert points["agentwatch.serve.traces.judged"] == 1
+    assert points["agentwatch.serve.spans.held"] == 0
+    assert points["agentwatch.detections"] >= 1
+
+
 def test_health_status_and_wrong_bodies() -> None:
     import urllib.error
     import urllib.request

@@ -31,6 +31,27 @@ class StatsSnapshot:
     forward_queue: int = 0
 
 
+# name, whether a count (else a gauge), its readings (a snapshot field, the `reason` it is
+# reported with), unit, description.
+_METRICS: tuple[tuple[str, bool, tuple[tuple[str, str | None], ...], str, str], ...] = (
+    ("agentwatch.serve.spans.received", True, (("spans_received", None),), "{span}",
+     "Spans received and held for judging."),
+    ("agentwatch.serve.spans.forwarded", True, (("spans_forwarded", None),), "{span}",
+     "Spans the next OTLP endpoint took."),
+    ("agentwatch.serve.spans.lost", True,
+     (("spans_refused", "refused"), ("spans_dropped", "queue_full"),
+      ("spans_failed", "export_failed")), "{span}",
+     "Spans refused (the sender retries), dropped from a full forward queue, or not "
+     "taken by the next endpoint."),
+    ("agentwatch.serve.traces.judged", True, (("traces_judged", None),), "{trace}",
+     "Traces the detectors ran over."),
+    ("agentwatch.serve.traces.live", False, (("traces_live", None),), "{trace}",
+     "Traces held, waiting to be judged."),
+    ("agentwatch.serve.spans.held", False, (("spans_held", None),), "{span}",
+     "Spans held, waiting for their trace to be judged."),
+    ("agentwatch.serve.forward.queue", False, (("forward_queue", None),), "{span}",
+     "Judged spans waiting to be forwarded."),
+)
 _COUNTS = tuple(field.name for field in dataclasses.fields(StatsSnapshot)
                 if field.name not in ("traces_live", "spans_held", "forward_queue"))
 
@@ -63,28 +84,8 @@ class ServiceStats:
                 return [Observation(getattr(self.snapshot(), name), labels)]
             return observe
 
-        meter.create_observable_counter(
-            "agentwatch.serve.spans.received", [reading("spans_received")], unit="{span}",
-            description="Spans received and held for judging.")
-        meter.create_observable_counter(
-            "agentwatch.serve.spans.forwarded", [reading("spans_forwarded")], unit="{span}",
-            description="Spans the next OTLP endpoint took.")
-        meter.create_observable_counter(
-            "agentwatch.serve.spans.lost",
-            [reading("spans_refused", reason="refused"),
-             reading("spans_dropped", reason="queue_full"),
-             reading("spans_failed", reason="export_failed")], unit="{span}",
-            description="Spans refused (the sender retries), dropped from a full forward "
-                        "queue, or not taken by the next endpoint.")
-        meter.create_observable_counter(
-            "agentwatch.serve.traces.judged", [reading("traces_judged")], unit="{trace}",
-            description="Traces the detectors ran over.")
-        meter.create_observable_gauge(
-            "agentwatch.serve.traces.live", [reading("traces_live")], unit="{trace}",
-            description="Traces held, waiting to be judged.")
-        meter.create_observable_gauge(
-            "agentwatch.serve.spans.held", [reading("spans_held")], unit="{span}",
-            description="Spans held, waiting for their trace to be judged.")
-        meter.create_observable_gauge(
-            "agentwatch.serve.forward.queue", [reading("forward_queue")], unit="{span}",
-            description="Judged spans waiting to be forwarded.")
+        for name, counts, readings, unit, description in _METRICS:
+            create = meter.create_observable_counter if counts else \
+                meter.create_observable_gauge
+            create(name, [reading(field, **({"reason": reason} if reason else {}))
+                          for field, reason in readings], unit=unit, description=description)
