@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from .config import Config
     from .steps import RunKey
 
-__all__ = ["AgentHalted", "check", "check_current", "current_span", "halt_level", "mark_nudged",
-           "noted", "take_nudge"]
+__all__ = ["AgentHalted", "check", "check_current", "current_span", "halt_level", "halting",
+           "mark_nudged", "noted", "take_nudge"]
 
 # Set while a request that carries a note is being made: a call made inside it (the SDK
 # client that a LangChain model or a stream helper calls) is the same request.
@@ -81,6 +81,12 @@ def check(parent: Span | None, level: Severity | None = None,
         detection = runs.verdict(span_id, run)
         if detection is not None and detection.severity.rank >= threshold.rank:
             raise AgentHalted(detection)
+
+
+def halting() -> bool:
+    """Whether any live processor halts runs: when none does, finding a call's run for
+    :func:`check` is work for nothing."""
+    return any(runs.halt_level() is not None for runs in BRIDGE.live())
 
 
 def check_current(level: Severity | None = None) -> None:

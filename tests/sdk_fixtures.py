@@ -134,21 +134,39 @@ def pipelines(instrumentor: type, base: type = Instrumented, through_global: boo
             pipeline.close()
 
 
+class Forwarding:
+    """A tracer provider of its own whose one processor hands spans to the current
+    test's pipeline: for an instrumentation that keeps the provider it was first
+    instrumented with (OpenLLMetry's LangChain handler)."""
+
+    def __init__(self) -> None:
+        self.forward = Forward()
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(self.forward)
+
+
 @contextlib.contextmanager
-def beside(theirs: Any, ours: type, config: Config, order: str) -> Iterator[Instrumented]:
+def beside(theirs: Any, ours: type, config: Config, order: str,
+           via: Forwarding | None = None) -> Iterator[Instrumented]:
     """A pipeline with our instrumentor ``ours`` and another instrumentation's instrumentor
     ``theirs`` (an instance) instrumented into it in ``order`` (``"theirs first"`` or
-    ``"ours first"``): the coexistence tests of each framework. Both undone at the end."""
+    ``"ours first"``): the coexistence tests of each framework. Both undone at the end.
+    ``via``: both are instrumented into its provider, forwarded to the pipeline."""
     pipeline = Instrumented(config)
+    provider = via.provider if via is not None else pipeline.provider
+    if via is not None:
+        via.forward.target = pipeline.processor
     mine = ours()
     if order == "theirs first":
-        theirs.instrument(tracer_provider=pipeline.provider)
-    assert mine.instrument(tracer_provider=pipeline.provider, config=pipeline.config)
+        theirs.instrument(tracer_provider=provider)
+    assert mine.instrument(tracer_provider=provider, config=pipeline.config)
     pipeline.instrumentors.append(mine)
     if order == "ours first":
-        theirs.instrument(tracer_provider=pipeline.provider)
+        theirs.instrument(tracer_provider=provider)
     try:
         yield pipeline
     finally:
         theirs.uninstrument()
+        if via is not None:
+            via.forward.target = None
         pipeline.close()

@@ -576,3 +576,71 @@ def test_without_nudge_the_model_is_told_nothing(instrumented, lookup_model):
     with pytest.raises(AgentHalted):
         create_agent(model, [lookup_order]).invoke({"messages": [("user", "Where?")]})
     assert _notes(model.received) == []
+
+
+# --- acting whoever traces: OpenInference's and OpenLLMetry's LangChain instrumentors ------
+
+from tests.other_tracers import (  # noqa: E402
+    is_ours,
+    own_process,
+    run_in_own_process,
+    their_instrumentor,
+    tracer_params,
+)
+from tests.sdk_fixtures import beside  # noqa: E402
+
+
+def _tool_spans(pipeline: Pipeline) -> list:
+    return [s for s in pipeline.spans() if "lookup_order" in s.name
+            and not s.name.startswith(("chat", "invoke_agent"))]
+
+
+@pytest.mark.parametrize("tracer", tracer_params("langchain"))
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
+def test_halt_stops_the_run_whoever_traces_it(tracer, mode):
+    """Their spans, our verdicts: the 6th lookup never runs, AgentHalted reaches the
+    caller, and each call has one span (theirs)."""
+    config = Config(action="halt")
+    executions.clear()
+    _module, _cls, order, via = tracer
+    with beside(their_instrumentor(tracer), LangChainInstrumentor, config, order,
+                via) as pipeline:
+        agent = create_agent(looping_model(8), [lookup_order])
+        request = {"messages": [("user", "Where is A-1042?")]}
+        with pytest.raises(AgentHalted) as halted:
+            if mode == "invoke":
+                agent.invoke(request)
+            else:
+                asyncio.run(agent.ainvoke(request))
+        spans = _tool_spans(pipeline)
+    assert len(executions) == 5
+    assert halted.value.detection.severity.value == "critical"
+    assert len(spans) == 5 and not any(is_ours(s) for s in spans)
+    assert spans[-1].attributes["agentwatch.severity"] == "critical"
+
+
+@pytest.mark.parametrize("tracer", tracer_params("langchain"))
+def test_nudge_tells_the_model_whoever_traces_it(tracer, lookup_model):
+    config = Config(action="nudge")
+    executions.clear()
+    model = lookup_model(obedient=True)
+    _module, _cls, order, via = tracer
+    with beside(their_instrumentor(tracer), LangChainInstrumentor, config, order,
+                via) as pipeline:
+        result = create_agent(model, [lookup_order]).invoke(
+            {"messages": [("user", "Where is A-1042?")]})
+        spans = pipeline.spans()
+    assert len(executions) == 3
+    [note] = _notes(model.received)
+    assert "lookup_order called 3 times in a row" in note
+    assert result["messages"][-1].content.startswith("Order A-1042 has shipped")
+    nudged = [s for s in spans if any(e.name == "agentwatch.nudge" for e in s.events)]
+    assert len(nudged) == 1 and not is_ours(nudged[0])
+
+
+@pytest.mark.parametrize("which", own_process("langchain"))
+def test_acting_whoever_traces_with_a_tracer_that_stays_on(which):
+    """The same tests, for an instrumentation that cannot be undone, in a process where
+    it is the first to instrument (in the order the test names)."""
+    summary = run_in_own_process("tests/test_langchain.py", "whoever_traces_it", which)
+    assert summary.startswith("3 passed"), summary

@@ -113,14 +113,14 @@ MIRRORS = {
 
 
 @pytest.mark.parametrize("order", ["theirs first", "ours first"])
-@pytest.mark.parametrize("action", ["observe", "halt"])
+@pytest.mark.parametrize("action", ["observe", "halt", "nudge"])
 @pytest.mark.parametrize("other", sorted(MIRRORS))
 def test_beside_another_mirror_each_call_is_one_step_and_halt_still_acts(server, make_pipeline,
                                                                          other, action, order):
     """OpenInference's and OpenLLMetry's instrumentors mirror the SDK too: their spans are
     the steps (ours stand aside), the loop is flagged on them, and halt still stops the
     run through them, whichever is instrumented first (OpenInference's replaces the SDK's
-    processors with its own: ours is added back behind it)."""
+    processors with its own: ours is added back behind it); nudge still tells the model."""
     module, (kind_key, tool_kind) = MIRRORS[other]
     theirs = pytest.importorskip(module).OpenAIAgentsInstrumentor()
     agents.set_trace_processors([])
@@ -142,6 +142,8 @@ def test_beside_another_mirror_each_call_is_one_step_and_halt_still_acts(server,
         else:
             agents.Runner.run_sync(support_agent(server, calls), "Where is A-1042?")
             assert len(calls) == 6
+        told = [index for index, _ in notes(server.requests)]
+        assert told == ([3, 5] if action == "nudge" else [])
         tools = [s for s in pipeline.spans() if s.attributes.get(kind_key) == tool_kind]
         assert len(tools) == len(calls)
         assert not pipeline.spans("execute_tool") and not pipeline.spans("invoke_agent"), \

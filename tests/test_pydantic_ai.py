@@ -239,15 +239,19 @@ def test_an_application_that_set_its_own_instrumentation_keeps_it(make_pipeline)
         Agent.instrument_all(False)
 
 
-@pytest.mark.parametrize("mode", ["sync", "async", "streamed"])
-def test_nudge_tells_the_model_through_the_openai_client(server, make_pipeline, mode):
+@pytest.mark.parametrize(("mode", "beside"), [("sync", None), ("async", None),
+                                              ("streamed", None), ("sync", "openinference")])
+def test_nudge_tells_the_model_through_the_openai_client(server, make_pipeline, mode, beside):
     """pydantic-ai's OpenAI model calls the real client: the note goes into its next
-    request, never into the agent's message history."""
+    request, never into the agent's message history; the same with OpenInference's span
+    processor ahead of ours."""
     openai = pytest.importorskip("openai")
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
 
-    pipeline = make_pipeline(action="nudge")
+    before = [pytest.importorskip("openinference.instrumentation.pydantic_ai")
+              .OpenInferenceSpanProcessor()] if beside else ()
+    pipeline = make_pipeline(action="nudge", before=before)
     reply = chat_completion if mode != "streamed" else chat_chunks
     server.script(*[reply(None if mode != "streamed" else "", [
         (f"call_{n}", "lookup_order", '{"order_id": "A-1042"}')]) for n in range(5)],

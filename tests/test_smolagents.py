@@ -269,13 +269,36 @@ def test_a_manager_handing_an_unreadable_file_to_its_sub_agent_is_flagged(make_p
     assert second.attributes["agentwatch.run.severity"] == "warning"
 
 
-def test_nudge_tells_the_model_through_the_openai_client(server, make_pipeline):
-    """OpenAIServerModel calls the real client: the note goes into its next request."""
-    pipeline = make_pipeline(action="nudge")
+@pytest.mark.usefixtures("restored_context")
+@pytest.mark.parametrize("order", ["theirs first", "ours first"])
+def test_nudge_beside_openinference(server, order):
+    """OpenInference's model span is the one current around the client's request: the
+    note still goes into the next request, on its span."""
+    oi = pytest.importorskip("openinference.instrumentation.smolagents")
+    with beside(oi.SmolagentsInstrumentor(), SmolagentsInstrumentor, Config(action="nudge"),
+                order) as pipeline:
+        script_lookups(server)
+        model = smolagents.OpenAIServerModel(model_id="gpt-4o", api_base=server.url,
+                                             api_key="test")
+        assert run(tool_calling_agent([], 0, model=model)) == "The order's status is unknown."
+        nudged_spans = [s for s in pipeline.spans()
+                        if any(e.name == "agentwatch.nudge" for e in s.events)]
+    assert [index for index, _ in notes(server.requests)] == [3, 5]
+    assert len(nudged_spans) == 2
+
+
+def script_lookups(server) -> None:
+    """Five identical lookups asked for, then the answer, over the OpenAI API."""
     server.script(*[chat_completion(None, [(f"call_{n}", "lookup_order", '{"order_id": "A-1042"}')])
                     for n in range(5)],
                   chat_completion(None, [("call_end", "final_answer",
                                           '{"answer": "The order\'s status is unknown."}')]))
+
+
+def test_nudge_tells_the_model_through_the_openai_client(server, make_pipeline):
+    """OpenAIServerModel calls the real client: the note goes into its next request."""
+    pipeline = make_pipeline(action="nudge")
+    script_lookups(server)
     model = smolagents.OpenAIServerModel(model_id="gpt-4o", api_base=server.url, api_key="test")
     assert run(tool_calling_agent([], 0, model=model)) == "The order's status is unknown."
     assert [index for index, _ in notes(server.requests)] == [3, 5]

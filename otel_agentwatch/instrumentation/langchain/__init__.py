@@ -29,11 +29,12 @@ __all__ = ["LangChainInstrumentor"]
 
 logger = logging.getLogger("otel_agentwatch")
 
+# (module, class, method, is_async, is_tool): a tool's is also where a halted run stops.
 _WRAPPED = (
-    ("langchain_core.tools.base", "BaseTool", "run", False),
-    ("langchain_core.tools.base", "BaseTool", "arun", True),
-    ("langchain_core.language_models.chat_models", "BaseChatModel", "generate", False),
-    ("langchain_core.language_models.chat_models", "BaseChatModel", "agenerate", True),
+    ("langchain_core.tools.base", "BaseTool", "run", False, True),
+    ("langchain_core.tools.base", "BaseTool", "arun", True, True),
+    ("langchain_core.language_models.chat_models", "BaseChatModel", "generate", False, False),
+    ("langchain_core.language_models.chat_models", "BaseChatModel", "agenerate", True, False),
 )
 # Where a chat model's converted messages pass, wrapped only when nudging.
 _NUDGED = (
@@ -81,6 +82,11 @@ class _HandlerSlot:
 
 
 _slot = _HandlerSlot()
+
+
+def current_handler() -> Any:
+    """Our handler while we instrument (whether or not it is the one tracing), else None."""
+    return _slot.handler
 _hook_lock = threading.Lock()
 _hook_registered = False
 
@@ -112,6 +118,7 @@ class LangChainInstrumentor(Instrumentor):
 
         import wrapt
 
+        from ._acting import async_tool, sync_tool
         from ._frames import async_frame, sync_frame
         from ._handler import AgentWatchCallbackHandler
         from ._nudge import async_nudged, sync_nudged
@@ -120,10 +127,11 @@ class LangChainInstrumentor(Instrumentor):
                                   tracer_provider)
         config = config if config is not None else Config.from_env()
         _register_hook()
-        for module, owner, method, is_async in _WRAPPED:
+        for module, owner, method, is_async, is_tool in _WRAPPED:
             importlib.import_module(module)
-            wrapt.wrap_function_wrapper(module, f"{owner}.{method}",
-                                        async_frame if is_async else sync_frame)
+            wrapper = (async_tool if is_async else sync_tool) if is_tool else \
+                (async_frame if is_async else sync_frame)
+            wrapt.wrap_function_wrapper(module, f"{owner}.{method}", wrapper)
         self._nudged = _NUDGED if config.nudges else ()
         for module, owner, method, is_async in self._nudged:
             wrapt.wrap_function_wrapper(module, f"{owner}.{method}",
@@ -134,6 +142,7 @@ class LangChainInstrumentor(Instrumentor):
         import importlib
 
         _slot.handler = None
-        for module, owner, method, _is_async in (*_WRAPPED, *self._nudged):
+        patched = [entry[:3] for entry in _WRAPPED] + [entry[:3] for entry in self._nudged]
+        for module, owner, method in patched:
             unwrap(getattr(importlib.import_module(module), owner), method)
         self._nudged = ()

@@ -93,6 +93,11 @@ class AgentWatchCallbackHandler(BaseCallbackHandler):
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
+    def span_for(self, run_id: UUID) -> Span | None:
+        """The span the children of LangChain run ``run_id`` hang under, if we traced it."""
+        run = self._runs.get(run_id)
+        return run.parent if run is not None else None
+
     def _parent(self, parent_run_id: UUID | None) -> _Run | None:
         return self._runs.get(parent_run_id) if parent_run_id is not None else None
 
