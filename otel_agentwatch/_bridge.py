@@ -58,8 +58,8 @@ class Content:
     instrumentation fills it in before the span ends.
     """
 
-    __slots__ = ("answered", "args", "conversation", "objective", "on_late_text",
-                 "output_text", "result", "span_id")
+    __slots__ = ("answered", "args", "conversation", "objective", "on_claimed",
+                 "on_late_text", "output_text", "result", "span_id")
 
     def __init__(self, args: Any = None, result: Any = None, output_text: str | None = None,
                  answered: tuple[ToolExchange, ...] = (),
@@ -79,6 +79,10 @@ class Content:
         # SDK that traces itself ends its span inside the call): the instrumentation
         # hands it the reply's text when it comes.
         self.on_late_text: Callable[[str], None] | None = None
+        # Set by the instrumentation of a call it makes no span for (another
+        # instrumentation's wrapper, inside ours, makes it): called by the processor with
+        # that span as it starts and claims this call.
+        self.on_claimed: Callable[[Any], None] | None = None
 
 
 class LiveRuns(Protocol):

@@ -199,6 +199,8 @@ class AgentWatchSpanProcessor(SpanProcessor):
             BRIDGE.keep(span_id, call)
             if call.conversation is not None:
                 conversation = conversation_run(call.conversation)
+            if call.on_claimed is not None:
+                call.on_claimed(span)
         role = role_at_start(span)
         is_agent = role == ROLE_AGENT
         if role == ROLE_TOOL and parent is not None and parent.is_remote and \

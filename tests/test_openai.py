@@ -14,7 +14,7 @@ import openai
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_agentwatch import AgentHalted, StepKind
+from otel_agentwatch import AgentHalted, Config, StepKind
 from otel_agentwatch.instrumentation.openai import OpenAIInstrumentor
 from tests.scripted_server import (
     HttpError,
@@ -406,16 +406,19 @@ def test_zero_code_import_line_flags_a_raw_sdk_loop(server):
     assert severities == [None, None, None, "warning", "warning", "critical"]
 
 
-def test_another_instrumentation_wrapped_first_keeps_its_span_and_we_add_none(server):
+@pytest.mark.parametrize("action", ["observe", "nudge"])
+def test_another_instrumentation_wrapped_first_keeps_its_span_and_we_add_none(server, action):
     """An instrumentation that wrapped ``create`` before us (with wrapt, as the official
     and OpenLLMetry ones do) makes the call's span; we make none, and its spans are
-    judged with the tool results we read off the requests."""
+    judged with the tool results we read off the requests; a nudge goes into the
+    request after the warning, recorded on its span."""
     import wrapt
     from openai.resources.chat.completions.completions import Completions
 
+    from tests.nudging import notes, nudged
     from tests.sdk_fixtures import Instrumented
 
-    pipeline = Instrumented()
+    pipeline = Instrumented(Config(action=action))
     for instrumentor in pipeline.instrumentors:  # theirs goes on first
         instrumentor.uninstrument()
     tracer = pipeline.provider.get_tracer("someone-else")
@@ -437,6 +440,9 @@ def test_another_instrumentation_wrapped_first_keeps_its_span_and_we_add_none(se
     assert [span.name for span in pipeline.spans()] == ["openai.chat"] * 5
     assert [s.attributes.get("agentwatch.severity") for s in pipeline.spans()] == [
         None, None, None, "warning", "warning"]
+    told = [index for index, _ in notes(server.requests)]
+    assert told == ([4] if action == "nudge" else [])
+    assert nudged(pipeline.spans()) == told
 
 
 def test_a_failure_inside_our_reading_never_reaches_the_application(

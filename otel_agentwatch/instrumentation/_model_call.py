@@ -17,6 +17,7 @@ and the call goes on untraced or half-traced, never failed.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -152,11 +153,15 @@ class ModelCallWrapper:
             return kwargs, None
 
     def mark(self, call: Call | None, nudge: Nudge) -> None:
-        """Mark the span of a call whose request carried ``nudge``. Never raises."""
+        """Mark the span of a call whose request carried ``nudge``: its own or the one
+        current, else the span another instrumentation's wrapper (inside ours) starts for
+        it. Never raises."""
         try:
             span = _span_of(call)
             if span is not None:
                 control.mark_nudged(span, nudge)
+            elif call is not None:
+                call.announced.on_claimed = functools.partial(_mark_claimed, nudge=nudge)
         except Exception as error:
             internal_error(f"{self._site} (nudge)", error)
 
@@ -261,6 +266,15 @@ class ModelCallWrapper:
             span.end()
         except Exception as failure:
             internal_error(self._site, failure)
+
+
+def _mark_claimed(span: Span, nudge: Nudge) -> None:
+    """As the span of a call whose request carried ``nudge`` starts (the processor's
+    ``on_start``). Never raises."""
+    try:
+        control.mark_nudged(span, nudge)
+    except Exception as error:
+        internal_error("model call (nudge)", error)
 
 
 def _span_of(call: Call | None) -> Span | None:
