@@ -183,11 +183,11 @@ def test_content_goes_on_the_spans_only_with_capture_on(server, make_pipeline):
 
 @pytest.mark.usefixtures("restored_context")
 @pytest.mark.parametrize("order", ["theirs first", "ours first"])
-@pytest.mark.parametrize("action", ["observe", "halt"])
+@pytest.mark.parametrize("action", ["observe", "halt", "nudge"])
 def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, order,
                                                                         action):
     """OpenInference's CrewAI instrumentor wraps the tool's run and the task: each call is
-    one step, the agent's run is one run, flagged, and halting works."""
+    one step, the agent's run is one run, flagged, halting works, and so does nudging."""
     oi = pytest.importorskip("openinference.instrumentation.crewai")
     with beside(oi.CrewAIInstrumentor(), CrewAIInstrumentor, Config(action=action),
                 order) as pipeline:
@@ -200,6 +200,8 @@ def test_beside_openinference_each_call_is_one_step_and_halt_still_acts(server, 
         else:
             crew(server, calls).kickoff()
             assert len(calls) == 6
+        told = [index for index, _ in notes(server.requests)]
+        assert told == ([3, 5] if action == "nudge" else [])
         steps = [s for s in pipeline.recorder.of(StepKind.TOOL) if s.name == "lookup_order"]
         assert len(steps) == len(calls)
         assert all(s.args == {"order_id": "A-1042"} for s in steps)

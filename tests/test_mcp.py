@@ -188,6 +188,21 @@ def test_beside_openinference_each_call_is_one_step(make_pipeline):
         theirs.uninstrument()
 
 
+def test_beside_openinference_halt_still_stops_the_request(make_pipeline):
+    oi = pytest.importorskip("openinference.instrumentation.mcp")
+    theirs = oi.MCPInstrumentor()
+    theirs.instrument(tracer_provider=None)
+    try:
+        pipeline = make_pipeline(action="halt")
+        calls: list[str] = []
+        with pytest.raises(BaseExceptionGroup) as raised:
+            call_repeatedly(pipeline, order_server(calls), 8)
+        assert any(isinstance(leaf, AgentHalted) for leaf in _leaves(raised.value))
+        assert len(calls) == 5
+    finally:
+        theirs.uninstrument()
+
+
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
     return [leaf for error in group.exceptions
             for leaf in (_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])]
