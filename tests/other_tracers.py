@@ -54,11 +54,12 @@ def their_instrumentor(param: tuple[str, str, str, Any]) -> Any:
     return getattr(pytest.importorskip(module), cls)()
 
 
-def own_process(framework: str) -> list[str]:
-    """The names of the other instrumentations (with their order) of ``framework`` that
-    are tested in a process of their own."""
-    return [f"{label}-{order.replace(' ', '-')}"
-            for label, _module, _cls, undoes in TRACERS[framework] if not undoes
+def own_process(framework: str) -> list[Any]:
+    """pytest params ``(name, module)``: the other instrumentations (with their order) of
+    ``framework`` that are tested in a process of their own."""
+    return [pytest.param((f"{label}-{order.replace(' ', '-')}", module),
+                         id=f"{label}-{order.replace(' ', '-')}")
+            for label, module, _cls, undoes in TRACERS[framework] if not undoes
             for order in ORDERS]
 
 
