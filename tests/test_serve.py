@@ -109,6 +109,23 @@ def test_its_own_metrics_and_the_detections_are_reported() -> None:
     assert points["agentwatch.detections"] >= 1
 
 
+def test_spans_with_ids_otlp_does_not_allow_are_left_out_and_the_sender_told() -> None:
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    bad = looping_trace(6)[1]
+    bad.span_id = b"\x01" * 9
+    with running(None) as service:
+        channel = grpc.insecure_channel(f"127.0.0.1:{service.grpc_port}")
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        answer = stub.Export(request(*looping_trace(5), bad), timeout=10)
+        channel.close()
+        status = service.status()
+    assert answer.partial_success.rejected_spans == 1
+    assert "8 bytes" in answer.partial_success.error_message
+    assert status.spans_received == 6 and status.spans_rejected == 1
+
+
 def test_health_status_and_wrong_bodies() -> None:
     import urllib.error
     import urllib.request

@@ -23,7 +23,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from otel_agentwatch import Config, semconv
-from otel_agentwatch.serve.decode import decode_request
+from otel_agentwatch.serve.decode import decode, decode_request
 from otel_agentwatch.serve.judge import Judge
 from otel_agentwatch.serve.traces import Overloaded, TraceBuffer
 
@@ -227,3 +227,50 @@ def test_the_verdicts_go_onto_the_spans_as_received() -> None:
     assert last.instrumentation_scope.name == "tests"
     assert last.attributes["gen_ai.tool.call.arguments"] == '{"q": "flights"}'
     assert by_id[100] is received[1]  # the first call: nothing to add, the same object
+
+
+# --- whatever a sender sends ---------------------------------------------------------------
+
+
+def _raw_span(trace: bytes, span_id: bytes, parent: bytes, kind: int, start: int, end: int,
+              name: str, state: str, flags: int, code: int,
+              attributes: dict[str, object]) -> Span:
+    raw = Span(trace_id=trace, span_id=span_id, parent_span_id=parent, name=name,
+               start_time_unix_nano=start, end_time_unix_nano=end, trace_state=state,
+               flags=flags, attributes=[kv(k, v) for k, v in attributes.items()])
+    raw.kind = kind  # an enum field takes any int: unknown kinds are kept as sent
+    raw.status.code = code
+    return raw
+
+
+raw_spans = st.builds(
+    _raw_span, st.sampled_from([b"", b"\x01" * 16, b"\x02" * 16, b"\x03" * 7]),
+    st.binary(max_size=9), st.sampled_from([b"", b"\x01" * 8, b"\x00" * 8]),
+    st.integers(0, 9), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1),
+    st.text(max_size=30), st.text(max_size=20), st.integers(0, 2**32 - 1),
+    st.integers(0, 5),
+    st.dictionaries(st.sampled_from(["gen_ai.operation.name", "gen_ai.tool.name",
+                                     "gen_ai.tool.call.arguments", "openinference.span.kind",
+                                     "agentwatch.severity", "other"]),
+                    values, max_size=4))
+
+
+@given(st.lists(raw_spans, max_size=8))
+@settings(max_examples=150, deadline=None)
+def test_whatever_spans_a_sender_sends_are_held_judged_and_written_again(
+        spans: list[Span]) -> None:
+    """Ids of any length, unknown kinds and status codes, any trace state and flags, any
+    attribute values: decoded, held, judged and encoded for the next hop, none lost but
+    those whose ids OTLP does not allow (told to the sender)."""
+    received, rejected = decode(request(*spans))
+    assert len(received) + rejected == len(spans)
+    buffer = TraceBuffer(grace=0, ttl=1, max_spans=100_000)
+    buffer.add(received)
+    judge = Judge(Config())
+    try:
+        judged = [verdicts for trace_spans in buffer.take_all()
+                  for verdicts in [judge.judge(trace_spans)]]
+    finally:
+        judge.shutdown()
+    assert sum(len(v.spans) for v in judged) == len(received)
+    encode_spans([span for v in judged for span in v.spans])

@@ -13,7 +13,7 @@ remote is kept).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -31,7 +31,7 @@ from opentelemetry.trace.span import TraceState
 
 from ..cli.replay import RecordedSpan
 
-__all__ = ["ReceivedSpan", "decode_request", "recorded"]
+__all__ = ["Decoded", "ReceivedSpan", "decode", "decode_request", "recorded"]
 
 # OTLP's span kinds are the API's shifted by one (0 is "unspecified").
 _KINDS = {1 + kind.value: kind for kind in SpanKind}
@@ -61,15 +61,44 @@ class ReceivedSpan(ReadableSpan):
         return self._received_dropped[2]
 
 
-def decode_request(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
-    """Every span of an export request, in the order sent."""
+class Decoded(NamedTuple):
+    """An export request's spans, and how many it held that were left out."""
+
+    spans: list[ReceivedSpan]
+    rejected: int = 0
+
+
+def decode(request: ExportTraceServiceRequest) -> Decoded:
+    """Every span of an export request, in the order sent, but those whose ids are not
+    what OTLP prescribes (a 16-byte trace id and an 8-byte span id, not all zero; an
+    8-byte parent id or none; the same for links): no backend could place them, and the
+    exporter could not write them again."""
     spans: list[ReceivedSpan] = []
+    rejected = 0
     for resource_spans in request.resource_spans:
         resource = _resource(resource_spans.resource, resource_spans.schema_url)
         for scope_spans in resource_spans.scope_spans:
             scope = _scope(scope_spans.scope, scope_spans.schema_url)
-            spans.extend(_span(span, resource, scope) for span in scope_spans.spans)
-    return spans
+            for span in scope_spans.spans:
+                if _valid(span):
+                    spans.append(_span(span, resource, scope))
+                else:
+                    rejected += 1
+    return Decoded(spans, rejected)
+
+
+def decode_request(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
+    """The spans :func:`decode` keeps."""
+    return decode(request).spans
+
+
+def _valid(span: SpanProto) -> bool:
+    return _ids(span.trace_id, span.span_id) and len(span.parent_span_id) in (0, 8) and \
+        all(_ids(link.trace_id, link.span_id) for link in span.links)
+
+
+def _ids(trace_id: bytes, span_id: bytes) -> bool:
+    return len(trace_id) == 16 and len(span_id) == 8 and any(trace_id) and any(span_id)
 
 
 def recorded(span: ReadableSpan) -> RecordedSpan:

@@ -19,6 +19,7 @@ import grpc
 from aiohttp import web
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
@@ -38,7 +39,7 @@ MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 _PROTOBUF = "application/x-protobuf"
 _RETRY_AFTER_SECONDS = "2"
 
-Receive = Callable[[ExportTraceServiceRequest], None]
+Receive = Callable[[ExportTraceServiceRequest], int]  # returns the spans left out
 
 
 class _TraceService(TraceServiceServicer):
@@ -48,10 +49,20 @@ class _TraceService(TraceServiceServicer):
     async def Export(self, request: ExportTraceServiceRequest,  # gRPC's name
                      context: grpc.aio.ServicerContext[Any, Any]) -> ExportTraceServiceResponse:
         try:
-            self._receive(request)
+            rejected = self._receive(request)
         except Overloaded as error:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"agentwatch serve: {error}")
+        return _response(rejected)
+
+
+def _response(rejected: int) -> ExportTraceServiceResponse:
+    """OTLP's answer: a partial success when spans were left out (not to be retried)."""
+    if not rejected:
         return ExportTraceServiceResponse()
+    return ExportTraceServiceResponse(partial_success=ExportTracePartialSuccess(
+        rejected_spans=rejected,
+        error_message=f"{rejected} spans left out: a trace id of 16 bytes and span ids of "
+                      "8 bytes, not all zero, are required"))
 
 
 def grpc_server(receive: Receive) -> grpc.aio.Server:
@@ -78,11 +89,11 @@ def http_app(receive: Receive, status: Callable[[], StatsSnapshot],
             return web.json_response({"error": f"not an OTLP trace request: {error}"},
                                      status=400)
         try:
-            receive(message)
+            rejected = receive(message)
         except Overloaded as error:
             return web.json_response({"error": str(error)}, status=503,
                                      headers={"Retry-After": _RETRY_AFTER_SECONDS})
-        return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
+        return web.Response(body=_response(rejected).SerializeToString(),
                             content_type=_PROTOBUF)
 
     async def healthz(_request: web.Request) -> web.Response:

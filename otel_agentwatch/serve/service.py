@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from ..config import Config
-from .decode import decode_request
+from .decode import decode
 from .forward import Forwarder
 from .judge import Judge
 from .receivers import grpc_server, http_app
@@ -79,16 +79,18 @@ class DetectionService:
 
     # --- receiving --------------------------------------------------------------------
 
-    def receive(self, request: ExportTraceServiceRequest) -> None:
-        """Holds a request's spans for judging. Raises
-        :class:`~otel_agentwatch.serve.traces.Overloaded` (held none) when it cannot."""
-        spans = decode_request(request)
+    def receive(self, request: ExportTraceServiceRequest) -> int:
+        """Holds a request's spans for judging; returns how many it left out (ids that
+        are not OTLP's). Raises :class:`~otel_agentwatch.serve.traces.Overloaded` (held
+        none) when it cannot."""
+        spans, rejected = decode(request)
         try:
             self._buffer.add(spans)
         except Exception:
             self.stats.add(spans_refused=len(spans))
             raise
-        self.stats.add(spans_received=len(spans))
+        self.stats.add(spans_received=len(spans), spans_rejected=rejected)
+        return rejected
 
     def status(self) -> StatsSnapshot:
         return self.stats.snapshot()

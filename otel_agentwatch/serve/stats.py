@@ -18,6 +18,7 @@ class StatsSnapshot:
     """The counters at one moment (counts since start; gauges now)."""
 
     spans_received: int = 0
+    spans_rejected: int = 0  # left out: ids that are not OTLP's (told in the response)
     spans_refused: int = 0  # batches refused while judging was behind: the sender retries
     spans_forwarded: int = 0
     spans_dropped: int = 0  # the forward queue was full
@@ -39,10 +40,11 @@ _METRICS: tuple[tuple[str, bool, tuple[tuple[str, str | None], ...], str, str], 
     ("agentwatch.serve.spans.forwarded", True, (("spans_forwarded", None),), "{span}",
      "Spans the next OTLP endpoint took."),
     ("agentwatch.serve.spans.lost", True,
-     (("spans_refused", "refused"), ("spans_dropped", "queue_full"),
+     (("spans_refused", "refused"), ("spans_rejected", "invalid"),
+      ("spans_dropped", "queue_full"),
       ("spans_failed", "export_failed")), "{span}",
-     "Spans refused (the sender retries), dropped from a full forward queue, or not "
-     "taken by the next endpoint."),
+     "Spans refused (the sender retries), left out for ids that are not OTLP's, dropped "
+     "from a full forward queue, or not taken by the next endpoint."),
     ("agentwatch.serve.traces.judged", True, (("traces_judged", None),), "{trace}",
      "Traces the detectors ran over."),
     ("agentwatch.serve.traces.live", False, (("traces_live", None),), "{trace}",
