@@ -274,3 +274,21 @@ def test_whatever_spans_a_sender_sends_are_held_judged_and_written_again(
         judge.shutdown()
     assert sum(len(v.spans) for v in judged) == len(received)
     encode_spans([span for v in judged for span in v.spans])
+
+
+def test_a_trace_with_no_agent_model_or_tool_span_passes_as_it_came() -> None:
+    received = decode_request(request(
+        span(9, 1, None, "GET /orders", 0, {"http.request.method": "GET"}),
+        span(9, 2, 1, "SELECT orders", 10, {"db.system.name": "postgresql"})))
+    judge = Judge(Config())
+    replayed = []
+    replay = judge._replayer.replay
+    judge._replayer.replay = lambda spans: replayed.append(1) or replay(spans)  # counted
+    try:
+        verdicts = judge.judge(received)
+        assert replayed == []  # the replay, most of judging's cost, is not paid
+        judge.judge(decode_request(request(*looping_trace(8))))
+        assert replayed == [1]
+    finally:
+        judge.shutdown()
+    assert all(out is sent for out, sent in zip(verdicts.spans, received, strict=True))

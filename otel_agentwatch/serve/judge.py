@@ -22,6 +22,7 @@ from .. import semconv
 from ..cli.replay import Replayer
 from ..config import Config
 from ..detectors.base import Severity
+from ..normalize import classify
 from .decode import ReceivedSpan, recorded
 
 __all__ = ["Judge", "Verdicts"]
@@ -47,6 +48,10 @@ class Judge:
 
     def judge(self, spans: Sequence[ReadableSpan]) -> Verdicts:
         """``spans`` (one trace's) with the verdicts added."""
+        if not any(classify(span) is not None for span in spans):
+            # No agent, model or tool span (an HTTP request's trace, a database job's):
+            # nothing for the detectors, and no replay to pay for.
+            return Verdicts(list(spans))
         judged = {_span_id(span): span for span in self._replayer.replay(map(recorded, spans))}
         out: list[ReadableSpan] = []
         flagged = warnings = criticals = 0
