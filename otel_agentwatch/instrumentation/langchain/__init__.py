@@ -3,13 +3,16 @@
 One callback handler is added to every LangChain run through langchain-core's configure
 hook (no monkeypatching of the callback manager). The hook is registered once per
 process and reads a slot: ``uninstrument()`` empties the slot, which removes the handler
-from every later run. Four methods are wrapped only to mark the frames that run tools
-and models (see :mod:`._frames`), and with ``AGENTWATCH_ACTION`` including ``nudge``, two
+from every later run. Four methods are wrapped to mark the frames that run tools and
+models (see :mod:`._frames`), the tools' two also to halt a stuck run before the tool
+starts (see :mod:`._acting`), and with ``AGENTWATCH_ACTION`` including ``nudge``, two
 more to add the note to a model's messages (see :mod:`._nudge`).
 
 When the OpenInference or OpenLLMetry LangChain instrumentation is active (it wraps
 ``BaseCallbackManager.__init__``), no handler is added: their spans are read instead,
-and a second set of spans for the same calls would be duplicates.
+and a second set of spans for the same calls would be duplicates. Halting and nudging
+act through their spans as through ours (see :mod:`._acting`): the wrapped methods
+are there whoever traces.
 """
 
 from __future__ import annotations
