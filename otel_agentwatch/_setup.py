@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from ._deadline import BoundedFlush
 from ._fork import renew_in_child
+from ._otlp import otlp_span_exporter
 from .config import Config
 from .detectors import Detector
 from .instrumentation import frameworks_named, instrument_when_imported
@@ -186,16 +187,7 @@ def _exporter_named(name: str, config: Config) -> SpanExporter | None:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
-    # The exporters read OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, _HEADERS, _TIMEOUT themselves.
-    if config.otlp_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter()
     if config.otlp_protocol == "http/json":
         logger.warning("otel-agentwatch: OTLP over http/json has no Python exporter; "
                        "sending http/protobuf to the same endpoint")
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as OTLPHttpSpanExporter,
-    )
-
-    return OTLPHttpSpanExporter()
+    return otlp_span_exporter(config.otlp_protocol)

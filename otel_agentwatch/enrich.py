@@ -1,4 +1,4 @@
-"""Detections -> span attributes and events.
+"""Detections -> span attributes and events, and back (:func:`flags_on`).
 
 An ended span is read-only in the SDK, so a flagged span is handed on as a new
 :class:`ReadableSpan` carrying the original data plus ours (:func:`rebuild`); an unflagged
@@ -9,7 +9,7 @@ marked in place through the public ``Span`` API (:func:`mark_open_anchor`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -17,16 +17,21 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
-from .detectors.base import Detection
+from .detectors.base import Detection, Severity
 from .runs import RunState
 
 __all__ = [
+    "Flagged",
     "detection_event_attributes",
     "flag_attributes",
+    "flags_on",
     "mark_open_anchor",
     "rebuild",
     "run_attributes",
 ]
+
+
+_FLAGGING = frozenset({Severity.WARNING.value, Severity.CRITICAL.value})
 
 
 def _worst(detections: Iterable[Detection]) -> Detection:
@@ -89,6 +94,29 @@ def run_attributes(run: RunState, *, final: bool) -> dict[str, AttributeValue]:
         if run.nudges:
             attributes[semconv.RUN_NUDGES] = run.nudges
     return attributes
+
+
+class Flagged(NamedTuple):
+    """One detection as a span carries it (an ``agentwatch.detection`` event)."""
+
+    detector: str
+    severity: str
+    message: str
+
+
+def flags_on(span: ReadableSpan) -> list[Flagged]:
+    """The detections that flag ``span``, read back from its ``agentwatch.detection``
+    events: warnings and criticals, not advisories (those mark a run, not a finding)."""
+    found = []
+    for event in span.events:
+        if event.name != semconv.DETECTION_EVENT:
+            continue
+        attributes = event.attributes or {}
+        severity = str(attributes.get(semconv.EVENT_SEVERITY))
+        if severity in _FLAGGING:
+            found.append(Flagged(str(attributes.get(semconv.EVENT_DETECTOR)), severity,
+                                 str(attributes.get(semconv.EVENT_MESSAGE))))
+    return found
 
 
 def detection_events(detections: Iterable[Detection], timestamp: int | None) -> list[Event]:

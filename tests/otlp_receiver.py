@@ -7,6 +7,7 @@ and keeps the spans as plain dicts, so tests check the bytes a backend would rec
 from __future__ import annotations
 
 import threading
+import time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,11 +35,13 @@ class Received:
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
         self.resources: list[dict[str, Any]] = []
+        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []  # as sent
         self.arrived = threading.Event()
         self._lock = threading.Lock()
 
     def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         with self._lock:
+            self.requests.append(request)
             for resource_spans in request.resource_spans:
                 self.resources.append(_attributes(resource_spans.resource.attributes))
                 for scope_spans in resource_spans.scope_spans:
@@ -94,20 +97,26 @@ class HttpReceiver:
 
 
 class GrpcReceiver:
-    """OTLP/gRPC at ``127.0.0.1:{port}``."""
+    """OTLP/gRPC at ``127.0.0.1:{port}``. Set ``down`` to have it answer UNAVAILABLE (a
+    Collector that takes no more), after ``delay`` seconds (a slow one)."""
 
     def __init__(self) -> None:
         import grpc
 
         self.received = Received()
-        received = self.received
+        self.down = False
+        self.delay = 0.0
+        received, receiver = self.received, self
 
         class Service(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request, context):
+                if receiver.down:
+                    time.sleep(receiver.delay)
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "down for the test")
                 received.add(request)
                 return trace_service_pb2.ExportTraceServiceResponse()
 
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self.endpoint = f"http://127.0.0.1:{self.port}"

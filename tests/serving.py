@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from typing import Any
 
-import grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -20,42 +16,16 @@ from otel_agentwatch import Config
 from otel_agentwatch.serve.decode import decode_request
 from otel_agentwatch.serve.service import DetectionService
 from otel_agentwatch.serve.settings import ServeSettings
+from tests.otlp_receiver import GrpcReceiver
 
 
-class Sink(trace_service_pb2_grpc.TraceServiceServicer):
-    """An OTLP/gRPC receiver on 127.0.0.1 that keeps what it is sent; ``down`` makes it
-    answer UNAVAILABLE (as a Collector that cannot take more), after ``delay`` seconds (a
-    slow one)."""
-
-    def __init__(self) -> None:
-        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
-        self.down = False
-        self.delay = 0.0
-        self._lock = threading.Lock()
-        self._server = grpc.server(futures.ThreadPoolExecutor(4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        self._server.start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def Export(self, request: Any, context: Any) -> Any:  # gRPC's name
-        if self.down:
-            time.sleep(self.delay)
-            context.abort(grpc.StatusCode.UNAVAILABLE, "down for the test")
-        with self._lock:
-            self.requests.append(request)
-        return trace_service_pb2.ExportTraceServiceResponse()
+class Sink(GrpcReceiver):
+    """The next hop (a Collector, a backend) over OTLP/gRPC, with what it received as SDK
+    spans, resource and scope included."""
 
     def spans(self) -> list[ReadableSpan]:
-        with self._lock:
-            requests = list(self.requests)
-        return [span for request in requests for span in decode_request(request)]
-
-    def stop(self) -> None:
-        self._server.stop(None)
+        return [span for request in list(self.received.requests)
+                for span in decode_request(request)]
 
 
 @contextmanager
@@ -64,7 +34,7 @@ def sink() -> Iterator[Sink]:
     try:
         yield receiver
     finally:
-        receiver.stop()
+        receiver.close()
 
 
 @contextmanager

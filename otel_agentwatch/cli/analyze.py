@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from .. import semconv
 from ..config import Config
 from ..detectors.base import Severity
+from ..enrich import flags_on
 from .exports import read_spans
 from .replay import RecordedSpan, Replayer
 
@@ -92,21 +93,12 @@ def judged_traces(paths: Sequence[Path], config: Config, progress: TextIO | None
 def report_of(trace_id: int, spans: Sequence[ReadableSpan]) -> TraceReport:
     """What the detectors found in one judged trace."""
     root = next((span.name for span in spans if span.parent is None), "")
-    findings = []
+    findings: list[Finding] = []
     for span in sorted(spans, key=lambda s: s.start_time or 0):
         if not (span.attributes or {}).get(semconv.FLAGGED):
             continue
-        for event in span.events:
-            if event.name != semconv.DETECTION_EVENT:
-                continue
-            attributes = event.attributes or {}
-            if attributes.get(semconv.EVENT_SEVERITY) == Severity.INFO.value:
-                continue  # advisory: on the run's span, not a finding that flags
-            findings.append(Finding(
-                span_id=format(span.context.span_id, "016x"), span_name=span.name,
-                detector=str(attributes.get(semconv.EVENT_DETECTOR)),
-                severity=str(attributes.get(semconv.EVENT_SEVERITY)),
-                message=str(attributes.get(semconv.EVENT_MESSAGE))))
+        findings.extend(Finding(format(span.context.span_id, "016x"), span.name, *flag)
+                        for flag in flags_on(span))
     return TraceReport(format(trace_id, "032x"), root, len(spans), tuple(findings))
 
 

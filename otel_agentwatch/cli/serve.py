@@ -99,7 +99,7 @@ def _next_endpoint(settings: ServeSettings, config: Config,
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
 
-    from ..serve.forward import otlp_exporters
+    from .._otlp import otlp_metric_exporter, otlp_span_exporter
     from ..serve.settings import FORWARD_ENDPOINT, NO
 
     endpoint = settings.forward_endpoint
@@ -125,11 +125,12 @@ def _next_endpoint(settings: ServeSettings, config: Config,
                 host.strip("[]") in _HERE:
             raise ConfigError(FORWARD_ENDPOINT.env, endpoint or standard,
                               f"an endpoint other than this service's own ({address})")
-    exporter, metric_exporter = otlp_exporters(endpoint, config.otlp_protocol)
+    exporter = otlp_span_exporter(config.otlp_protocol, endpoint)
     if not settings.metrics:
         return exporter, None
     resource = Resource.create({"service.name": "agentwatch-serve",
                                 "service.version": __version__}
                                if not os.environ.get("OTEL_SERVICE_NAME") else {})
     return exporter, MeterProvider(
-        [PeriodicExportingMetricReader(metric_exporter)], resource=resource)
+        [PeriodicExportingMetricReader(otlp_metric_exporter(config.otlp_protocol, endpoint))],
+        resource=resource)

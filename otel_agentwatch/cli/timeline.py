@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv
 from ..detectors.base import Severity
+from ..enrich import flags_on
 from ..normalize import is_agent_span, is_tool_span, normalize
 from ..steps import StepKind
 
@@ -149,17 +149,7 @@ def _steps(members: Iterable[ReadableSpan]) -> tuple[list[StepRow], list[Flag]]:
 
 def _flags(span: ReadableSpan, step: int | None) -> list[Flag]:
     """The warnings and criticals on a span (on a run's anchor: its run's)."""
-    found = []
-    for event in span.events:
-        if event.name != semconv.DETECTION_EVENT:
-            continue
-        attributes: Mapping[str, Any] = event.attributes or {}
-        severity = str(attributes.get(semconv.EVENT_SEVERITY))
-        if severity not in (Severity.WARNING.value, Severity.CRITICAL.value):
-            continue
-        found.append(Flag(str(attributes.get(semconv.EVENT_DETECTOR)), severity,
-                          str(attributes.get(semconv.EVENT_MESSAGE)), step))
-    return found
+    return [Flag(*flag, step) for flag in flags_on(span)]
 
 
 def _run_name(span: ReadableSpan) -> str:

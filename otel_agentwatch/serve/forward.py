@@ -16,13 +16,12 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .stats import ServiceStats
 
-__all__ = ["Forwarder", "otlp_exporters"]
+__all__ = ["Forwarder"]
 
 logger = logging.getLogger("otel_agentwatch.serve")
 
@@ -110,29 +109,3 @@ class Forwarder:
             logger.warning("agentwatch serve: the next endpoint did not take %d spans; "
                            "%d failed in all", len(batch), self._stats.snapshot().spans_failed)
 
-
-def otlp_exporters(endpoint: str, protocol: str) -> tuple[SpanExporter, MetricExporter]:
-    """The official OTLP exporters of spans and metrics for ``protocol`` (``grpc`` or
-    ``http/protobuf``): to ``endpoint`` (a base URL, as ``OTEL_EXPORTER_OTLP_ENDPOINT``
-    has it), or where the standard variables say when it is empty."""
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-            OTLPMetricExporter,
-        )
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        if not endpoint:
-            return OTLPSpanExporter(), OTLPMetricExporter()
-        return OTLPSpanExporter(endpoint=endpoint), OTLPMetricExporter(endpoint=endpoint)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-        OTLPMetricExporter as HttpMetricExporter,
-    )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HttpSpanExporter,
-    )
-
-    if not endpoint:
-        return HttpSpanExporter(), HttpMetricExporter()
-    base = endpoint.rstrip("/")  # the signal paths are added, as the SDK does for the base
-    return (HttpSpanExporter(endpoint=base + "/v1/traces"),
-            HttpMetricExporter(endpoint=base + "/v1/metrics"))

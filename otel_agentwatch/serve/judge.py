@@ -22,6 +22,7 @@ from .. import semconv
 from ..cli.replay import Replayer
 from ..config import Config
 from ..detectors.base import Severity
+from ..enrich import flags_on
 from ..normalize import classify
 from .decode import ReceivedSpan, recorded
 
@@ -70,10 +71,9 @@ class Judge:
             out.append(_with_verdicts(span, added, found))
             if (verdict.attributes or {}).get(semconv.FLAGGED):
                 flagged += 1
-            for event in found:
-                severity = (event.attributes or {}).get(semconv.EVENT_SEVERITY)
-                warnings += severity == Severity.WARNING.value
-                criticals += severity == Severity.CRITICAL.value
+            for flag in flags_on(verdict):
+                warnings += flag.severity == Severity.WARNING.value
+                criticals += flag.severity == Severity.CRITICAL.value
         return Verdicts(out, flagged, warnings, criticals)
 
     def shutdown(self) -> None:
