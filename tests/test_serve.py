@@ -106,6 +106,7 @@ def test_its_own_metrics_and_the_detections_are_reported() -> None:
     assert points["agentwatch.serve.spans.lost[queue_full]"] == 0
     assert points["agentwatch.serve.traces.judged"] == 1
     assert points["agentwatch.serve.spans.held"] == 0
+    assert points["agentwatch.serve.runs.live"] == 0
     assert points["agentwatch.detections"] >= 1
 
 

@@ -292,3 +292,14 @@ def test_a_trace_with_no_agent_model_or_tool_span_passes_as_it_came() -> None:
     finally:
         judge.shutdown()
     assert all(out is sent for out, sent in zip(verdicts.spans, received, strict=True))
+
+
+def test_the_buffer_counts_the_agent_runs_it_holds() -> None:
+    clock = Clock()
+    buffer = TraceBuffer(grace=5, ttl=300, max_spans=1000, clock=clock)
+    buffer.add(decode_request(request(*looping_trace(1), *looping_trace(2)[:3])))
+    buffer.add(held(3, root=True))  # no agent span: a trace, not a run
+    assert (buffer.traces, buffer.runs) == (3, 2)
+    clock.now = 6
+    buffer.take_due()
+    assert (buffer.traces, buffer.runs) == (0, 0)

@@ -96,7 +96,8 @@ class DetectionService:
         return self.stats.snapshot()
 
     def _gauges(self) -> dict[str, int]:
-        return {"traces_live": self._buffer.traces, "spans_held": self._buffer.spans,
+        return {"traces_live": self._buffer.traces, "runs_live": self._buffer.runs,
+                "spans_held": self._buffer.spans,
                 "forward_queue": self._forwarder.queued if self._forwarder else 0}
 
     # --- judging ----------------------------------------------------------------------

@@ -28,6 +28,7 @@ class StatsSnapshot:
     detections_warning: int = 0
     detections_critical: int = 0
     traces_live: int = 0
+    runs_live: int = 0  # agent runs among the spans held
     spans_held: int = 0
     forward_queue: int = 0
 
@@ -49,13 +50,16 @@ _METRICS: tuple[tuple[str, bool, tuple[tuple[str, str | None], ...], str, str], 
      "Traces the detectors ran over."),
     ("agentwatch.serve.traces.live", False, (("traces_live", None),), "{trace}",
      "Traces held, waiting to be judged."),
+    ("agentwatch.serve.runs.live", False, (("runs_live", None),), "{run}",
+     "Agent runs among the spans held, waiting to be judged."),
     ("agentwatch.serve.spans.held", False, (("spans_held", None),), "{span}",
      "Spans held, waiting for their trace to be judged."),
     ("agentwatch.serve.forward.queue", False, (("forward_queue", None),), "{span}",
      "Judged spans waiting to be forwarded."),
 )
 _COUNTS = tuple(field.name for field in dataclasses.fields(StatsSnapshot)
-                if field.name not in ("traces_live", "spans_held", "forward_queue"))
+                if field.name not in ("traces_live", "runs_live", "spans_held",
+                                      "forward_queue"))
 
 
 class ServiceStats:

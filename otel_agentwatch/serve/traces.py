@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from ..normalize import is_agent_span
+
 __all__ = ["Overloaded", "TraceBuffer"]
 
 # Trace ids judged recently, so that their late spans do not wait for a root: bounded.
@@ -42,6 +44,7 @@ class _Trace:
     last_seen: float
     rooted: bool = False
     due: bool = False
+    runs: int = 0  # agent spans among its spans
     spans: list[ReadableSpan] = field(default_factory=list)
 
 
@@ -68,6 +71,7 @@ class TraceBuffer:
         self._traces: OrderedDict[int, _Trace] = OrderedDict()  # first seen first
         self._judged: OrderedDict[int, None] = OrderedDict()
         self._held = 0
+        self._runs = 0
         self._waiting = 0  # spans of due traces: held until taken
         self.arrived = threading.Event()  # set when a trace may have become due
 
@@ -81,10 +85,16 @@ class TraceBuffer:
         """Traces with spans held (live: not yet judged)."""
         return len(self._traces)
 
+    @property
+    def runs(self) -> int:
+        """Agent runs among the spans held (their agent spans, in any dialect)."""
+        return self._runs
+
     def add(self, spans: Iterable[ReadableSpan]) -> int:
         """Holds ``spans``; returns how many. Raises :class:`Overloaded`, holding none,
         when they do not fit beside the spans already due."""
         batch = list(spans)
+        agents = [is_agent_span(span) for span in batch]  # outside the lock
         now = self._clock()
         with self._lock:
             if self._held + len(batch) > self._high_water:
@@ -93,7 +103,7 @@ class TraceBuffer:
                 self.arrived.set()
                 raise Overloaded(f"{self._held} spans held, {self._waiting} of them "
                                  "waiting to be judged")
-            for span in batch:
+            for span, agent in zip(batch, agents, strict=True):
                 context = span.get_span_context()
                 trace_id = context.trace_id if context is not None else 0
                 held = self._traces.get(trace_id)
@@ -101,11 +111,13 @@ class TraceBuffer:
                     held = self._traces[trace_id] = _Trace(now, now)
                     held.rooted = trace_id in self._judged  # late spans: no root to wait for
                 held.spans.append(span)
+                held.runs += agent
                 held.last_seen = now
                 held.rooted = held.rooted or span.parent is None
                 if held.due:
                     self._waiting += 1
             self._held += len(batch)
+            self._runs += sum(agents)
         if self._waiting:
             self.arrived.set()
         return len(batch)
@@ -159,6 +171,7 @@ class TraceBuffer:
     def _pop(self, trace_id: int) -> list[ReadableSpan]:
         held = self._traces.pop(trace_id)
         self._held -= len(held.spans)
+        self._runs -= held.runs
         if held.due:
             self._waiting -= len(held.spans)
         self._judged[trace_id] = None
