@@ -60,9 +60,7 @@ class Forwarder:
         dropped = len(spans) - len(kept)
         if dropped:
             self._stats.add(spans_dropped=dropped)
-            now = time.monotonic()
-            if now - self._logged_at >= _LOG_EVERY:
-                self._logged_at = now
+            if self._time_to_log():
                 logger.warning("agentwatch serve: forward queue full (%d spans): dropped "
                                "%d; %d dropped in all", self._max_queue, dropped,
                                self._stats.snapshot().spans_dropped)
@@ -103,9 +101,14 @@ class Forwarder:
             self._stats.add(spans_forwarded=len(batch))
             return
         self._stats.add(spans_failed=len(batch))
-        now = time.monotonic()
-        if now - self._logged_at >= _LOG_EVERY:
-            self._logged_at = now
+        if self._time_to_log():
             logger.warning("agentwatch serve: the next endpoint did not take %d spans; "
                            "%d failed in all", len(batch), self._stats.snapshot().spans_failed)
 
+    def _time_to_log(self) -> bool:
+        """Whether a warning may be logged now: at most one per ``_LOG_EVERY`` seconds."""
+        now = time.monotonic()
+        if now - self._logged_at < _LOG_EVERY:
+            return False
+        self._logged_at = now
+        return True
